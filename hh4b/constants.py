@@ -1,0 +1,66 @@
+"""Physics numbers used by hh4b, in one place, each with its source.
+
+Energies, momenta and masses are in GeV; cross sections in pb unless a name says fb.
+"""
+
+# --- Particle masses and couplings --------------------------------------------------------
+M_H = 125.0  # Higgs mass; generation.md reference settings (PDG 2022: 125.25)
+GAMMA_H = 4.07e-3  # SM Higgs width at 125 GeV (LHC HXSWG YR4)
+M_T = 173.0  # top-quark pole mass; generation.md reference settings
+M_W = 80.4  # W mass (PDG); X_Wt top veto, paper Eq. (6)
+M_Z = 91.1876  # Z mass (PDG)
+G_F = 1.1663787e-5  # Fermi constant in GeV^-2 (PDG)
+ALPHA_S_MZ = 0.118  # alpha_s(m_Z), two-loop running; generation.md reference settings
+V_EW = 246.0  # Higgs vacuum expectation value; paper Eq. (1)
+GEV2_TO_PB = 0.3893793721e9  # (hbar c)^2 in GeV^2 pb
+
+# --- Generation defaults ------------------------------------------------------------------
+SQRT_S = 13000.0  # paper section II
+PYTHIA_PDF_SET = 19  # NNPDF3.1 QCD+LUXQED NLO (Pythia `PDF:pSet = 19`); generation.md
+JET_R = 0.4  # anti-kt radius; paper section II
+JET_PT_MIN = 20.0  # paper section II
+JET_ETA_MAX = 4.9  # calorimeter acceptance, issue 2
+RESONANT_MASS_RANGE = (250.0, 3000.0)  # allowed --mass values, issue 2
+KAPPA_LAMBDA_RANGE = (-10.0, 15.0)  # paper section II.A
+NONRESONANT_GENERATION_KL = 0.0  # keeps ESS >= 24% of N for k in [-5, 10]; generation.md
+
+# --- b-tagging working points (paper section II.A, generation.md) --------------------------
+# efficiency for b jets, and rejection (1/efficiency) for c and light jets
+BTAG_WORKING_POINTS = {
+    "70": {"tagger": "MV2c10", "eff_b": 0.70, "rej_c": 12.0, "rej_light": 385.0},  # resonant
+    "77": {"tagger": "DL1r", "eff_b": 0.77, "rej_c": 4.9, "rej_light": 130.0},  # non-resonant
+}
+BTAG_WP_RESONANT = "70"
+BTAG_WP_NONRESONANT = "77"
+
+# --- Four-tag selection (paper section II.B) -----------------------------------------------
+TAG_JET_PT_MIN = 40.0
+TAG_JET_ETA_MAX = 2.5
+N_TAGS_REQUIRED = 4
+
+# --- Analysis (paper section III.A, V.A.1, VI.A.1) -----------------------------------------
+MHH_SPLIT_DR = 1250.0  # above this m_4j the dR windows become 0 < dR < 1 (paper Eq. 2)
+DHH_CENTRE = (120.0, 110.0)  # paper Eq. (3) and (5)
+ATLAS_HH_CENTRE = (124.0, 117.0)  # ATLAS HH->4b (arXiv:2301.03212)
+DETA_HH_MAX = 1.5  # paper section V.A.1
+XHH_MAX = 1.6  # paper Eq. (5); resolution term 0.1 * m_h
+XHH_RESOLUTION = 0.1  # paper Eq. (5)
+XWT_MIN = 1.5  # events with min X_Wt < 1.5 are vetoed; paper Eq. (6)
+XWT_CENTRE = (80.0, 173.0)  # (m_W, m_t) references of paper Eq. (6)
+XWT_RESOLUTION = 0.1  # paper Eq. (6)
+# Eq. (2): dR windows, (slope in GeV, offset) for lower and upper bounds, below MHH_SPLIT_DR
+DR_LEAD_WINDOW = ((360.0, -0.5), (653.0, 0.475))
+DR_SUBL_WINDOW = ((235.0, 0.0), (875.0, 0.35))
+DR_MAX_HIGH_M4J = 1.0  # both dR in (0, 1) when m_4j > MHH_SPLIT_DR
+# Eq. (4): pT_lead > 0.5 m_4j - 103 GeV, pT_subl > 0.33 m_4j - 73 GeV
+PT_LEAD_CUT = (0.5, -103.0)
+PT_SUBL_CUT = (0.33, -73.0)
+TRUTH_MATCH_DR = 0.4  # paper section III.B
+SPANET_MAX_JETS = 10  # the 10 highest-pT jets; paper section III.B
+
+# --- Non-resonant training points (paper section VI.A.2) -----------------------------------
+KAPPA_LAMBDA_TRAINING = (-5.0, -3.0, -1.0, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0, 12.0)
+
+# --- Luminosities (paper section V, notes Table 27) ----------------------------------------
+LUMI_DEFAULT_FB = 300.0
+LUMI_PROJECTIONS_FB = (139.0, 300.0, 3000.0)
