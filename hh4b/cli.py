@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from hh4b.errors import HH4bError
+
 SUBCOMMANDS = {
     "generate": ("hh4b.generate.cli", "generate events with Pythia 8 into NanoAOD-style ROOT files"),
     "xsec": ("hh4b.xsec", "leading-order gg -> hh cross section vs kappa_lambda"),
@@ -22,10 +24,6 @@ SUBCOMMANDS = {
     "report": ("hh4b.report", "markdown report with the paper side by side"),
     "main": ("hh4b.mainjob", "the README's main job: generate if needed, process, limits"),
 }
-
-
-class CLIError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = sub_parser.parse_args(rest)
     try:
         return int(module.main(args) or 0)
-    except CLIError as err:
+    except HH4bError as err:
         print(f"hh4b {name}: error: {err}", file=sys.stderr)
         return 2
 
