@@ -1,0 +1,108 @@
+"""Training and Optuna hyperparameter search for the dense-network baseline.
+
+Adam on a weighted binary cross-entropy, early stopping on the validation loss, fixed seeds.
+The search varies learning rate, width and depth (paper section IV) and keeps the trial with
+the best validation accuracy.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hh4b.nn.dnn import DenseClassifier, DNNConfig
+
+
+def accuracy_and_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None):
+    """Weighted accuracy at 0.5 and area under the ROC curve (ties counted half)."""
+    w = np.ones(len(scores)) if weights is None else np.asarray(weights, dtype=np.float64)
+    labels = np.asarray(labels).astype(bool)
+    acc = np.sum(w * ((scores >= 0.5) == labels)) / np.sum(w)
+    order = np.argsort(scores, kind="stable")
+    s, y, ww = scores[order], labels[order], w[order]
+    _, first = np.unique(s, return_index=True)
+    group = np.searchsorted(first, np.arange(len(s)), side="right") - 1
+    bkg_per_group = np.bincount(group, weights=ww * ~y)
+    bkg_below = np.concatenate([[0.0], np.cumsum(bkg_per_group)[:-1]])
+    sig_per_group = np.bincount(group, weights=ww * y)
+    auc = np.sum(sig_per_group * (bkg_below + 0.5 * bkg_per_group))
+    return float(acc), float(auc / (np.sum(ww * y) * np.sum(ww * ~y)))
+
+
+def _loss(model, x, y, w):
+    return torch.nn.functional.binary_cross_entropy_with_logits(model.logits(x), y, weight=w)
+
+
+def _normalised_weights(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+    """Per-event weights with each class summing to half the number of events."""
+    w = np.ones(len(labels)) if weights is None else np.abs(np.asarray(weights, dtype=np.float64))
+    out = np.empty_like(w)
+    for cls in (0, 1):
+        sel = labels == cls
+        out[sel] = w[sel] * (len(labels) / 2) / max(w[sel].sum(), 1e-300)
+    return out.astype(np.float32)
+
+
+def train_dnn(train: tuple, valid: tuple, config: DNNConfig, seed: int = 0, patience: int = 5,
+              progress: bool = True) -> tuple[DenseClassifier, dict]:
+    """Train on (features, labels, weights) tuples; returns the best model and its metrics."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    x_tr, y_tr, w_tr = train
+    x_va, y_va, w_va = valid
+    model = DenseClassifier(x_tr.shape[1], config.hidden, config.layers, config.dropout)
+    model.set_standardisation(x_tr)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    tensors = [torch.as_tensor(a) for a in (x_tr, y_tr.astype(np.float32), _normalised_weights(y_tr, w_tr))]
+    valid_t = [torch.as_tensor(a) for a in (x_va, y_va.astype(np.float32), _normalised_weights(y_va, w_va))]
+    best, best_loss, stale, history = copy.deepcopy(model.state_dict()), np.inf, 0, []
+    for epoch in tqdm(range(config.epochs), desc="DNN epochs", disable=not progress):
+        model.train()
+        order = torch.as_tensor(rng.permutation(len(x_tr)))
+        for start in range(0, len(order), config.batch_size):
+            idx = order[start:start + config.batch_size]
+            optimiser.zero_grad()
+            _loss(model, *(t[idx] for t in tensors)).backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            valid_loss = float(_loss(model, *valid_t))
+        history.append({"epoch": epoch, "valid_loss": valid_loss})
+        if valid_loss < best_loss - 1e-6:
+            best, best_loss, stale = copy.deepcopy(model.state_dict()), valid_loss, 0
+        else:
+            stale += 1
+            if stale >= patience:
+                break
+    model.load_state_dict(best)
+    model.eval()
+    with torch.no_grad():
+        scores = model(valid_t[0]).numpy()
+    acc, auc = accuracy_and_auc(scores, y_va, w_va)
+    return model, {"valid_loss": best_loss, "accuracy": acc, "auc": auc, "history": history,
+                   "config": config.to_dict(), "seed": seed}
+
+
+def optuna_search(train: tuple, valid: tuple, base: DNNConfig, n_trials: int = 100, seed: int = 0):
+    """Search learning rate, width and depth; returns (best config, study)."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    def objective(trial):
+        config = replace(
+            base,
+            learning_rate=trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
+            hidden=trial.suggest_categorical("hidden", [32, 64, 128, 256, 512]),
+            layers=trial.suggest_int("layers", 1, 6),
+        )
+        _, metrics = train_dnn(train, valid, config, seed=seed, progress=False)
+        return metrics["accuracy"]
+
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=True)
+    return replace(base, **study.best_params), study
