@@ -64,3 +64,43 @@ KAPPA_LAMBDA_TRAINING = (-5.0, -3.0, -1.0, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0, 12.0)
 # --- Luminosities (paper section V, notes Table 27) ----------------------------------------
 LUMI_DEFAULT_FB = 300.0
 LUMI_PROJECTIONS_FB = (139.0, 300.0, 3000.0)
+
+# --- Mass-plane regions around the signal region (ATLAS resonant HH->4b, arXiv:1804.06174) --
+# R = sqrt((m_h1 - s c1)^2 + (m_h2 - s c2)^2) < radius, with (c1, c2) the X_hh centre;
+# VR: R_VR < 30 GeV outside the SR; CR: R_CR < 45 GeV outside SR and VR.
+REGION_VR = (1.03, 30.0)  # (centre scale s, radius in GeV)
+REGION_CR = (1.05, 45.0)
+
+# --- CMS NanoAOD b-tagging (files without hh4b's tag flags) ---------------------------------
+DEEPFLAV_B_THRESHOLD = 0.2783  # DeepJet medium WP, CMS BTV recommendation for 2018 UL
+
+# --- Event generation: Pythia 8 samples (generation.md) ------------------------------------
+BR_H_BB = 0.5824  # BR(h -> bb) at m_h = 125.0 GeV; LHC HXSWG Yellow Report 4 (arXiv:1610.07922)
+RESONANT_WIDTH = 1.0  # forced H width in GeV (`35:mWidth`, `35:doForceWidth`); generation.md
+QCD_PTHAT_MIN = 50.0  # b-enriched QCD: `PhaseSpace:pTHatMin`; generation.md QCD table
+QCD_BIAS_POW = 2.0  # `PhaseSpace:bias2SelectionPow`; generation.md QCD table
+QCD_BIAS_REF = 50.0  # `PhaseSpace:bias2SelectionRef` in GeV; generation.md QCD table
+QCD_G2BB_ENHANCE = 20.0  # `EnhancedSplittings:List = {fsr:G2BB=20.}`; generation.md QCD table
+
+# --- Parametrised detector (hh4b/generate/detector.py) --------------------------------------
+JET_CLUSTER_PT_MIN = 15.0  # cluster below JET_PT_MIN so the smearing migrates jets across the cut
+JER_STOCHASTIC = 0.50  # sigma/E = a/sqrt(E/GeV) + b; ATLAS-like hadronic calorimeter
+JER_CONSTANT = 0.03  # (Delphes ATLAS card: a = 0.52, b = 0.03 added in quadrature; linear here)
+BTAG_ETA_MAX = 2.5  # b-tagging needs tracks: inner-detector acceptance
+HADRON_LABEL_DR = 0.4  # Jet_hadronFlavour: weakly decaying b/c hadron within this dR (docs/formats.md)
+HADRON_LABEL_PT_MIN = 5.0  # hadrons used for labelling; ATLAS truth labelling (ATL-PHYS-PUB-2017-013)
+ELECTRON_ETA_MAX = 2.47  # docs/formats.md
+MUON_ETA_MAX = 2.5  # docs/formats.md
+LEPTON_PT_MIN = 10.0  # docs/formats.md
+LEPTON_ISO_DR = 0.3  # isolation cone
+LEPTON_ISO_MAX = 0.15  # sum pT of other visible particles in the cone / lepton pT
+
+# --- Statistics (hh4b.stats) ---------------------------------------------------------------
+# LO sigma(gg -> hh) at kappa_lambda = 1 in fb per sqrt(s) in GeV; generation.md reference values
+# (literature 16.72 / 19.85 fb with PDF4LHC15). Used for the 13 -> 14 TeV scaling of the
+# non-resonant signal (paper section VI.B: "scale the cross sections to those of the 14-TeV samples").
+GGHH_LO_XSEC_FB = {13000.0: 16.7, 14000.0: 19.8}
+# sigma(k)/sigma(1) = A + B k + C k^2 at LO, 13 TeV: solved from generation.md's reference ratios
+# at k = 0, 1, 2 (2.09, 1, 0.474); reproduces its k = -5, -1, 3, 5, 10 values to < 1% and the
+# minimum at k = 2.43 with sigma_min/sigma_SM = 0.42.
+GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)

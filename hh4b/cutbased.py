@@ -1,0 +1,104 @@
+"""The cut-based chain as a pure function: jets -> per-event analysis quantities.
+
+`analyse(jets)` runs, for all events at once: four candidate jets and tag category, each
+pairing method, h1/h2 by scalar pT sum, the pT cuts of Eq. (4), |deta_hh|, the X_Wt top veto
+and the mass-plane region (see hh4b.selection). It needs no files and no coffea, so the
+processor, the benchmark and the tests share it.
+
+Pairing methods: the built-ins `cut_mindr` and `cut_dhh` (hh4b.pairing). Others plug in as
+`pairers={name: callable(jets, cands) -> {"jet_idx": (n, 2, 2) indices into each event's
+jets, "valid": (n,) bool, optional "score": (n,), optional "pass": (n,) bool}}`; "pass" is an
+extra selection (e.g. a classifier threshold) applied with the top veto, "score" is kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import awkward as ak
+import numpy as np
+
+from hh4b.constants import DHH_CENTRE, XWT_MIN
+from hh4b.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
+from hh4b.selection import deta_cut, four_candidates, min_x_wt, padded_jets, pt_cuts, region_codes, to_padded, x_hh
+
+BUILTIN_METHODS = {"cut_mindr": "mindr", "cut_dhh": "dhh"}
+KINEMATICS = ("pt", "eta", "phi", "mass")
+
+
+def _builtin(pairings: dict, ok: np.ndarray, method: str, centre) -> dict:
+    """h1/h2 of a built-in pairing method, computed on the events with a category."""
+    choice, valid = choose(pairings, BUILTIN_METHODS[method], centre)
+    return chosen_candidates(pairings, choice), valid & ok
+
+
+def _pairings_on(cands: dict, ok: np.ndarray) -> dict:
+    """The three pairings of the four candidates; events without a category get zeros."""
+    cols = [np.where(ok[:, None], cands[k], 0.0) for k in KINEMATICS]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return all_pairings(*cols)
+
+
+def _candidate_columns(jets: ak.Array, width: int) -> list[np.ndarray]:
+    """(n, width) numpy columns of the leading `width` jets, NaN-padded."""
+    return [to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in KINEMATICS]
+
+
+def _method_quantities(jets, cands, pairings, ok, name, centre, pairers) -> dict:
+    """h1/h2 and every cut decision for one method; arrays of length n (events)."""
+    extra = {}
+    with np.errstate(invalid="ignore"):
+        if name in BUILTIN_METHODS:
+            hh, valid = _builtin(pairings, ok, name, centre)
+            hh["jet_idx"] = np.take_along_axis(cands["index"][:, None, :], hh["jet_idx"].reshape(-1, 1, 4),
+                                               axis=2).reshape(-1, 2, 2)
+        elif name in pairers:
+            pick = dict(pairers[name](jets, cands))
+            requested = np.asarray(pick["jet_idx"], dtype=np.int64)
+            width = int(max(4, requested.max(initial=0) + 1))
+            hh = higgs_candidates(*_candidate_columns(jets, width), np.where(requested >= 0, requested, 0))
+            valid = np.asarray(pick["valid"], dtype=bool) & ok & (requested >= 0).all(axis=(1, 2))
+            extra = {k: np.asarray(pick[k]) for k in ("score", "pass") if k in pick}
+        else:
+            raise ValueError(f"unknown method {name!r}: built-ins {tuple(BUILTIN_METHODS)}, "
+                             f"plug-ins {tuple(pairers)}")
+        valid = valid & np.isfinite(hh["mhh"])
+        h1, h2 = hh["h1"], hh["h2"]
+        pt_ok = valid & pt_cuts(h1["pt"], h2["pt"], hh["mhh"])
+        deta_ok = pt_ok & deta_cut(h1["eta"], h2["eta"])
+    return {"h1": h1, "h2": h2, "mhh": hh["mhh"], "jet_idx": hh["jet_idx"], "valid": valid,
+            "pt_ok": pt_ok, "deta_ok": deta_ok, **extra}
+
+
+def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
+            pairers: dict[str, Callable] | None = None) -> dict:
+    """Per-event quantities of the cut-based chain for every method.
+
+    Returns {"category": (n,), "ntags": (n,), "xwt": (n,) min X_Wt (inf where not computed),
+    "methods": {name: {"h1", "h2", "mhh", "jet_idx", "valid", "pt_ok", "deta_ok", "veto_ok",
+    "xhh", "region", "sr"}}}. Cut flags are cumulative (each includes the previous ones).
+    """
+    pairers = pairers or {}
+    padded = padded_jets(jets)
+    cands = four_candidates(padded)
+    ok = cands["category"] > 0
+    pairings = _pairings_on(cands, ok)
+    per_method = {name: _method_quantities(jets, cands, pairings, ok, name, centre, pairers) for name in methods}
+    needs_xwt = np.zeros(len(ok), dtype=bool)
+    for quantities in per_method.values():
+        needs_xwt |= quantities["deta_ok"]
+    xwt = np.full(len(ok), np.inf)
+    if needs_xwt.any():
+        subset = {k: cands[k][needs_xwt] for k in (*KINEMATICS, "index")}
+        xwt[needs_xwt] = min_x_wt({k: v[needs_xwt] for k, v in padded.items()}, subset)
+    for quantities in per_method.values():
+        veto_ok = quantities["deta_ok"] & ~(xwt < XWT_MIN)
+        if "pass" in quantities:
+            veto_ok &= quantities["pass"].astype(bool)
+        m1, m2 = quantities["h1"]["mass"], quantities["h2"]["mass"]
+        with np.errstate(invalid="ignore"):
+            quantities["xhh"] = x_hh(m1, m2, centre)
+            quantities["region"] = np.where(veto_ok, region_codes(m1, m2, centre), 0)
+        quantities["veto_ok"] = veto_ok
+        quantities["sr"] = quantities["region"] == 1
+    return {"category": cands["category"], "ntags": cands["ntags"], "xwt": xwt, "methods": per_method}

@@ -1,0 +1,54 @@
+"""Event weights: normalisation to a luminosity and non-resonant kappa_lambda reweighting.
+
+Normalisation (docs/formats.md section 3): weight = xsec_pb * 1000 * lumi_fb * genWeight / sumw,
+so that histograms count events expected at `lumi_fb` (1 pb = 1000 fb). Without xsec_pb or
+sumw (real data, foreign files) the weight is genWeight itself.
+
+Non-resonant samples store, per event, the coefficients of |M|^2 = a + b k + c k^2 for their
+kinematics. Reweighting the sample generated at k0 to k multiplies the weight by
+(a + b k + c k^2) / (a + b k0 + c k0^2); the `term` weights {a, b, c} / (a + b k0 + c k0^2)
+let any k be rebuilt later from three histograms.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FB_PER_PB = 1000.0
+
+
+def normalisation(metadata: dict, lumi_fb: float) -> float:
+    """xsec_pb * 1000 * lumi_fb / sumw for a dataset, or 1 when xsec or sumw is missing."""
+    xsec, sumw = metadata.get("xsec_pb"), metadata.get("sumw")
+    if xsec is None or not sumw:
+        return 1.0
+    return float(xsec) * FB_PER_PB * float(lumi_fb) / float(sumw)
+
+
+def event_weight(gen_weight: np.ndarray, metadata: dict, lumi_fb: float) -> np.ndarray:
+    """Per-event weight at `lumi_fb`; data (process == 'data') always weighs 1."""
+    gen_weight = np.asarray(gen_weight, dtype=np.float64)
+    if metadata.get("process") == "data":
+        return np.ones_like(gen_weight)
+    return gen_weight * normalisation(metadata, lumi_fb)
+
+
+def kl_polynomial(a, b, c, kappa_lambda) -> np.ndarray:
+    """|M|^2 = a + b k + c k^2 at k = kappa_lambda."""
+    return a + b * kappa_lambda + c * kappa_lambda * kappa_lambda
+
+
+def kl_ratio(a, b, c, kappa_lambda: float, generation_kl: float) -> np.ndarray:
+    """Per-event reweighting factor from the generation point k0 to kappa_lambda."""
+    denominator = kl_polynomial(a, b, c, generation_kl)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = kl_polynomial(a, b, c, kappa_lambda) / denominator
+    return np.where(denominator > 0, ratio, 0.0)
+
+
+def kl_term_factors(a, b, c, generation_kl: float) -> dict[str, np.ndarray]:
+    """{a, b, c} / (a + b k0 + c k0^2): multiply the event weight to fill the `term` axis."""
+    denominator = kl_polynomial(a, b, c, generation_kl)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {name: np.where(denominator > 0, coef / denominator, 0.0)
+                for name, coef in (("a", a), ("b", b), ("c", c))}
