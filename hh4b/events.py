@@ -23,7 +23,16 @@ import numpy as np
 from hh4b.constants import DEEPFLAV_B_THRESHOLD
 from hh4b.errors import InputFileError
 
+from coffea.nanoevents import NanoAODSchema
+
 JET_FIELDS = ("pt", "eta", "phi", "mass", "btag", "flavour")
+
+
+class NanoSchema(NanoAODSchema):
+    """NanoAODSchema without warnings for cross-references to collections a file does not
+    have (hh4b files carry only Jet, GenPart, Electron, Muon, MET)."""
+
+    warn_missing_crossrefs = False
 DELPHES_TREE = "Delphes"
 
 
@@ -124,7 +133,7 @@ def higgs_b_quarks(events) -> ak.Array | None:
 
 def _mother_ids(pdg_id: ak.Array, mother: ak.Array) -> ak.Array:
     """pdgId of each particle's mother (0 for none), vectorised over the jagged record."""
-    valid = (mother >= 0) & (mother < ak.num(pdg_id, axis=1))
+    valid = (mother >= 0) & (mother < ak.num(pdg_id, axis=1)[:, np.newaxis])
     safe = ak.where(valid, mother, 0)
     ids = pdg_id[safe]
     return ak.where(valid, ids, 0)

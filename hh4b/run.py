@@ -1,0 +1,234 @@
+"""`hh4b run FILESET`: the coffea processor over a fileset with an iterative, futures or Dask executor.
+
+Bookkeeping never loses events silently: every file is opened first to count its entries
+(events in the fileset); unreadable files are listed as failed with their error; the processor
+reports every chunk it processed and every chunk that failed after retries (file, entry range,
+error). At the end, events processed + events in failed chunks must equal the events in the
+fileset; any gap is listed as a failed range too. The command exits with status 1 when any
+chunk failed, after writing OUTPUT/output.coffea (coffea.util.save) and OUTPUT/summary.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import time
+from pathlib import Path
+
+from hh4b.constants import ATLAS_HH_CENTRE, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
+from hh4b.errors import ConfigError, HH4bError, InputFileError
+
+EXECUTORS = ("iterative", "futures", "dask")
+CENTRES = {"paper": DHH_CENTRE, "atlas": ATLAS_HH_CENTRE}
+DELPHES_TREE = "Delphes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("fileset", help="fileset JSON (docs/formats.md section 2)")
+    parser.add_argument("--executor", choices=EXECUTORS, default="futures", help="default: %(default)s")
+    parser.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
+    parser.add_argument("--chunksize", type=int, default=100_000, help="entries per chunk (default: %(default)s)")
+    parser.add_argument("--output", default="outputs", help="output directory (default: %(default)s)")
+    parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB, help="luminosity in fb^-1 (default: %(default)s)")
+    parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (implies dask)")
+    parser.add_argument("--retries", type=int, default=1, help="retries of a failing chunk (default: %(default)s)")
+    parser.add_argument("--btag-wp", default=None, help="b-tag working point 70/77 (default: from the fileset)")
+    parser.add_argument("--centre", choices=tuple(CENTRES), default="paper",
+                        help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV")
+    parser.add_argument("--methods", default="cut_mindr,cut_dhh", help="comma-separated methods")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_fileset(path) -> dict:
+    """The fileset with file paths resolved; relative paths are taken from the fileset's folder
+    when the file exists there, else from the working directory."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: fileset not found")
+    try:
+        fileset = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(fileset, dict) or not fileset:
+        raise InputFileError(f"{path}: a fileset is a non-empty mapping of dataset -> {{files, metadata}}")
+    resolved = {}
+    for dataset, entry in fileset.items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("files"), dict):
+            raise InputFileError(f"{path}: dataset {dataset!r} needs a 'files' mapping of path -> tree name")
+        files = {}
+        for name, tree in entry["files"].items():
+            local = path.parent / name
+            files[str(local if not Path(name).is_absolute() and local.exists() else Path(name))] = tree
+        resolved[dataset] = {"files": files, "metadata": dict(entry.get("metadata", {}))}
+    return resolved
+
+
+def census(fileset: dict) -> tuple[dict, list]:
+    """Entries per (dataset, file), and the files that cannot be read, with their error."""
+    import uproot
+
+    entries, unreadable = {}, []
+    for dataset, entry in fileset.items():
+        for name, tree in entry["files"].items():
+            try:
+                with uproot.open(name) as handle:
+                    entries[(dataset, name)] = int(handle[tree].num_entries)
+            except Exception as err:  # uproot raises many types for damaged files
+                n_events = entry["metadata"].get("n_events") if len(entry["files"]) == 1 else None
+                unreadable.append({"dataset": dataset, "file": name, "entry_start": 0,
+                                   "entry_stop": n_events, "error": f"{type(err).__name__}: {err}"})
+    return entries, unreadable
+
+
+@contextlib.contextmanager
+def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, progress: bool):
+    """A coffea executor; for dask, a client on `scheduler` or on a LocalCluster it owns."""
+    from coffea import processor
+
+    if kind == "iterative":
+        yield processor.IterativeExecutor(status=progress, retries=retries)
+    elif kind == "futures":
+        yield processor.FuturesExecutor(workers=workers, status=progress, retries=retries)
+    elif kind == "dask":
+        from distributed import Client, LocalCluster
+
+        if scheduler:
+            client = Client(scheduler)
+            cluster = None
+        else:
+            cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                   dashboard_address=None)
+            client = Client(cluster)
+        try:
+            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+        finally:
+            client.close()
+            if cluster is not None:
+                cluster.close()
+    else:
+        raise ConfigError(f"--executor {kind!r}: choose from {', '.join(EXECUTORS)}")
+
+
+def run_processor(fileset: dict, proc, executor, chunksize: int) -> dict:
+    """Run `proc` over the fileset, one coffea Runner per schema (NanoAOD or Delphes)."""
+    from coffea import processor
+    from coffea.nanoevents import DelphesSchema
+
+    from hh4b.events import NanoSchema
+
+    groups: dict = {}
+    for dataset, entry in fileset.items():
+        schema = DelphesSchema if DELPHES_TREE in entry["files"].values() else NanoSchema
+        groups.setdefault(schema, {})[dataset] = entry
+    outputs = []
+    for schema, group in groups.items():
+        runner = processor.Runner(executor=executor, chunksize=chunksize, schema=schema)
+        try:
+            outputs.append(runner(group, proc))
+        except Exception as err:
+            raise HH4bError(f"processing stopped: {err}") from err
+    return processor.accumulate(outputs) if outputs else {}
+
+
+def bookkeeping(output: dict, entries: dict, unreadable: list) -> dict:
+    """events_in == events_processed + events_failed, with every failed range listed."""
+    book = output.get("bookkeeping", {})
+    failed = list(book.get("failed_chunks", [])) + list(unreadable)
+    covered: dict = {}
+    for dataset, name, start, stop in book.get("chunks", []):
+        covered.setdefault((dataset, name), []).append((start, stop))
+    for chunk in book.get("failed_chunks", []):
+        covered.setdefault((chunk["dataset"], chunk["file"]), []).append((chunk["entry_start"], chunk["entry_stop"]))
+    for key, n in entries.items():  # ranges neither processed nor reported failed
+        position = 0
+        for start, stop in sorted(covered.get(key, [])):
+            if start > position:
+                failed.append({"dataset": key[0], "file": key[1], "entry_start": position, "entry_stop": start,
+                               "error": "chunk never reported back by the executor"})
+            position = max(position, stop)
+        if position < n:
+            failed.append({"dataset": key[0], "file": key[1], "entry_start": position, "entry_stop": n,
+                           "error": "chunk never reported back by the executor"})
+    events_in = sum(entries.values()) + sum(f["entry_stop"] or 0 for f in unreadable)
+    events_failed = sum((f["entry_stop"] or 0) - f["entry_start"] for f in failed)
+    return {"events_in": events_in, "events_processed": int(book.get("events_processed", 0)),
+            "events_failed": events_failed, "failed_chunks": failed}
+
+
+def summary(output: dict) -> dict:
+    """Small JSON digest: cutflows, SR yields per method and tag category, pairing efficiencies."""
+    out = {"bookkeeping": output["bookkeeping"], "lumi_fb": output["lumi_fb"], "cutflow": output["cutflow"],
+           "pairing_efficiency": {}, "sr_yield_4b": {}}
+    for dataset, methods in output["truth"].items():
+        out["pairing_efficiency"][dataset] = {
+            m: (c["correct"] / c["matched"] if c["matched"] else None) for m, c in methods.items()}
+    mhh = output["hists"].get("mhh")
+    if mhh is not None:
+        for dataset in mhh.axes["dataset"]:
+            out["sr_yield_4b"][dataset] = {
+                m: float(mhh[{"dataset": dataset, "region": "SR", "tags": "4b", "method": m}].sum(flow=True).value)
+                for m in mhh.axes["method"]}
+    return out
+
+
+def save(output: dict, directory) -> tuple[Path, Path]:
+    from coffea.util import save as coffea_save
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    coffea_path, summary_path = directory / "output.coffea", directory / "summary.json"
+    coffea_save(output, str(coffea_path))
+    summary_path.write_text(json.dumps(summary(output), indent=2, default=str))
+    return coffea_path, summary_path
+
+
+def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers: int = 2,
+                    chunksize: int = 100_000, scheduler: str | None = None, retries: int = 1,
+                    progress: bool = True) -> dict:
+    """Census, processing and bookkeeping: the complete output dict of docs/formats.md."""
+    from processors.hh4b_processor import finalise
+
+    entries, unreadable = census(fileset)
+    readable = {}
+    for dataset, entry in fileset.items():
+        files = {n: t for n, t in entry["files"].items() if entries.get((dataset, n), 0) > 0}
+        if files:
+            readable[dataset] = {"files": files, "metadata": entry["metadata"]}
+    output: dict = {}
+    if readable:
+        with make_executor(executor_kind, workers, scheduler, retries, progress) as executor:
+            output = run_processor(readable, proc, executor, chunksize)
+    output = finalise(output)
+    output.setdefault("hists", {})
+    output.setdefault("cutflow", {})
+    output.setdefault("truth", {})
+    output["bookkeeping"] = bookkeeping(output, entries, unreadable)
+    output["metadata"] = {dataset: entry["metadata"] for dataset, entry in fileset.items()}
+    output["lumi_fb"] = proc.lumi_fb
+    output["sqrt_s"] = next((e["metadata"]["sqrt_s"] for e in fileset.values() if "sqrt_s" in e["metadata"]), SQRT_S)
+    return output
+
+
+def main(args: argparse.Namespace) -> int:
+    from processors.hh4b_processor import HH4bProcessor
+
+    if args.workers < 1 or args.chunksize < 1 or args.retries < 0:
+        raise ConfigError("--workers and --chunksize must be >= 1, --retries >= 0")
+    kind = "dask" if args.scheduler else args.executor
+    fileset = load_fileset(args.fileset)
+    proc = HH4bProcessor(btag_wp=args.btag_wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
+                         methods=tuple(m for m in args.methods.split(",") if m), retries=args.retries)
+    start = time.perf_counter()
+    output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
+                             args.retries, progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    coffea_path, summary_path = save(output, args.output)
+    book = output["bookkeeping"]
+    print(f"events in fileset {book['events_in']} = processed {book['events_processed']} "
+          f"+ in failed chunks {book['events_failed']} ({seconds:.1f} s, "
+          f"{book['events_processed'] / max(seconds, 1e-9):.0f} events/s)")
+    for chunk in book["failed_chunks"]:
+        print(f"FAILED {chunk['file']} entries {chunk['entry_start']}-{chunk['entry_stop']}: {chunk['error']}")
+    print(f"wrote {coffea_path} and {summary_path}")
+    return 1 if book["failed_chunks"] else 0

@@ -1,0 +1,208 @@
+"""The HH -> 4b coffea processor: one chunk of events -> histograms, cutflow, truth counts.
+
+Composition of the hh4b library (see docs/formats.md section 3 for the output):
+read jets (hh4b.events) -> candidates, tag category, pairings, cuts, regions (hh4b.cutbased)
+-> weights (hh4b.weights) -> one fill per histogram per chunk (hh4b.histograms), plus
+truth-matched pairing counts on simulated samples (hh4b.truth).
+
+Options are __init__ keyword arguments. `models` is the hook for neural methods: a dict
+{method name: callable(jets, cands) -> {"jet_idx": (n, 2, 2), "valid": (n,), "score"?,
+"pass"?}} (see hh4b.cutbased); every name in `methods` must be a built-in (cut_mindr,
+cut_dhh) or a key of `models`. Callables must pickle (they travel to Dask workers).
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+from coffea import processor
+
+from hh4b.constants import (
+    BTAG_WP_NONRESONANT,
+    BTAG_WP_RESONANT,
+    DEEPFLAV_B_THRESHOLD,
+    DHH_CENTRE,
+    KAPPA_LAMBDA_TRAINING,
+    LUMI_DEFAULT_FB,
+    NONRESONANT_GENERATION_KL,
+)
+from hh4b.cutbased import analyse
+from hh4b.errors import InputFileError
+from hh4b.events import gen_weight, higgs_b_quarks, read_jets
+from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow
+from hh4b.selection import CUTS, TAG_CATEGORIES
+from hh4b.truth import MATCHED, correct_pairing, match_quarks
+from hh4b.weights import event_weight, kl_ratio, kl_term_factors
+
+COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
+METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, per method
+
+
+class HH4bProcessor(processor.ProcessorABC):
+    def __init__(self, btag_wp: str | None = None, lumi_fb: float = LUMI_DEFAULT_FB,
+                 dhh_centre=DHH_CENTRE, kappa_lambdas=KAPPA_LAMBDA_TRAINING,
+                 methods=("cut_mindr", "cut_dhh"), models: dict | None = None,
+                 deepflav_threshold: float = DEEPFLAV_B_THRESHOLD, retries: int = 1):
+        self.btag_wp = btag_wp
+        self.lumi_fb = float(lumi_fb)
+        self.dhh_centre = tuple(float(c) for c in dhh_centre)
+        self.kappa_lambdas = tuple(float(k) for k in kappa_lambdas)
+        self.methods = tuple(methods)
+        self.models = dict(models or {})
+        self.deepflav_threshold = float(deepflav_threshold)
+        self.retries = int(retries)
+
+    def cut_names(self) -> list[str]:
+        """Cutflow keys in order: common cuts, then `method/cut` for every method."""
+        return [*COMMON_CUTS, *(f"{m}/{c}" for m in self.methods for c in METHOD_CUTS)]
+
+    def _working_point(self, metadata: dict) -> str:
+        if self.btag_wp is not None:
+            return str(self.btag_wp)
+        if "btag_wp" in metadata:
+            return str(metadata["btag_wp"])
+        return BTAG_WP_NONRESONANT if metadata.get("process") == "nonresonant" else BTAG_WP_RESONANT
+
+    def empty_output(self, dataset: str, nonresonant: bool) -> dict:
+        return {
+            "hists": make_histograms(nonresonant),
+            "cutflow": {dataset: new_cutflow(self.cut_names())},
+            "truth": {dataset: {m: {"matched": 0, "correct": 0} for m in self.methods}},
+            "bookkeeping": {"events_processed": 0, "chunks": [], "failed_chunks": []},
+        }
+
+    def process(self, events) -> dict:
+        """Process one chunk, retrying `retries` times; a chunk that still fails is returned
+        as an entry of bookkeeping["failed_chunks"] (file, entry range, error), never dropped."""
+        meta = dict(events.metadata)
+        chunk = {"dataset": meta.get("dataset", "unknown"), "file": meta.get("filename", ""),
+                 "entry_start": int(meta.get("entrystart", 0)),
+                 "entry_stop": int(meta.get("entrystop", 0) or 0)}
+        error = None
+        for _attempt in range(self.retries + 1):
+            try:
+                return self.process_chunk(events)
+            except Exception as err:  # any failure of this chunk is reported, not raised
+                error = f"{type(err).__name__}: {err}"
+        out = self.empty_output(chunk["dataset"], meta.get("process") == "nonresonant")
+        out["bookkeeping"]["failed_chunks"] = [{**chunk, "error": error}]
+        return out
+
+    def process_chunk(self, events) -> dict:
+        """The analysis of one chunk; raises on bad input (see `process`)."""
+        meta = dict(events.metadata)
+        dataset = meta.get("dataset", "unknown")
+        nonresonant = meta.get("process") == "nonresonant"
+        out = self.empty_output(dataset, nonresonant)
+        out["bookkeeping"]["events_processed"] = len(events)
+        out["bookkeeping"]["chunks"] = [(dataset, meta.get("filename", ""), int(meta.get("entrystart", 0)),
+                                         int(meta.get("entrystop", len(events))))]
+        if len(events) == 0:
+            return out
+        jets = read_jets(events, self._working_point(meta), self.deepflav_threshold)
+        weight = event_weight(gen_weight(events), meta, self.lumi_fb)
+        if not np.all(np.isfinite(weight)):
+            raise InputFileError(f"{meta.get('filename')}: non-finite genWeight in entries "
+                                 f"{meta.get('entrystart')}-{meta.get('entrystop')}")
+        result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models)
+        self._cutflow(out["cutflow"][dataset], result, weight)
+        self._truth(out["truth"][dataset], events, jets, result)
+        self._fill(out["hists"], dataset, result, weight, events if nonresonant else None, meta)
+        return out
+
+    def _cutflow(self, cutflow: dict, result: dict, weight: np.ndarray) -> None:
+        category = result["category"]
+        four_tag = category == 4
+        masks = {"all": np.ones(len(weight), dtype=bool), "four_jets_2tags": category > 0, "four_tag": four_tag}
+        for method, q in result["methods"].items():
+            for cut, key in zip(METHOD_CUTS, ("valid", "pt_ok", "deta_ok", "veto_ok", "sr")):
+                masks[f"{method}/{cut}"] = four_tag & q[key]
+        for cut, mask in masks.items():
+            cutflow[cut] += np.array([weight[mask].sum(), mask.sum()], dtype=np.float64)
+
+    def _truth(self, truth: dict, events, jets, result: dict) -> None:
+        four_tag = result["category"] == 4
+        quarks = higgs_b_quarks(events)
+        if quarks is None or not four_tag.any():
+            return
+        matching = match_quarks(jets[four_tag], quarks[four_tag])
+        matched = matching["status"] == MATCHED
+        for method, q in result["methods"].items():
+            correct = correct_pairing(matching["jet_parent"], q["jet_idx"][four_tag]) & q["valid"][four_tag]
+            truth[method]["matched"] += int(matched.sum())
+            truth[method]["correct"] += int((correct & matched).sum())
+
+    def _fill(self, hists: dict, dataset: str, result: dict, weight: np.ndarray, events, meta: dict) -> None:
+        cols: dict[str, list] = {k: [] for k in ("event", "region", "method", "tags")}
+        for method, q in result["methods"].items():
+            for label in REGION_LABELS:
+                mask = q["pt_ok"] if label == "presel" else q["region"] == REGION_LABELS.index(label)
+                mask = mask & (result["category"] > 0)
+                rows = np.flatnonzero(mask)
+                cols["event"].append(rows)
+                cols["region"].append(np.full(len(rows), label))
+                cols["method"].append(np.full(len(rows), method))
+                cols["tags"].append(np.array([TAG_CATEGORIES[c] for c in (2, 3, 4)])[result["category"][rows] - 2])
+        cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in cols.items()}
+        rows = cat.pop("event").astype(np.int64)
+        if len(rows) == 0:
+            return
+        values = self._columns(result, cat["method"], rows)
+        common = {"dataset": dataset, "region": cat["region"], "tags": cat["tags"], "method": cat["method"]}
+        w = weight[rows]
+        hists["mhh"].fill(**common, mhh=values["mhh"], weight=w)
+        hists["mh1_mh2"].fill(**common, mh1=values["mh1"], mh2=values["mh2"], weight=w)
+        for name in ("h1_pt", "h2_pt"):
+            hists[name].fill(**common, pt=values[name], weight=w)
+        for name in ("h1_eta", "h2_eta"):
+            hists[name].fill(**common, eta=values[name], weight=w)
+        hists["deta_hh"].fill(**common, deta=values["deta"], weight=w)
+        hists["xhh"].fill(**common, xhh=values["xhh"], weight=w)
+        hists["xwt"].fill(**common, xwt=np.minimum(result["xwt"][rows], 1e9), weight=w)
+        if events is not None:
+            self._fill_kl(hists, common, values["mhh"], w, events[rows], meta)
+
+    @staticmethod
+    def _columns(result: dict, methods: np.ndarray, rows: np.ndarray) -> dict:
+        """Per-fill-entry values, gathering each entry's method's quantities."""
+        out = {k: np.empty(len(rows)) for k in ("mhh", "mh1", "mh2", "h1_pt", "h2_pt", "h1_eta", "h2_eta",
+                                                 "deta", "xhh")}
+        for method, q in result["methods"].items():
+            sel = methods == method
+            r = rows[sel]
+            h1, h2 = q["h1"], q["h2"]
+            for key, col in (("mhh", q["mhh"]), ("mh1", h1["mass"]), ("mh2", h2["mass"]), ("h1_pt", h1["pt"]),
+                             ("h2_pt", h2["pt"]), ("h1_eta", h1["eta"]), ("h2_eta", h2["eta"]), ("xhh", q["xhh"])):
+                out[key][sel] = col[r]
+            out["deta"][sel] = np.abs(h1["eta"][r] - h2["eta"][r])
+        return out
+
+    def _fill_kl(self, hists: dict, common: dict, mhh, weight, events, meta: dict) -> None:
+        """kappa_lambda reweighted m_hh and the a/b/c term histograms (docs/formats.md)."""
+        for branch in ("KappaLambda_a", "KappaLambda_b", "KappaLambda_c"):
+            if branch not in events.fields:
+                raise InputFileError(f"{meta.get('filename')}: branch {branch} not found (non-resonant sample)")
+        a, b, c = (ak.to_numpy(events[f"KappaLambda_{x}"]).astype(np.float64) for x in "abc")
+        k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+        n = len(mhh)
+        klabels = np.repeat([kl_label(k) for k in self.kappa_lambdas], n)
+        kweights = np.concatenate([weight * kl_ratio(a, b, c, k, k0) for k in self.kappa_lambdas])
+        tiled = {k: np.tile(v, len(self.kappa_lambdas)) for k, v in common.items() if k != "dataset"}
+        hists["mhh_kl"].fill(dataset=common["dataset"], **tiled, kappa_lambda=klabels,
+                             mhh=np.tile(mhh, len(self.kappa_lambdas)), weight=kweights)
+        factors = kl_term_factors(a, b, c, k0)
+        tiled = {k: np.tile(v, len(TERMS)) for k, v in common.items() if k != "dataset"}
+        hists["mhh_kl_terms"].fill(dataset=common["dataset"], **tiled, term=np.repeat(TERMS, n),
+                                   mhh=np.tile(mhh, len(TERMS)),
+                                   weight=np.concatenate([weight * factors[t] for t in TERMS]))
+
+    def postprocess(self, accumulator):
+        return accumulator
+
+
+def finalise(output: dict) -> dict:
+    """Plain-JSON-friendly cutflow lists [sum of weights, raw count] after merging chunks."""
+    for cuts in output.get("cutflow", {}).values():
+        for cut, value in cuts.items():
+            cuts[cut] = [float(value[0]), int(value[1])]
+    return output

@@ -1,0 +1,228 @@
+"""The coffea processor and `hh4b run` on hand-built NanoAOD-style files (tests/toys.py)."""
+
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import uproot
+
+from hh4b.cli import main as cli_main
+from hh4b.run import census, load_fileset, process_fileset
+from processors.hh4b_processor import HH4bProcessor
+from toys import hh_events, ttbar_events, write_nanoaod
+
+TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
+MASSES = (300, 500, 1000)
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+def _dataset(path, process, n_events, **meta):
+    return {"files": {str(path): "Events"},
+            "metadata": {"process": process, "xsec_pb": 1.0, "sumw": float(n_events), "n_events": n_events,
+                         "btag_wp": "70", "sqrt_s": 13000, **meta}}
+
+
+@pytest.fixture(scope="module")
+def toy_fileset(tmp_path_factory):
+    """Three resonant masses and a ttbar sample, 1500 events each, written once per module."""
+    folder = tmp_path_factory.mktemp("toys")
+    fileset = {}
+    for seed, mass in enumerate(MASSES, start=1):
+        n = write_nanoaod(folder / f"hh{mass}.root", hh_events(1500, mass, seed))
+        fileset[f"resonant_M{mass}"] = _dataset(folder / f"hh{mass}.root", "resonant", n, mass=mass)
+    n = write_nanoaod(folder / "ttbar.root", ttbar_events(1500, 7))
+    fileset["ttbar"] = _dataset(folder / "ttbar.root", "ttbar", n)
+    path = folder / "fileset.json"
+    path.write_text(json.dumps(fileset))
+    return path
+
+
+@pytest.fixture(scope="module")
+def iterative_output(toy_fileset):
+    return process_fileset(load_fileset(toy_fileset), HH4bProcessor(), "iterative", chunksize=400, progress=False)
+
+
+def _assert_same_histograms(first: dict, second: dict):
+    """Same histograms per dataset (category order may differ), same cutflows and truth counts."""
+    assert set(first["hists"]) == set(second["hists"])
+    for name, h1 in first["hists"].items():
+        h2 = second["hists"][name]
+        assert sorted(h1.axes["dataset"]) == sorted(h2.axes["dataset"])
+        for dataset in h1.axes["dataset"]:
+            a, b = h1[{"dataset": dataset}], h2[{"dataset": dataset}]
+            assert [list(ax) for ax in a.axes if ax.traits.discrete] == [list(ax) for ax in b.axes if ax.traits.discrete]
+            np.testing.assert_allclose(a.values(flow=True), b.values(flow=True), rtol=1e-12, atol=0)
+            np.testing.assert_allclose(a.variances(flow=True), b.variances(flow=True), rtol=1e-12, atol=0)
+    assert set(first["cutflow"]) == set(second["cutflow"])
+    for dataset, cuts in first["cutflow"].items():
+        assert list(cuts) == list(second["cutflow"][dataset])
+        for cut, (weight, count) in cuts.items():
+            assert count == second["cutflow"][dataset][cut][1]
+            assert weight == pytest.approx(second["cutflow"][dataset][cut][0], rel=1e-12)
+    assert first["truth"] == second["truth"]
+
+
+def test_bookkeeping_closes(iterative_output):
+    book = iterative_output["bookkeeping"]
+    assert book["events_in"] == 4 * 1500
+    assert book["events_processed"] + book["events_failed"] == book["events_in"]
+    assert book["failed_chunks"] == []
+
+
+def test_cutflow_monotonic(iterative_output):
+    proc = HH4bProcessor()
+    for dataset, cuts in iterative_output["cutflow"].items():
+        assert list(cuts) == proc.cut_names()
+        assert cuts["all"][1] == 1500
+        for method in proc.methods:
+            chain = ["all", "four_jets_2tags", "four_tag", *(f"{method}/{c}" for c in
+                                                            ("pairing", "pt_cuts", "deta_hh", "top_veto", "SR"))]
+            counts = [cuts[c][1] for c in chain]
+            weights = [cuts[c][0] for c in chain]
+            assert counts == sorted(counts, reverse=True), (dataset, method, counts)
+            assert weights == sorted(weights, reverse=True)
+
+
+def test_weights_normalise_to_luminosity(iterative_output):
+    # xsec 1 pb, 300 fb^-1: 300000 events expected in total for every sample
+    for cuts in iterative_output["cutflow"].values():
+        assert cuts["all"][0] == pytest.approx(300_000.0)
+
+
+def test_signal_region_mhh_peaks_near_resonance(iterative_output):
+    mhh = iterative_output["hists"]["mhh"]
+    for mass in MASSES:
+        h = mhh[{"dataset": f"resonant_M{mass}", "region": "SR", "tags": "4b", "method": "cut_dhh"}]
+        assert h.values().sum() > 0
+        peak = h.axes[0].centers[np.argmax(h.values() / h.axes[0].widths)]
+        assert abs(peak - mass) < 0.15 * mass, (mass, peak)
+
+
+def test_mindr_pairing_efficiency_rises_with_mass(iterative_output):
+    eff = []
+    for mass in MASSES:
+        counts = iterative_output["truth"][f"resonant_M{mass}"]["cut_mindr"]
+        assert counts["matched"] > 20
+        eff.append(counts["correct"] / counts["matched"])
+    assert eff[0] < eff[1] <= eff[2] + 0.02, eff
+    assert iterative_output["truth"]["ttbar"]["cut_mindr"]["matched"] == 0
+
+
+def test_tag_categories_filled(iterative_output):
+    mhh = iterative_output["hists"]["mhh"]
+    ttbar = mhh[{"dataset": "ttbar", "region": "presel", "method": "cut_mindr"}]
+    # two true b jets: the ttbar toy lands in 2b, rarely 3b/4b
+    values = {tag: ttbar[{"tags": tag}].sum(flow=True).value for tag in ("2b", "3b", "4b")}
+    assert values["2b"] > values["3b"] >= values["4b"]
+
+
+def test_executors_give_identical_histograms(toy_fileset, iterative_output):
+    fileset = load_fileset(toy_fileset)
+    futures = process_fileset(fileset, HH4bProcessor(), "futures", workers=2, chunksize=400, progress=False)
+    _assert_same_histograms(iterative_output, futures)
+    dask = process_fileset(fileset, HH4bProcessor(), "dask", workers=2, chunksize=400, progress=False)
+    _assert_same_histograms(iterative_output, dask)
+    assert dask["bookkeeping"]["events_processed"] == 6000
+
+
+def test_cli_run_writes_outputs(toy_fileset, tmp_path):
+    status = cli_main(["run", str(toy_fileset), "--executor", "iterative", "--chunksize", "1000",
+                       "--output", str(tmp_path / "out"), "--no-progress"])
+    assert status == 0
+    from coffea.util import load
+
+    output = load(str(tmp_path / "out" / "output.coffea"))
+    assert {"hists", "cutflow", "truth", "metadata", "bookkeeping", "lumi_fb", "sqrt_s"} <= set(output)
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["bookkeeping"]["events_in"] == 6000
+    assert 0 < summary["pairing_efficiency"]["resonant_M1000"]["cut_mindr"] <= 1
+
+
+def test_bad_files_are_listed_never_lost(toy_fileset, tmp_path):
+    good = load_fileset(toy_fileset)["resonant_M500"]
+    source = Path(next(iter(good["files"])))
+    truncated = tmp_path / "truncated.root"
+    truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    empty = tmp_path / "empty.root"
+    empty.write_bytes(b"")
+    zero = tmp_path / "zero.root"
+    write_nanoaod(zero, hh_events(0, 500, 3))
+    fileset = {"good": good,
+               "truncated": _dataset(truncated, "resonant", 1500),
+               "empty": _dataset(empty, "resonant", 10),
+               "zero": _dataset(zero, "resonant", 0)}
+    output = process_fileset(fileset, HH4bProcessor(), "iterative", chunksize=500, progress=False)
+    book = output["bookkeeping"]
+    failed_files = {Path(f["file"]).name for f in book["failed_chunks"]}
+    assert {"truncated.root", "empty.root"} <= failed_files
+    assert "good" not in {f["dataset"] for f in book["failed_chunks"]}
+    assert all(f["error"] for f in book["failed_chunks"])
+    assert book["events_processed"] + book["events_failed"] == book["events_in"]
+    assert book["events_processed"] >= 1500
+
+
+def test_cli_exit_status_and_message_on_failed_chunks(tmp_path, capsys):
+    empty = tmp_path / "empty.root"
+    empty.write_bytes(b"")
+    fileset = tmp_path / "fileset.json"
+    fileset.write_text(json.dumps({"empty": _dataset(empty, "resonant", 10)}))
+    status = cli_main(["run", str(fileset), "--executor", "iterative", "--output", str(tmp_path / "o"),
+                       "--no-progress"])
+    out = capsys.readouterr().out
+    assert status == 1
+    assert "FAILED" in out and "empty.root" in out
+    assert cli_main(["run", str(tmp_path / "missing.json")]) == 2
+
+
+def test_few_jets_and_nan_kinematics(tmp_path):
+    events = hh_events(300, 500, 11)
+    jets = events["jets"]
+    import awkward as ak
+
+    # first 100 events: keep two jets only; next 100: NaN pT everywhere
+    idx = np.arange(300)
+    jets = {k: ak.where(idx[:, None] < 100, v[:, :2], v) if False else v for k, v in jets.items()}
+    count = ak.num(jets["pt"])
+    keep = ak.local_index(jets["pt"]) < ak.where(idx < 100, np.minimum(count, 2), count)
+    jets = {k: v[keep] for k, v in jets.items()}
+    jets["pt"] = ak.where((idx >= 100) & (idx < 200), jets["pt"] * np.nan, jets["pt"])
+    events["jets"] = jets
+    write_nanoaod(tmp_path / "odd.root", events)
+    output = process_fileset({"odd": _dataset(tmp_path / "odd.root", "resonant", 300)}, HH4bProcessor(),
+                             "iterative", chunksize=1000, progress=False)
+    assert output["bookkeeping"]["failed_chunks"] == []
+    assert output["bookkeeping"]["events_processed"] == 300
+    cut = output["cutflow"]["odd"]
+    assert cut["all"][1] == 300
+    assert cut["four_jets_2tags"][1] <= 100  # only the last 100 events can pass
+    for h in output["hists"].values():
+        assert np.all(np.isfinite(h.values(flow=True)))
+
+
+def test_census_counts_entries(toy_fileset):
+    entries, unreadable = census(load_fileset(toy_fileset))
+    assert sum(entries.values()) == 6000 and unreadable == []
+
+
+@pytest.mark.parametrize("name,some_tagged", [("nano_tt_v12.root", True),
+                                               ("nanoAOD_2015_CMS_Open_Data_ttbar.root", False)])
+def test_real_cms_nanoaod(name, some_tagged):
+    """Both real files run through; v12 has DeepJet scores, the 2015 file only placeholders."""
+    path = TESTDATA / name
+    if not path.is_file():
+        pytest.skip(f"{path} not present")
+    n = uproot.open(path)["Events"].num_entries
+    fileset = {"cms": {"files": {str(path): "Events"}, "metadata": {"process": "ttbar"}}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        output = process_fileset(fileset, HH4bProcessor(), "iterative", chunksize=75, progress=False)
+    book = output["bookkeeping"]
+    assert book["failed_chunks"] == [], book["failed_chunks"]
+    assert book["events_processed"] == n == book["events_in"]
+    cuts = output["cutflow"]["cms"]
+    assert cuts["all"][1] == n
+    assert (cuts["four_jets_2tags"][1] > 0) == some_tagged  # ttbar has two b jets
+    assert output["truth"]["cms"]["cut_mindr"]["matched"] == 0  # no Higgs in ttbar
