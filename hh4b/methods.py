@@ -1,0 +1,137 @@
+"""The paper's neural selections as processor plug-ins (paper sections IV, V.A, VI.A).
+
+Each method is a picklable callable `(jets, cands, event_columns) -> {"jet_idx", "valid",
+"score"}` (the `pairers` protocol of hh4b.cutbased), built from ONNX files only:
+
+    cut_spanet  SPA-NET pairing, then the cut-based selection
+    spanet      SPA-NET pairing; selection by the SPA-NET signal score
+    dnn_mindr   min-dR pairing of the four tagged jets; selection by the DNN score
+    dnn_spanet  SPA-NET pairing; selection by a DNN trained on that pairing
+
+SPA-NET sees the leading `SPANET_MAX_JETS` jets of the event (all jets, tagged or not, as in
+the paper); its decoded indices point into the event's pT-ordered jet list. Events where
+SPA-NET picks a jet outside the list are impossible by construction (masked jets).
+The non-resonant networks take kappa_lambda as an input: the processor evaluates them at one
+hypothesis (`kappa_lambda`, default the SM value 1), documented in the output metadata.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from hh4b.constants import SPANET_MAX_JETS
+from hh4b.errors import ConfigError
+from hh4b.features import higgs_features
+from hh4b.inference import DNNScorer, OnnxModel
+from hh4b.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
+from hh4b.selection import to_padded
+
+NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet")
+SPANET_INPUTS = ("jets", "mask")
+SPANET_OUTPUTS = ("assignment", "signal_probability")
+JET_COLUMNS = ("pt", "eta", "phi", "mass", "btag")
+
+
+def padded_inputs(jets: ak.Array, width: int = SPANET_MAX_JETS) -> tuple[np.ndarray, np.ndarray]:
+    """(n, width, 5) raw jet features (pt, eta, phi, mass, btag) and the (n, width) real-jet mask."""
+    cols = [to_padded(ak.values_astype(jets[k], np.float32), width, 0.0) for k in JET_COLUMNS]
+    mask = to_padded(ak.ones_like(jets.pt, dtype=bool), width, False)
+    features = np.stack(cols, axis=-1).astype(np.float32)
+    bad = ~np.isfinite(features).all(axis=-1)
+    features[bad] = 0.0
+    return features, mask & ~bad
+
+
+class SpanetModel:
+    """SPA-NET from its ONNX file: decoded jet pairs and signal probability per event."""
+
+    def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0):
+        self.model = OnnxModel(path, threads=threads)
+        self.model.require(SPANET_INPUTS, SPANET_OUTPUTS)
+        self.n_globals = int(self.model.card.get("n_globals", 0))
+        if self.n_globals and "globals" not in self.model.input_names:
+            raise ConfigError(f"{self.model.path}: card declares {self.n_globals} global inputs, graph has none")
+        self.kappa_lambda = float(kappa_lambda)
+
+    def __call__(self, jets: ak.Array) -> dict:
+        features, mask = padded_inputs(jets)
+        feeds = {"jets": features, "mask": mask}
+        if self.n_globals:
+            feeds["globals"] = np.full((len(features), self.n_globals), self.kappa_lambda, dtype=np.float32)
+        out = self.model.run(feeds, list(SPANET_OUTPUTS))
+        jet_idx = out["assignment"].astype(np.int64).reshape(-1, 2, 2)
+        valid = mask.sum(axis=1) >= 4
+        return {"jet_idx": np.where(valid[:, None, None], jet_idx, -1), "valid": valid,
+                "score": out["signal_probability"].reshape(-1)}
+
+
+def _dnn_columns(jets: ak.Array, jet_idx: np.ndarray, event_columns: dict, kappa_lambda: float) -> dict:
+    """Table II/IV columns for the Higgs candidates given by (n, 2, 2) jet indices."""
+    width = int(max(4, jet_idx.max(initial=0) + 1))
+    cols = [to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in ("pt", "eta", "phi", "mass")]
+    safe = np.where(jet_idx >= 0, jet_idx, 0)
+    hh = higgs_candidates(*cols, safe)
+    btag = to_padded(ak.values_astype(jets.btag, np.float32), width, 0.0)
+    flat = hh["jet_idx"].reshape(len(safe), 4)
+    tags = np.take_along_axis(btag, flat, axis=1)
+    extra = dict(event_columns)
+    extra.setdefault("kappa_lambda", np.full(len(safe), kappa_lambda, dtype=np.float32))
+    return higgs_features(hh["h1"], hh["h2"], (hh["h1"]["dr"], hh["h2"]["dr"]), tuple(tags.T), extra)
+
+
+class NeuralMethod:
+    """One of NN_METHODS as a `pairers` callable for hh4b.cutbased.analyse."""
+
+    def __init__(self, name: str, spanet: SpanetModel | None = None, dnn: DNNScorer | None = None,
+                 kappa_lambda: float = 1.0):
+        if name not in NN_METHODS:
+            raise ConfigError(f"unknown neural method {name!r}; choose from {NN_METHODS}")
+        needs_spanet = name != "dnn_mindr"
+        needs_dnn = name.startswith("dnn_")
+        if (needs_spanet and spanet is None) or (needs_dnn and dnn is None):
+            wanted = [w for w, need, have in (("SPA-NET", needs_spanet, spanet), ("DNN", needs_dnn, dnn))
+                      if need and have is None]
+            raise ConfigError(f"method {name!r} needs a {' and a '.join(wanted)} model (processor option `models`)")
+        self.name, self.spanet, self.dnn, self.kappa_lambda = name, spanet, dnn, kappa_lambda
+
+    def _mindr(self, cands: dict) -> tuple[np.ndarray, np.ndarray]:
+        ok = cands["category"] > 0
+        cols = [np.where(ok[:, None], cands[k], 0.0) for k in ("pt", "eta", "phi", "mass")]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            pairings = all_pairings(*cols)
+        choice, valid = choose(pairings, "mindr")
+        slots = chosen_candidates(pairings, choice)["jet_idx"]
+        index = np.take_along_axis(cands["index"], slots.reshape(-1, 4), axis=1).reshape(-1, 2, 2)
+        return index, valid & ok
+
+    def __call__(self, jets: ak.Array, cands: dict, event_columns: dict | None = None) -> dict:
+        if self.name == "dnn_mindr":
+            jet_idx, valid = self._mindr(cands)
+            result = {"jet_idx": jet_idx, "valid": valid}
+        else:
+            result = self.spanet(jets)
+        if self.name.startswith("dnn_"):
+            with np.errstate(invalid="ignore", divide="ignore"):
+                columns = _dnn_columns(jets, result["jet_idx"], event_columns or {}, self.kappa_lambda)
+            result["score"] = np.where(result["valid"], self.dnn(columns), 0.0)
+        if self.name == "cut_spanet":
+            result.pop("score", None)
+        return result
+
+
+def build_methods(names, spanet_path=None, dnn_paths: dict | None = None, threads: int = 1,
+                  kappa_lambda: float = 1.0) -> dict:
+    """{method: NeuralMethod} for the neural names in `names`; models are opened (and checked) now.
+
+    dnn_paths maps "dnn_mindr"/"dnn_spanet" to their ONNX files.
+    """
+    dnn_paths = dnn_paths or {}
+    wanted = [n for n in names if n in NN_METHODS]
+    spanet = SpanetModel(spanet_path, threads, kappa_lambda) if spanet_path and any(
+        n != "dnn_mindr" for n in wanted) else None
+    methods = {}
+    for name in wanted:
+        dnn = DNNScorer(dnn_paths[name], threads) if name in dnn_paths else None
+        methods[name] = NeuralMethod(name, spanet=spanet, dnn=dnn, kappa_lambda=kappa_lambda)
+    return methods
