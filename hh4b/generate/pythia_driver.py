@@ -1,0 +1,282 @@
+"""Pythia 8 set-up per sample family, and `generate_file`: Pythia -> jets -> detector -> ROOT.
+
+Families (settings from ../shared/reference/generation.md):
+- resonant: gg -> H (35, forced width RESONANT_WIDTH) -> hh -> bbbb. Pythia's sigmaGen already
+  contains its own open-channel fractions (tiny BR(H -> hh) of its default couplings and its
+  BR(h -> bb)); xsec_pb = sigma(gg -> H) * BR(H -> hh) * BR_H_BB^2 with BR(H -> hh) = 1 (the
+  limits are on sigma(gg -> H -> hh)) and BR_H_BB from constants.
+- nonresonant: gg -> hh with the full-m_t LO matrix element (hh4b.generate.nonresonant), h -> bb
+  forced; per event (a, b, c) of |M|^2 = a + b k + c k^2 from the event's s-hat and t-hat.
+- qcd: b-enriched QCD multijets, `HardQCD:all` above QCD_PTHAT_MIN with bias2Selection and
+  enhanced g -> bb splittings in the final-state shower; the event weights go to genWeight.
+- ttbar: gg/qqbar -> ttbar; dileptonic events are vetoed at process level (hadronic and
+  semileptonic only), which Pythia's sigmaGen accounts for.
+- lhe: shower an external Les Houches file (`Beams:frameType = 4`).
+MPI and hadronisation are on for all families.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pythia8mc
+from tqdm import tqdm
+
+from hh4b import constants as C
+from hh4b.errors import ConfigError, InputFileError
+from hh4b.generate import detector, truth, writer
+from hh4b.generate.jets import JetHook, quiet_stdout
+
+FAMILIES = ("resonant", "nonresonant", "qcd", "ttbar", "lhe")
+PROCESS_OF = {"resonant": "resonant", "nonresonant": "nonresonant", "qcd": "qcd", "ttbar": "ttbar", "lhe": "qcd"}
+MB_TO_PB = 1e9
+MAX_SEED = 900_000_000  # Pythia's Random:seed range
+BATCH_SIZE = 500
+
+
+def family_settings(sample: str, mass: float | None = None) -> list[str]:
+    """Pythia settings strings that define a sample family (not beams, seed or output)."""
+    if sample == "resonant":
+        return ["Higgs:useBSM = on", "HiggsBSM:gg2H2 = on", f"35:m0 = {mass:g}", f"35:mWidth = {C.RESONANT_WIDTH:g}",
+                "35:doForceWidth = on", "35:onMode = off", "35:onIfMatch = 25 25", "25:onMode = off", "25:onIfMatch = 5 -5"]
+    if sample == "qcd":
+        return ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {C.QCD_PTHAT_MIN:g}", "PhaseSpace:bias2Selection = on",
+                f"PhaseSpace:bias2SelectionPow = {C.QCD_BIAS_POW:g}", f"PhaseSpace:bias2SelectionRef = {C.QCD_BIAS_REF:g}",
+                "Enhancements:doEnhance = on", f"EnhancedSplittings:List = {{fsr:G2BB={C.QCD_G2BB_ENHANCE:g}}}"]
+    if sample == "ttbar":
+        return ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"]
+    if sample in ("nonresonant", "lhe"):
+        return []
+    raise ConfigError(f"unknown sample {sample!r}: choose one of {', '.join(FAMILIES)}")
+
+
+class DileptonVetoJetHook(JetHook):
+    """The jet hook plus a veto of ttbar events where both Ws decay leptonically.
+
+    One hook object, because Pythia's UserHooksVector does not forward onEndHadronLevel.
+    The veto reads the process record (~20 entries) and Pythia's sigmaGen accounts for it.
+    """
+
+    def canVetoResonanceDecays(self) -> bool:  # noqa: N802 (Pythia's name)
+        return True
+
+    def doVetoResonanceDecays(self, process) -> bool:  # noqa: N802
+        leptonic = 0
+        for i in range(process.size()):
+            particle = process[i]
+            if abs(particle.id()) in (11, 13, 15) and abs(process[particle.mother1()].id()) == 24:
+                leptonic += 1
+        return leptonic >= 2
+
+
+def _validate(sample, events, seed, sqrt_s, mass, lhe) -> None:
+    family_settings(sample, mass if mass is not None else 0.0)
+    if not isinstance(events, (int, np.integer)) or events < 1:
+        raise ConfigError(f"--events must be a positive integer, got {events!r}")
+    if not 1 <= int(seed) <= MAX_SEED:
+        raise ConfigError(f"--seed must be in [1, {MAX_SEED}], got {seed}")
+    if not sqrt_s > 0:
+        raise ConfigError(f"--sqrt-s must be positive, got {sqrt_s}")
+    if sample == "resonant":
+        low, high = C.RESONANT_MASS_RANGE
+        if mass is None or not low <= mass <= high:
+            raise ConfigError(f"--mass {mass} GeV is outside the allowed range [{low:g}, {high:g}] GeV")
+    if sample == "lhe" and lhe is None:
+        raise ConfigError("sample 'lhe' needs an input file (--lhe FILE)")
+
+
+def _open_lhe(lhe: str | os.PathLike, workdir: Path) -> Path:
+    """A plain-text copy of the LHE file Pythia can read (decompresses .gz); checks it is LHE."""
+    path = Path(lhe)
+    try:
+        opener = gzip.open if path.read_bytes()[:2] == b"\x1f\x8b" else open
+        with opener(path, "rb") as fin:
+            text = fin.read()
+    except (OSError, EOFError) as err:
+        raise InputFileError(f"cannot read LHE file {path}: {getattr(err, 'strerror', None) or err}") from None
+    if b"<LesHouchesEvents" not in text[:10000] or b"<init>" not in text:
+        raise InputFileError(f"LHE file {path} is not a Les Houches event file (no <LesHouchesEvents>/<init> block)")
+    plain = workdir / "input.lhe"
+    plain.write_bytes(text)
+    return plain
+
+
+def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa_lambda: float | None,
+                lhe_plain: Path | None) -> tuple[pythia8mc.Pythia, JetHook, list[str], object]:
+    """A configured, initialised Pythia with the jet hook; returns (pythia, hook, settings, keep-alive)."""
+    settings = ["Next:numberCount = 0", "Print:quiet = on", "Random:setSeed = on", f"Random:seed = {int(seed)}",
+                f"PDF:pSet = {C.PYTHIA_PDF_SET}", f"25:m0 = {C.M_H:g}", f"6:m0 = {C.M_T:g}"]
+    if sample == "lhe":
+        settings += ["Beams:frameType = 4", f"Beams:LHEF = {lhe_plain}"]
+    else:
+        settings += [f"Beams:eCM = {sqrt_s:g}"]
+    settings += family_settings(sample, mass)
+    with quiet_stdout():
+        pythia = pythia8mc.Pythia("", False)
+    for line in settings:
+        if not pythia.readString(line):
+            raise ConfigError(f"Pythia rejected the setting {line!r}")
+    keep_alive = None
+    if sample == "nonresonant":
+        keep_alive = _configure_nonresonant(pythia, kappa_lambda)
+    hook = DileptonVetoJetHook() if sample == "ttbar" else JetHook()
+    pythia.setUserHooksPtr(hook)
+    with quiet_stdout():
+        ok = pythia.init()
+    if not ok:
+        what = f"LHE file {lhe_plain}" if sample == "lhe" else f"sample {sample}"
+        raise InputFileError(f"Pythia initialisation failed for {what}") if sample == "lhe" else ConfigError(
+            f"Pythia initialisation failed for {what}")
+    return pythia, hook, settings, keep_alive
+
+
+def _configure_nonresonant(pythia, kappa_lambda):
+    try:
+        from hh4b.generate.nonresonant import configure_nonresonant
+    except ImportError as err:
+        raise ConfigError(f"sample 'nonresonant' is not available yet ({err})") from None
+    return configure_nonresonant(pythia, C.NONRESONANT_GENERATION_KL if kappa_lambda is None else kappa_lambda)
+
+
+def _kl_coefficients(process_object, info: ak.Array) -> dict[str, np.ndarray]:
+    """(a, b, c) of |M|^2 = a + b k + c k^2 from each event's s-hat and t-hat."""
+    from hh4b.generate import nonresonant
+
+    coefficients_for = getattr(process_object, "coefficients_for", None) or nonresonant.coefficients_for
+    a, b, c = coefficients_for(ak.to_numpy(info.sHat), ak.to_numpy(info.tHat))
+    return {"KappaLambda_a": np.asarray(a, np.float64), "KappaLambda_b": np.asarray(b, np.float64),
+            "KappaLambda_c": np.asarray(c, np.float64)}
+
+
+def reconstruct(particles: ak.Array, particle_jets: ak.Array, rng: np.random.Generator) -> dict:
+    """Detector-level and truth columns of one batch (docs/formats.md names)."""
+    rec = truth.flatten_record(particles)
+    eta, phi = rec.eta, rec.phi
+    smeared, (dpx, dpy) = detector.smear_jets(particle_jets, rng)
+    jets = detector.select_jets(smeared)
+
+    def hadrons(flavour):
+        mask = truth.heavy_flavour_hadrons(rec, flavour, C.HADRON_LABEL_PT_MIN)
+        return {"eta": eta[mask], "phi": phi[mask], "event": rec.event[mask]}
+
+    flavour = detector.hadron_flavour(jets, hadrons(5), hadrons(4))
+    counts = ak.num(jets)
+    tags = detector.btag(ak.to_numpy(ak.flatten(flavour)), ak.to_numpy(ak.flatten(jets.eta)), rng)
+    jet_columns = {f: ak.values_astype(jets[f], np.float32) for f in ("pt", "eta", "phi", "mass")}
+    jet_columns["hadronFlavour"] = flavour
+    jet_columns.update({f"btagWP{wp}": ak.unflatten(tag, counts) for wp, tag in tags.items()})
+
+    visible = truth.visible_final(rec, C.JET_ETA_MAX)
+    n_events = len(rec.counts)
+    vis_px = np.bincount(rec.event[visible], weights=rec.px[visible], minlength=n_events)
+    vis_py = np.bincount(rec.event[visible], weights=rec.py[visible], minlength=n_events)
+    met_pt, met_phi = detector.missing_pt(vis_px, vis_py, dpx, dpy)
+    pt = rec.pt
+    lepton = (rec.status > 0) & np.isin(np.abs(rec.pid), (11, 13)) & (pt > C.LEPTON_PT_MIN)
+    candidates = {"pt": pt[lepton], "eta": eta[lepton], "phi": phi[lepton], "mass": rec.m[lepton],
+                  "pid": rec.pid[lepton], "event": rec.event[lepton]}
+    iso = detector.isolation(candidates["event"], candidates["eta"], candidates["phi"], rec.event[visible],
+                             pt[visible], eta[visible], phi[visible], n_events)
+    return {
+        "Jet": ak.zip(jet_columns),
+        "GenPart": truth.genparts(rec),
+        "Electron": detector.isolated_leptons(candidates, iso, 11, n_events),
+        "Muon": detector.isolated_leptons(candidates, iso, 13, n_events),
+        "MET_pt": met_pt.astype(np.float32),
+        "MET_phi": met_phi.astype(np.float32),
+    }
+
+
+def _cross_section_pb(pythia, sample: str) -> tuple[float, float]:
+    """(xsec_pb written to the metadata, forced branching ratio included in it)."""
+    sigma_pb = pythia.infoPython().sigmaGen() * MB_TO_PB
+    if sample == "resonant":
+        br = C.BR_H_BB**2
+        return sigma_pb / pythia.particleData.resOpenFrac(35, 0, 0) * br, br
+    if sample == "nonresonant":
+        br = C.BR_H_BB**2
+        return sigma_pb / pythia.particleData.resOpenFrac(25, 25, 0) * br, br
+    return sigma_pb, 1.0
+
+
+def _run_batches(pythia, hook, events, rng, sample, keep_alive, progress, label):
+    """Generate `events` events in batches; returns the list of per-batch column dicts."""
+    batches, done, failures = [], 0, 0
+    with tqdm(total=events, desc=label, unit="ev", disable=not progress, leave=False) as bar:
+        while done < events:
+            batch = pythia.nextBatch(min(BATCH_SIZE, events - done))
+            if len(batch) == 0:
+                failures += 1
+                if sample == "lhe" or failures > 10:
+                    break  # end of the LHE file, or Pythia keeps failing
+                continue
+            columns = reconstruct(batch.prt, hook.take(batch.prt), rng)
+            columns["genWeight"] = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float32)
+            if sample == "nonresonant":
+                columns.update(_kl_coefficients(keep_alive, batch.info))
+            batches.append(columns)
+            done += len(batch)
+            bar.update(len(batch))
+    return batches
+
+
+def _concatenate(batches: list[dict]) -> dict:
+    return {key: (ak.concatenate([b[key] for b in batches]) if isinstance(batches[0][key], ak.Array)
+                  else np.concatenate([b[key] for b in batches])) for key in batches[0]}
+
+
+def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int, *, sqrt_s: float = C.SQRT_S,
+                  mass: float | None = None, kappa_lambda: float | None = None, lhe: str | os.PathLike | None = None,
+                  xsec_pb: float | None = None, process: str | None = None, progress: bool = True) -> dict:
+    """Generate one NanoAOD-style ROOT file and return its metadata dict (docs/formats.md).
+
+    sample: resonant (needs mass), nonresonant (kappa_lambda, default the generation point),
+    qcd, ttbar or lhe (needs lhe=PATH; xsec_pb overrides Pythia's LHE cross section and
+    process names the physics process, default 'qcd'). Same seed -> bit-identical file content.
+    """
+    _validate(sample, events, seed, sqrt_s, mass, lhe)
+    path = writer.check_writable(output)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="hh4b-gen-") as workdir:
+        lhe_plain = _open_lhe(lhe, Path(workdir)) if sample == "lhe" else None
+        pythia, hook, settings, keep_alive = make_pythia(sample, seed, sqrt_s, mass, kappa_lambda, lhe_plain)
+        rng = np.random.default_rng([int(seed), 20240611])
+        batches = _run_batches(pythia, hook, int(events), rng, sample, keep_alive, progress, f"{sample} {path.name}")
+        if not batches:
+            raise InputFileError(f"no events generated for {sample}" + (f" from LHE file {lhe}" if lhe else ""))
+        xsec, br = _cross_section_pb(pythia, sample)
+        sigma_err_pb = pythia.infoPython().sigmaErr() * MB_TO_PB
+    columns = _concatenate(batches)
+    n = len(columns["genWeight"])
+    columns = {"run": np.full(n, int(seed), np.uint32), "luminosityBlock": np.ones(n, np.uint32),
+               "event": np.arange(1, n + 1, dtype=np.uint64), **columns}
+    weights = columns["genWeight"].astype(np.float64)
+    generation_kl = None
+    if sample == "nonresonant":
+        generation_kl = C.NONRESONANT_GENERATION_KL if kappa_lambda is None else float(kappa_lambda)
+    metadata = {
+        "sample": sample, "process": process or PROCESS_OF[sample],
+        "xsec_pb": float(xsec_pb) if xsec_pb is not None else xsec, "sigma_hard_pb": xsec / br,
+        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(weights.sum()),
+        "sumw2": float((weights**2).sum()), "n_events": n, "seed": int(seed), "sqrt_s": float(sqrt_s),
+        "mass": mass, "kappa_lambda": generation_kl, "generation_kappa_lambda": generation_kl,
+        "lhe": str(lhe) if lhe else None, "pythia_settings": settings, "hh4b_version": _version(),
+        "cpu_seconds": time.perf_counter() - start,
+    }
+    writer.write_events(path, columns, metadata)
+    return metadata
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("hh4b")
+    except Exception:  # noqa: BLE001 (not installed: running from a checkout)
+        return "unknown"

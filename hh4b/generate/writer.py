@@ -1,0 +1,115 @@
+"""Write generated events as a NanoAOD-style ROOT file (docs/formats.md) with uproot.
+
+Trees are TTrees (`mktree`: uproot >= 5.7 writes RNTuples on plain assignment, which coffea's
+NanoAOD reader does not expect). The file is written to a hidden temporary file next to the target and renamed at the end, so
+an error never leaves a partial file under the requested name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import uproot
+
+from hh4b.errors import ConfigError
+
+METADATA_KEY = "hh4b_metadata"
+# coffea's NanoAODSchema.all_cross_references (importing coffea here costs ~2 s per job); the
+# test reading generated files with warnings as errors catches any drift.
+NANOAOD_CROSS_REFERENCES = {
+    "Electron_genPartIdx": "GenPart", "Electron_jetIdx": "Jet", "Electron_photonIdx": "Photon",
+    "LowPtElectron_electronIdx": "Electron", "LowPtElectron_genPartIdx": "GenPart", "LowPtElectron_photonIdx": "Photon",
+    "FatJet_genJetAK8Idx": "GenJetAK8", "FatJet_subJetIdx1": "SubJet", "FatJet_subJetIdx2": "SubJet",
+    "FsrPhoton_muonIdx": "Muon", "GenPart_genPartIdxMother": "GenPart", "GenVisTau_genPartIdxMother": "GenPart",
+    "Jet_electronIdx1": "Electron", "Jet_electronIdx2": "Electron", "Jet_genJetIdx": "GenJet", "Jet_muonIdx1": "Muon",
+    "Jet_muonIdx2": "Muon", "Muon_fsrPhotonIdx": "FsrPhoton", "Muon_genPartIdx": "GenPart", "Muon_jetIdx": "Jet",
+    "Photon_electronIdx": "Electron", "Photon_genPartIdx": "GenPart", "Photon_jetIdx": "Jet",
+    "Tau_genPartIdx": "GenPart", "Tau_jetIdx": "Jet",
+}
+
+
+def check_writable(output: str | os.PathLike) -> Path:
+    """Fail early (ConfigError naming the path) if `output` cannot be created."""
+    path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"output {path} is a directory, expected a .root file name")
+    probe = path.parent / f".{path.name}.probe-{os.getpid()}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.touch()
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError(f"cannot write output {path}: {err.strerror or err}") from None
+    return path
+
+
+def _temporary(path: Path) -> Path:
+    return path.parent / f".{path.name}.tmp-{os.getpid()}"
+
+
+def write_events(output: str | os.PathLike, events: dict, metadata: dict) -> Path:
+    """Write the `Events` tree, the `Runs` tree and the metadata JSON atomically.
+
+    `events` maps branch names (or collection names with an awkward record array, which uproot
+    writes as `nX` + `X_field` branches) to arrays, one entry per event.
+    """
+    path = check_writable(output)
+    weights = np.asarray(events["genWeight"], dtype=np.float64)
+    runs = {
+        "run": np.asarray([events["run"][0] if len(weights) else 0], dtype=np.uint32),
+        "genEventCount": np.asarray([len(weights)], dtype=np.int64),
+        "genEventSumw": np.asarray([weights.sum()], dtype=np.float64),
+        "genEventSumw2": np.asarray([(weights**2).sum()], dtype=np.float64),
+    }
+    events = with_cross_references(events)
+    tmp = _temporary(path)
+    try:
+        with uproot.recreate(tmp) as fout:
+            fout.mktree("Events", {name: _prepare(value) for name, value in events.items()})
+            fout.mktree("Runs", runs)
+            fout[METADATA_KEY] = json.dumps(metadata, sort_keys=True)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def with_cross_references(events: dict) -> dict:
+    """Add every cross-reference index NanoAODSchema looks for, so it reads the file without warnings.
+
+    Indices into collections this generator does not make (Photon, Tau, GenJet, ...) are -1
+    ("no match", NanoAOD's convention); collections named by a cross-reference but not produced
+    are written empty (n = 0 in every event) with just their index fields.
+    """
+    n_events = len(events["genWeight"])
+    fields = {k: {f: v[f] for f in v.fields} for k, v in events.items() if isinstance(v, ak.Array) and v.fields}
+    counts = {k: ak.num(v) for k, v in events.items() if k in fields}
+    for indexer, target in NANOAOD_CROSS_REFERENCES.items():
+        source, field = indexer.split("_", 1)
+        for name in (source, target):
+            fields.setdefault(name, {})
+            counts.setdefault(name, np.zeros(n_events, dtype=np.int64))
+        if field not in fields[source]:
+            n = counts[source]
+            fields[source][field] = ak.unflatten(np.full(int(np.sum(n)), -1, dtype=np.int32), n)
+    out = {k: v for k, v in events.items() if k not in fields}
+    for name, columns in fields.items():
+        if not columns:  # a target with no index of its own: give it a counter only
+            columns = {"placeholder": ak.unflatten(np.zeros(0, dtype=np.int32), counts[name])}
+        out[name] = ak.zip(columns)
+    return out
+
+
+def _prepare(value):
+    return value if isinstance(value, ak.Array) else np.asarray(value)
+
+
+def read_metadata(path: str | os.PathLike) -> dict:
+    """The `hh4b_metadata` JSON of a generated file."""
+    with uproot.open(path) as fin:
+        return json.loads(str(fin[METADATA_KEY]))
