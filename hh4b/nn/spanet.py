@@ -226,10 +226,12 @@ def load_checkpoint(path) -> tuple[Spanet, dict]:
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: checkpoint not found")
+    import pickle
+
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         model = Spanet(SpanetConfig(**checkpoint["config"]))
         model.load_state_dict(checkpoint["state_dict"])
-    except (KeyError, RuntimeError, TypeError, EOFError) as err:
+    except (KeyError, RuntimeError, TypeError, EOFError, pickle.UnpicklingError) as err:
         raise InputFileError(f"{path}: not a SPA-NET checkpoint ({err})") from err
     return model.eval(), checkpoint
