@@ -21,6 +21,7 @@ SUBCOMMANDS = {
     "train": ("hh4b.nn.train_cli", "train SPA-NET or the DNN baseline"),
     "evaluate": ("hh4b.nn.evaluate", "pairing and classification metrics of a trained model"),
     "export-onnx": ("hh4b.nn.export_onnx", "export a trained checkpoint to ONNX with a card"),
+    "background": ("hh4b.background", "data-driven multijet background: 2b -> 4b reweighting with an ensemble"),
     "report": ("hh4b.report", "markdown report with the paper side by side"),
     "main": ("hh4b.mainjob", "the README's main job: generate if needed, process, limits"),
 }
