@@ -1,0 +1,86 @@
+"""Neural selections as processor plug-ins: ONNX inside the chain equals torch on the same events."""
+
+import awkward as ak
+import numpy as np
+import pytest
+import torch
+
+from hh4b.cutbased import analyse
+from hh4b.errors import ConfigError
+from hh4b.events import make_jets
+from hh4b.features import NONRESONANT_FEATURES, RESONANT_FEATURES
+from hh4b.methods import NeuralMethod, SpanetModel, build_methods, padded_inputs
+from hh4b.nn.dnn import DenseClassifier, export_onnx
+from hh4b.nn.export_onnx import export_spanet
+from hh4b.nn.spanet import SPANET_PRESETS, Spanet
+from toys import hh_events
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models")
+    torch.manual_seed(1)
+    spanet = Spanet(SPANET_PRESETS["tiny"]).eval()
+    export_spanet(spanet, directory / "spanet.onnx", {"analysis": "resonant"})
+    dnn = DenseClassifier(len(RESONANT_FEATURES), hidden=16, layers=2).eval()
+    export_onnx(dnn, RESONANT_FEATURES, directory / "dnn.onnx", card={})
+    return spanet, dnn, directory
+
+
+@pytest.fixture(scope="module")
+def jets():
+    toy = hh_events(400, 500.0, seed=3)["jets"]
+    return make_jets(toy.pt if hasattr(toy, "pt") else toy["pt"], toy["eta"], toy["phi"], toy["mass"],
+                     toy["btagWP70"], toy["hadronFlavour"])
+
+
+def test_spanet_scores_and_pairs_equal_torch(models, jets):
+    spanet, _, directory = models
+    result = SpanetModel(directory / "spanet.onnx")(jets)
+    x, mask = padded_inputs(jets)
+    with torch.no_grad():
+        _, assignment, prob, _ = spanet(torch.as_tensor(x), torch.as_tensor(mask))
+    enough = mask.sum(axis=1) >= 4
+    np.testing.assert_allclose(result["score"], prob.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(result["jet_idx"][enough], assignment.numpy()[enough])
+    assert (result["jet_idx"][~enough] == -1).all()
+
+
+def test_dnn_on_mindr_pairing_inside_the_chain_equals_torch(models, jets):
+    _, dnn, directory = models
+    methods = build_methods(["cut_mindr", "dnn_mindr"], dnn_paths={"dnn_mindr": directory / "dnn.onnx"})
+    result = analyse(jets, ("cut_mindr", "dnn_mindr"), pairers=methods)["methods"]
+    cut, net = result["cut_mindr"], result["dnn_mindr"]
+    np.testing.assert_array_equal(net["jet_idx"][net["valid"]], cut["jet_idx"][cut["valid"]])  # same pairing
+    h1, h2 = net["h1"], net["h2"]
+    rows = np.flatnonzero(net["valid"])
+    features = {f"h{i}_{v}": h[v] for i, h in ((1, h1), (2, h2)) for v in ("pt", "eta", "phi", "mass")}
+    features.update(h1_dr=h1["dr"], h2_dr=h2["dr"])
+    btag = ak.to_numpy(ak.fill_none(ak.pad_none(jets.btag, 16, clip=True), False)).astype(np.float32)
+    for k in range(4):
+        features[f"j{k + 1}_btag"] = btag[np.arange(len(btag)), net["jet_idx"].reshape(-1, 4)[:, k].clip(0)]
+    px = h1["pt"] * np.cos(h1["phi"]) + h2["pt"] * np.cos(h2["phi"])
+    py = h1["pt"] * np.sin(h1["phi"]) + h2["pt"] * np.sin(h2["phi"])
+    features["hh_pt"], features["hh_mass"] = np.hypot(px, py), net["mhh"]
+    x = np.stack([features[n] for n in RESONANT_FEATURES], axis=1)[rows].astype(np.float32)
+    with torch.no_grad():
+        expected = dnn(torch.as_tensor(x)).numpy()
+    np.testing.assert_allclose(net["score"][rows], expected, atol=1e-5)
+
+
+def test_methods_need_their_models_and_matching_inputs(models):
+    _, _, directory = models
+    with pytest.raises(ConfigError, match="needs a SPA-NET model"):
+        NeuralMethod("spanet")
+    with pytest.raises(ConfigError, match="unknown neural method"):
+        NeuralMethod("bdt")
+    with pytest.raises(ConfigError, match="missing inputs"):
+        SpanetModel(directory / "dnn.onnx")  # a DNN file where SPA-NET is expected
+
+
+def test_nonresonant_dnn_without_event_columns_is_named(models, jets, tmp_path):
+    dnn = DenseClassifier(len(NONRESONANT_FEATURES), hidden=8, layers=1).eval()
+    export_onnx(dnn, NONRESONANT_FEATURES, tmp_path / "dnn_nonres.onnx", card={})
+    method = build_methods(["dnn_mindr"], dnn_paths={"dnn_mindr": tmp_path / "dnn_nonres.onnx"})["dnn_mindr"]
+    with pytest.raises(ConfigError, match="met_pt"):
+        analyse(jets, ("dnn_mindr",), pairers={"dnn_mindr": method})
