@@ -40,8 +40,17 @@ def _filename(events) -> str:
     return str(getattr(events, "metadata", {}).get("filename", "<in-memory events>"))
 
 
-def _require(collection, fields: tuple[str, ...], events, prefix: str) -> None:
-    missing = [f for f in fields if f not in collection.fields]
+def collection_fields(events, name: str) -> list[str]:
+    """Raw field names of a collection, read from the layout so that no behaviour (which may
+    need the very fields that are missing) is built."""
+    if name not in events.fields:
+        return []
+    return ak.fields(ak.Array(events.layout.content(name)))
+
+
+def _require(name: str, fields: tuple[str, ...], events, prefix: str) -> None:
+    present = collection_fields(events, name)
+    missing = [f for f in fields if f not in present]
     if missing:
         raise InputFileError(f"{_filename(events)}: branch {prefix}{missing[0]} not found "
                              f"(needed to build jets; missing: {', '.join(prefix + m for m in missing)})")
@@ -51,7 +60,7 @@ def detect_format(events) -> str:
     """'delphes' when the jets carry Delphes field names, else 'nanoaod'."""
     if "Jet" not in events.fields:
         raise InputFileError(f"{_filename(events)}: no Jet collection (branches Jet_* or Jet.*) found")
-    return "delphes" if "PT" in events.Jet.fields else "nanoaod"
+    return "delphes" if "PT" in collection_fields(events, "Jet") else "nanoaod"
 
 
 def make_jets(pt, eta, phi, mass, btag, flavour=None) -> ak.Array:
@@ -66,8 +75,8 @@ def make_jets(pt, eta, phi, mass, btag, flavour=None) -> ak.Array:
 
 def nanoaod_jets(events, btag_wp: str = "70", deepflav_threshold: float = DEEPFLAV_B_THRESHOLD) -> ak.Array:
     """Jets of hh4b or CMS NanoAOD files; the hh4b tag flag wins over the DeepJet score."""
+    _require("Jet", ("pt", "eta", "phi", "mass"), events, "Jet_")
     jet = events.Jet
-    _require(jet, ("pt", "eta", "phi", "mass"), events, "Jet_")
     flag = f"btagWP{btag_wp}"
     if flag in jet.fields:
         btag = jet[flag]
@@ -82,8 +91,8 @@ def nanoaod_jets(events, btag_wp: str = "70", deepflav_threshold: float = DEEPFL
 
 def delphes_jets(events, wp_bit: int = 0) -> ak.Array:
     """Jets of Delphes files: b-tag from bit `wp_bit` of Jet.BTag."""
+    _require("Jet", ("PT", "Eta", "Phi", "Mass", "BTag"), events, "Jet.")
     jet = events.Jet
-    _require(jet, ("PT", "Eta", "Phi", "Mass", "BTag"), events, "Jet.")
     btag = (jet.BTag & (1 << wp_bit)) > 0
     flavour = jet.Flavor if "Flavor" in jet.fields else None
     return make_jets(jet.PT, jet.Eta, jet.Phi, jet.Mass, btag, flavour)
@@ -113,8 +122,8 @@ def higgs_b_quarks(events) -> ak.Array | None:
     Particle: |PID| == 5 with mother PID 25. `parent` is the mother's index in the collection.
     """
     if "GenPart" in events.fields:
+        _require("GenPart", ("pt", "eta", "phi", "pdgId", "genPartIdxMother", "statusFlags"), events, "GenPart_")
         gen = events.GenPart
-        _require(gen, ("pt", "eta", "phi", "pdgId", "genPartIdxMother", "statusFlags"), events, "GenPart_")
         mother = gen.genPartIdxMother
         mother_id = _mother_ids(gen.pdgId, mother)
         last = (gen.statusFlags & (1 << 13)) > 0
@@ -122,8 +131,8 @@ def higgs_b_quarks(events) -> ak.Array | None:
         return ak.zip({"pt": gen.pt[keep], "eta": gen.eta[keep], "phi": gen.phi[keep],
                        "parent": mother[keep]})
     if "Particle" in events.fields:
+        _require("Particle", ("PT", "Eta", "Phi", "PID", "M1"), events, "Particle.")
         part = events.Particle
-        _require(part, ("PT", "Eta", "Phi", "PID", "M1"), events, "Particle.")
         mother_id = _mother_ids(part.PID, part.M1)
         keep = (abs(part.PID) == 5) & (mother_id == 25)
         return ak.zip({"pt": part.PT[keep], "eta": part.Eta[keep], "phi": part.Phi[keep],

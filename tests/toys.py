@@ -143,6 +143,16 @@ def write_nanoaod(path, events: dict, extra: dict | None = None) -> int:
         tree["GenPart"] = ak.zip({k: ak.values_astype(v, np.float32 if k in ("pt", "eta", "phi", "mass") else np.int32)
                                   for k, v in g.items()})
     tree.update(extra or {})
-    with uproot.recreate(path) as handle:
-        handle["Events"] = tree
+    write_tree(path, tree)
     return n
+
+
+def write_tree(path, branches: dict) -> None:
+    """A TTree `Events` (not an RNTuple) from numpy arrays and jagged awkward records;
+    records become NanoAOD-style `Name_field` branches with an `nName` counter."""
+    import uproot
+
+    types = {k: (v.type if isinstance(v, ak.Array) else np.asarray(v).dtype) for k, v in branches.items()}
+    with uproot.recreate(path) as handle:
+        handle.mktree("Events", types)
+        handle["Events"].extend(branches)

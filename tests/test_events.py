@@ -1,0 +1,139 @@
+"""Readers: hh4b files, CMS NanoAOD, Delphes -> one jet record; clear errors for missing branches."""
+
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+import pytest
+import uproot
+from coffea.nanoevents import NanoEventsFactory
+
+from hh4b.errors import InputFileError
+from hh4b.events import NanoSchema, higgs_b_quarks, read_jets
+from hh4b.truth import MATCHED, NO_TRUTH, correct_pairing, match_quarks
+from toys import hh_events, write_nanoaod, write_tree
+
+TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
+
+
+def _ids(n):
+    return {"run": np.ones(n, dtype=np.uint32), "luminosityBlock": np.ones(n, dtype=np.uint32),
+            "event": np.arange(n, dtype=np.uint64)}
+
+
+def _events(path):
+    return NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoSchema, mode="eager",
+                                       metadata={"filename": str(path)}).events()
+
+
+@pytest.fixture(scope="module")
+def toy_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("events") / "hh.root"
+    write_nanoaod(path, hh_events(400, 500, 5))
+    return path
+
+
+def test_hh4b_file_jets(toy_file):
+    jets = read_jets(_events(toy_file), "70")
+    assert set(jets.fields) == {"pt", "eta", "phi", "mass", "btag", "flavour"}
+    assert ak.all(jets.flavour == 5)
+    assert ak.to_numpy(ak.flatten(jets.btag)).dtype == np.bool_
+    assert ak.all(ak.num(jets) <= 4)
+    raw = uproot.open(toy_file)["Events"]["Jet_btagWP70"].array()
+    assert ak.sum(jets.btag) == ak.sum(raw)
+
+
+def test_vector_behaviour(toy_file):
+    import vector
+
+    vector.register_awkward()
+    jets = read_jets(_events(toy_file))[:10]
+    pair = jets[:, 0] + jets[:, 1]
+    assert np.all(np.asarray(pair.mass) >= 0)
+
+
+def test_missing_tag_branch_names_file_and_branch(tmp_path):
+    events = hh_events(20, 500, 1)
+    path = tmp_path / "notag.root"
+    jets = events["jets"]
+    write_tree(path, {**_ids(20), "genWeight": np.ones(20, dtype=np.float32),
+                      "Jet": ak.zip({k: jets[k] for k in ("pt", "eta", "phi", "mass")})})
+    with pytest.raises(InputFileError, match=r"notag\.root.*Jet_btagWP70"):
+        read_jets(_events(path), "70")
+
+
+def test_missing_kinematics_branch(tmp_path):
+    path = tmp_path / "nopt.root"
+    jets = hh_events(20, 500, 1)["jets"]
+    write_tree(path, {**_ids(20), "Jet": ak.zip({k: jets[k] for k in ("eta", "phi", "mass", "btagWP70")})})
+    with pytest.raises(InputFileError, match=r"nopt\.root.*Jet_pt"):
+        read_jets(_events(path))
+
+
+def test_no_jets_at_all(tmp_path):
+    path = tmp_path / "nojets.root"
+    write_tree(path, {**_ids(5), "genWeight": np.ones(5, dtype=np.float32)})
+    with pytest.raises(InputFileError, match="nojets.root"):
+        read_jets(_events(path))
+
+
+def test_cms_deepjet_threshold():
+    path = TESTDATA / "nano_tt_v12.root"
+    if not path.is_file():
+        pytest.skip("shared test data absent")
+    events = _events(path)
+    loose = read_jets(events, deepflav_threshold=0.05)
+    tight = read_jets(events, deepflav_threshold=0.7)
+    score = events.Jet.btagDeepFlavB
+    assert ak.sum(tight.btag) == ak.sum(score > 0.7) < ak.sum(loose.btag)
+    assert "flavour" in loose.fields
+    # tagged jets are mostly true b jets in ttbar
+    assert ak.mean(tight.flavour[tight.btag] == 5) > 0.7
+
+
+def test_delphes_mapping():
+    events = ak.Array({
+        "Jet": ak.zip({"PT": [[100.0, 50.0], [30.0]], "Eta": [[0.1, -0.2], [1.0]], "Phi": [[0.0, 1.0], [2.0]],
+                       "Mass": [[10.0, 5.0], [3.0]], "BTag": ak.values_astype([[1, 2], [3]], np.uint32),
+                       "Flavor": [[5, 0], [4]]}),
+        "Particle": ak.zip({"PT": [[0.0, 60.0, 40.0]], "Eta": [[0.0, 0.1, 0.2]], "Phi": [[0.0, 0.0, 1.0]],
+                            "PID": [[25, 5, -5]], "M1": [[-1, 0, 0]]}) [[0, 0]],
+    })
+    jets = read_jets(events)
+    assert jets.pt.tolist() == [[100.0, 50.0], [30.0]]
+    assert jets.btag.tolist() == [[True, False], [True]]
+    assert read_jets(events, delphes_bit=1).btag.tolist() == [[False, True], [True]]
+    quarks = higgs_b_quarks(events)
+    assert ak.num(quarks).tolist() == [2, 2]
+
+
+def test_truth_matching_and_correct_pairing(toy_file):
+    events = _events(toy_file)
+    jets = read_jets(events)
+    quarks = higgs_b_quarks(events)
+    assert ak.all(ak.num(quarks) == 4)
+    matching = match_quarks(jets, quarks)
+    full = (matching["status"] == MATCHED) & (ak.to_numpy(ak.num(jets)) == 4)
+    assert full.mean() > 0.5
+    # the truth pairing (jets grouped by parent) is always correct, a swapped one never
+    parent = ak.to_numpy(ak.fill_none(ak.pad_none(matching["jet_parent"], 4, clip=True), -1))
+    rows = np.flatnonzero(full)
+    truth_idx = np.stack([np.argsort(parent[r], kind="stable").reshape(2, 2) for r in rows])
+    assert correct_pairing(matching["jet_parent"][rows], truth_idx).all()
+    wrong = truth_idx.copy()
+    wrong[:, 0, 1], wrong[:, 1, 0] = truth_idx[:, 1, 0], truth_idx[:, 0, 1]
+    assert not correct_pairing(matching["jet_parent"][rows], wrong).any()
+    assert (match_quarks(jets, None)["status"] == NO_TRUTH).all()
+
+
+def test_truth_flags_double_and_missing_matches():
+    jets = ak.zip({"pt": [[50.0, 50.0, 50.0, 50.0, 50.0]], "eta": [[0.0, 0.1, 1.0, 2.0, -1.0]],
+                   "phi": [[0.0, 0.0, 1.0, 2.0, -2.0]]})
+    quarks = ak.zip({"pt": [[50.0] * 4], "eta": [[0.05, 1.0, 2.0, -1.0]], "phi": [[0.0, 1.0, 2.0, -2.0]],
+                     "parent": [[1, 1, 2, 2]]})
+    from hh4b.truth import MULTI_MATCHED_QUARK, UNMATCHED_QUARK
+
+    assert match_quarks(jets, quarks)["status"].tolist() == [MULTI_MATCHED_QUARK]
+    far = ak.zip({"pt": [[50.0] * 4], "eta": [[0.05, 1.0, 2.0, 3.0]], "phi": [[0.0, 1.0, 2.0, 0.5]],
+                  "parent": [[1, 1, 2, 2]]})
+    assert match_quarks(jets[:, 2:], far)["status"].tolist() == [UNMATCHED_QUARK]
