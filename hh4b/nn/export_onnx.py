@@ -68,7 +68,7 @@ def export_graph(model: Spanet, path, opset: int = OPSET) -> None:
     if opset < 17:
         raise ConfigError(f"--opset {opset}: SPA-NET export needs opset >= 17")
     model.eval()
-    module = model if model.config.n_globals else _NoGlobals(model)
+    module = model if model.config.n_globals else _NoGlobals(model).train(model.training)  # the exporter restores this mode recursively
     names = input_names(model)
     feeds = example_inputs(model, 2, 6)
     axes = {"jets": {0: "batch", 1: "jets"}, "mask": {0: "batch", 1: "jets"}, "globals": {0: "batch"},
@@ -121,6 +121,7 @@ def write_card(model: Spanet, path, extra: dict) -> dict:
                           "signal_probability": ["batch"], "embedding": ["batch", config.hidden]},
         "notes": "pair_log_prob is symmetric; P(unordered pair) = 2 exp(value); masked entries are -1e9. "
                  "assignment: [[a, b], [c, d]] jet indices, a < b, c < d, jointly best disjoint pairs.",
+        "n_globals": config.n_globals,
         "config": config.to_dict(),
         "opset": OPSET,
         **extra,
