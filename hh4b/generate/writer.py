@@ -30,6 +30,7 @@ NANOAOD_CROSS_REFERENCES = {
     "Photon_electronIdx": "Electron", "Photon_genPartIdx": "GenPart", "Photon_jetIdx": "Jet",
     "Tau_genPartIdx": "GenPart", "Tau_jetIdx": "Jet",
 }
+SCHEMA_MAKES_MASS = ("Photon", "FsrPhoton")  # NanoAODSchema.full_like_items: it adds their mass itself
 
 
 def check_writable(output: str | os.PathLike) -> Path:
@@ -84,7 +85,7 @@ def with_cross_references(events: dict) -> dict:
 
     Indices into collections this generator does not make (Photon, Tau, GenJet, ...) are -1
     ("no match", NanoAOD's convention); collections named by a cross-reference but not produced
-    are written empty (n = 0 in every event) with just their index fields.
+    are written empty (n = 0 in every event) with pt/eta/phi/mass and their index fields.
     """
     n_events = len(events["genWeight"])
     fields = {k: {f: v[f] for f in v.fields} for k, v in events.items() if isinstance(v, ak.Array) and v.fields}
@@ -92,15 +93,15 @@ def with_cross_references(events: dict) -> dict:
     for indexer, target in NANOAOD_CROSS_REFERENCES.items():
         source, field = indexer.split("_", 1)
         for name in (source, target):
-            fields.setdefault(name, {})
-            counts.setdefault(name, np.zeros(n_events, dtype=np.int64))
+            if name not in fields:
+                counts[name] = np.zeros(n_events, dtype=np.int64)
+                kinematics = ("pt", "eta", "phi") if name in SCHEMA_MAKES_MASS else ("pt", "eta", "phi", "mass")
+                fields[name] = {f: ak.unflatten(np.zeros(0, np.float32), counts[name]) for f in kinematics}
         if field not in fields[source]:
             n = counts[source]
             fields[source][field] = ak.unflatten(np.full(int(np.sum(n)), -1, dtype=np.int32), n)
     out = {k: v for k, v in events.items() if k not in fields}
     for name, columns in fields.items():
-        if not columns:  # a target with no index of its own: give it a counter only
-            columns = {"placeholder": ak.unflatten(np.zeros(0, dtype=np.int32), counts[name])}
         out[name] = ak.zip(columns)
     return out
 

@@ -1,0 +1,153 @@
+"""fileset.json (coffea's shape) and `hh4b generate --fileset`: make every missing file with Dask.
+
+Each dataset's `metadata.generate` block says how to (re)make its files:
+`{"sample": ..., "events": N, "seed": S, "mass"/"kappa_lambda"/"lhe"/...: ...}`; the k-th file of
+a dataset uses seed S + k. Relative file paths are taken relative to the fileset's folder.
+Missing files become Dask tasks (a LocalCluster by default, or any scheduler by address); when
+they are done, the metadata (xsec_pb, sumw, n_events, sqrt_s, seed) of every dataset whose files
+all exist is refreshed from the files and the fileset is rewritten in place.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tqdm import tqdm
+
+from hh4b.errors import ConfigError, InputFileError
+
+PROCESSES = ("resonant", "nonresonant", "qcd", "qcd4b", "ttbar", "data")
+GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process")
+
+
+def load_fileset(path: str | os.PathLike) -> dict:
+    """Read and validate a fileset; errors name the file and the dataset at fault."""
+    path = Path(path)
+    try:
+        fileset = json.loads(path.read_text())
+    except OSError as err:
+        raise InputFileError(f"cannot read fileset {path}: {err.strerror or err}") from None
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"fileset {path} is not valid JSON: {err}") from None
+    if not isinstance(fileset, dict) or not fileset:
+        raise InputFileError(f"fileset {path}: expected a non-empty object {{dataset: {{files, metadata}}}}")
+    for name, dataset in fileset.items():
+        _validate_dataset(path, name, dataset)
+    return fileset
+
+
+def _validate_dataset(path: Path, name: str, dataset) -> None:
+    where = f"fileset {path}, dataset {name!r}"
+    if not isinstance(dataset, dict) or not isinstance(dataset.get("files"), dict) or not dataset["files"]:
+        raise InputFileError(f"{where}: needs a non-empty 'files' object {{path: 'Events'}}")
+    metadata = dataset.get("metadata", {})
+    if metadata.get("process") not in PROCESSES:
+        raise InputFileError(f"{where}: metadata.process must be one of {', '.join(PROCESSES)}")
+    generate = metadata.get("generate")
+    if generate is not None:
+        for key in ("sample", "events", "seed"):
+            if key not in generate:
+                raise InputFileError(f"{where}: metadata.generate lacks {key!r}")
+
+
+def resolve(fileset_path: str | os.PathLike, file: str) -> Path:
+    """A fileset entry's path on disk (relative entries are relative to the fileset's folder)."""
+    p = Path(file)
+    return p if p.is_absolute() else Path(fileset_path).resolve().parent / p
+
+
+def missing_jobs(fileset_path: str | os.PathLike, fileset: dict) -> list[dict]:
+    """generate_file keyword sets for every file that does not exist yet."""
+    jobs = []
+    for name, dataset in fileset.items():
+        for k, file in enumerate(dataset["files"]):
+            target = resolve(fileset_path, file)
+            if target.exists():
+                continue
+            generate = dataset["metadata"].get("generate")
+            if generate is None:
+                raise InputFileError(f"fileset {fileset_path}: {file} of dataset {name!r} is missing and has no "
+                                     "metadata.generate block to make it")
+            options = {key: generate[key] for key in GENERATE_OPTIONS if key in generate}
+            jobs.append({"sample": generate["sample"], "output": str(target), "events": int(generate["events"]),
+                         "seed": int(generate["seed"]) + k, "progress": False, **options})
+    return jobs
+
+
+def _run_job(job: dict) -> str:
+    from hh4b.generate.pythia_driver import generate_file
+
+    generate_file(**job)
+    return job["output"]
+
+
+def _client(scheduler: str | None, workers: int):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
+    return Client(cluster), cluster
+
+
+def run_jobs(jobs: list[dict], scheduler: str | None = None, workers: int = 2, progress: bool = True) -> list[str]:
+    """Run generate_file jobs as Dask tasks with a progress bar; returns the files written."""
+    if not jobs:
+        return []
+    from distributed import as_completed
+
+    client, cluster = _client(scheduler, workers)
+    done = []
+    try:
+        futures = [client.submit(_run_job, job, key=f"generate-{Path(job['output']).name}", pure=False) for job in jobs]
+        with tqdm(total=len(futures), desc="generate", unit="file", disable=not progress) as bar:
+            for future in as_completed(futures):
+                done.append(future.result())
+                bar.update(1)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return done
+
+
+def refresh_metadata(fileset_path: str | os.PathLike, fileset: dict) -> dict:
+    """Copy xsec_pb, sumw, n_events, sqrt_s, seed from the files into each complete dataset."""
+    from hh4b.generate.writer import read_metadata
+
+    for dataset in fileset.values():
+        paths = [resolve(fileset_path, f) for f in dataset["files"]]
+        if not all(p.exists() for p in paths):
+            continue
+        try:
+            found = [read_metadata(p) for p in paths]
+        except (OSError, KeyError, ValueError):
+            continue  # not a file of ours (e.g. real NanoAOD): leave its metadata alone
+        md = dataset["metadata"]
+        md["xsec_pb"] = sum(m["xsec_pb"] for m in found) / len(found)
+        md["sumw"] = sum(m["sumw"] for m in found)
+        md["n_events"] = sum(m["n_events"] for m in found)
+        md["sqrt_s"] = found[0]["sqrt_s"]
+        md["seed"] = found[0]["seed"]
+    return fileset
+
+
+def write_fileset(path: str | os.PathLike, fileset: dict) -> None:
+    """Rewrite the fileset atomically (temporary file + rename)."""
+    path = Path(path)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    tmp.write_text(json.dumps(fileset, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def materialise(fileset_path: str | os.PathLike, scheduler: str | None = None, workers: int = 2,
+                progress: bool = True) -> list[str]:
+    """Generate every missing file of the fileset, then refresh its metadata; returns new files."""
+    if workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {workers}")
+    fileset = load_fileset(fileset_path)
+    made = run_jobs(missing_jobs(fileset_path, fileset), scheduler, workers, progress)
+    write_fileset(fileset_path, refresh_metadata(fileset_path, fileset))
+    return made
