@@ -129,10 +129,10 @@ def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa
     pythia.setUserHooksPtr(hook)
     with quiet_stdout():
         ok = pythia.init()
+    if not ok and sample == "lhe":
+        raise InputFileError(f"Pythia could not initialise from the LHE file {lhe_plain}")
     if not ok:
-        what = f"LHE file {lhe_plain}" if sample == "lhe" else f"sample {sample}"
-        raise InputFileError(f"Pythia initialisation failed for {what}") if sample == "lhe" else ConfigError(
-            f"Pythia initialisation failed for {what}")
+        raise ConfigError(f"Pythia initialisation failed for sample {sample} (settings: {'; '.join(settings)})")
     return pythia, hook, settings, keep_alive
 
 
@@ -245,7 +245,10 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hh4b-gen-") as workdir:
         lhe_plain = _open_lhe(lhe, Path(workdir)) if sample == "lhe" else None
-        pythia, hook, settings, keep_alive = make_pythia(sample, seed, sqrt_s, mass, kappa_lambda, lhe_plain)
+        try:
+            pythia, hook, settings, keep_alive = make_pythia(sample, seed, sqrt_s, mass, kappa_lambda, lhe_plain)
+        except InputFileError:
+            raise InputFileError(f"Pythia could not initialise from the LHE file {lhe}") from None
         rng = np.random.default_rng([int(seed), 20240611])
         batches = _run_batches(pythia, hook, int(events), rng, sample, keep_alive, progress, f"{sample} {path.name}")
         if not batches:
