@@ -33,9 +33,11 @@ BLOCK_BATCHES = 8  # batches per contiguous read
 
 
 def write_spanet_h5(path, jets: np.ndarray, mask: np.ndarray, targets: np.ndarray, signal: np.ndarray,
-                    weight: np.ndarray, kappa: np.ndarray | None = None, metadata: dict | None = None) -> None:
+                    weight: np.ndarray, kappa: np.ndarray | None = None, metadata: dict | None = None,
+                    attrs: dict | None = None) -> None:
     """Write arrays (jets (N,J,5) in JET_FEATURES order, targets (N,2,2)) in the layout above."""
     with h5py.File(path, "w") as f:
+        f.attrs.update(attrs or {})
         f.create_dataset(f"{SOURCE}/MASK", data=np.asarray(mask, dtype=bool))
         for i, name in enumerate(JET_FEATURES):
             f.create_dataset(f"{SOURCE}/{name}", data=np.asarray(jets[..., i], dtype=np.float32))

@@ -1,0 +1,220 @@
+"""`hh4b export-h5 FILESET --output FILE.h5 [--max-jets 10]`: SPA-NET training data from ROOT files.
+
+For every dataset of a fileset (docs/formats.md sections 1-2) the events are read with coffea
+NanoEvents through hh4b.events (hh4b, CMS NanoAOD and Delphes files), the four-tag cut of
+paper II.B is applied (hh4b.selection), and the leading `max_jets` jets of the event (all
+jets, tagged or not: paper III.B) are written in the layout of hh4b.nn.data.
+
+Truth matching (paper III.B, hh4b.truth): each Higgs b quark is matched to the jets within
+dR < 0.4; events in which a quark matches two or more jets are dropped; a Higgs whose two b
+quarks each match one distinct jet among the stored jets gets their indices, otherwise -1
+(partially matched events are kept). Background processes get targets -1 and signal 0.
+
+kappa_lambda input (non-resonant files, i.e. when any dataset has process `nonresonant`):
+signal events get a kappa drawn from constants.KAPPA_LAMBDA_TRAINING with the event weight
+reweighted to it (weight(k) = w * (a + b k + c k^2) / (a + b k0 + c k0^2), docs/formats.md);
+background events get a kappa drawn from the same list (notes 3.2.1; the notes record a bug
+where all background kappas were 1). All draws use `--seed`.
+
+Weights: xsec_pb * genWeight / sumw from the fileset metadata (genWeight alone without them).
+Events are shuffled with the seed before writing, so contiguous blocks mix the samples.
+Beside FILE.h5 an event-info YAML (FILE.yaml) lets the reference SPANet package train on it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import awkward as ak
+import numpy as np
+from tqdm.auto import tqdm
+
+from hh4b.constants import KAPPA_LAMBDA_TRAINING, NONRESONANT_GENERATION_KL, SPANET_MAX_JETS, TRUTH_MATCH_DR
+from hh4b.errors import ConfigError, InputFileError
+from hh4b.nn.data import write_spanet_h5
+from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
+from hh4b.pairing import delta_r
+
+SIGNAL_PROCESSES = ("resonant", "nonresonant")
+CHUNK_EVENTS = 200_000
+
+
+def read_fileset(path) -> dict:
+    """The fileset JSON (coffea shape); errors name the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputFileError(f"{path}: fileset not found")
+    try:
+        fileset = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"{path}: not valid JSON ({err})") from err
+    for name, entry in fileset.items():
+        if "files" not in entry:
+            raise InputFileError(f"{path}: dataset {name!r} has no 'files'")
+    return fileset
+
+
+def _open_events(path: str, tree: str, start: int, stop: int):
+    from coffea.nanoevents import NanoEventsFactory
+
+    from hh4b.events import NanoSchema
+
+    return NanoEventsFactory.from_root({path: tree}, schemaclass=NanoSchema, mode="eager", entry_start=start,
+                                       entry_stop=stop, metadata={"filename": path}).events()
+
+
+def _n_entries(path: str, tree: str) -> int:
+    import uproot
+
+    try:
+        with uproot.open(path) as handle:
+            return int(handle[tree].num_entries)
+    except (OSError, KeyError, ValueError) as err:
+        raise InputFileError(f"{path}: cannot read tree {tree!r} ({err})") from err
+
+
+def multi_matched(jets: ak.Array, quarks: ak.Array) -> np.ndarray:
+    """(n,) True where some Higgs b quark lies within dR < 0.4 of two or more jets (paper III.B:
+    such events are dropped, whatever else happens to the event's other quarks)."""
+    pairs = ak.cartesian({"q": quarks, "j": jets}, axis=1, nested=True)
+    close = delta_r(pairs.q.eta, pairs.q.phi, pairs.j.eta, pairs.j.phi) < TRUTH_MATCH_DR
+    return ak.to_numpy(ak.any(ak.sum(close, axis=2) > 1, axis=1))
+
+
+def truth_targets(jets: ak.Array, quarks, max_jets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(n, 2, 2) jet indices (or -1) of each Higgs's b jets among the first `max_jets` jets,
+    and (n,) keep flags (False: a quark matched to two or more jets)."""
+    from hh4b import truth
+
+    n = len(jets)
+    if quarks is None:
+        return np.full((n, 2, 2), -1, dtype=np.int64), np.ones(n, dtype=bool)
+    match = truth.match_quarks(jets, quarks)
+    keep = ~multi_matched(jets, quarks)
+    parent = ak.to_numpy(ak.fill_none(ak.pad_none(match["jet_parent"], max_jets, axis=1, clip=True), -1))
+    targets = np.full((n, 2, 2), -1, dtype=np.int64)
+    slots = np.arange(max_jets)
+    for k in (0, 1):
+        mine = parent == k
+        both = mine.sum(axis=1) == 2
+        first_two = np.sort(np.where(mine, slots, max_jets), axis=1)[:, :2]
+        targets[both, k] = first_two[both]
+    return targets, keep
+
+
+def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
+    """Jets, mask, targets, weights of the events of one chunk that pass the cuts."""
+    from hh4b.events import gen_weight, higgs_b_quarks, read_jets
+    from hh4b.selection import four_candidates, padded_jets, to_padded
+
+    jets = read_jets(events, str(metadata.get("btag_wp", "70")))
+    finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
+    jets = jets[finite]
+    jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
+    process = metadata.get("process", "")
+    signal = process in SIGNAL_PROCESSES
+    targets, keep = truth_targets(jets, higgs_b_quarks(events) if signal else None, max_jets)
+    if four_tag:
+        keep &= four_candidates(padded_jets(jets))["category"] == 4
+    cols = [to_padded(ak.values_astype(jets[f], np.float32), max_jets, 0.0) for f in JET_FEATURES]
+    out = {"jets": np.stack(cols, axis=-1), "mask": to_padded(ak.ones_like(jets.pt, dtype=bool), max_jets, False),
+           "targets": targets, "signal": np.full(len(jets), int(signal)), "gen_weight": gen_weight(events),
+           "n_jets": ak.to_numpy(ak.num(jets.pt, axis=1))}
+    if "KappaLambda" in events.fields and set("abc") <= set(events.KappaLambda.fields):
+        for name in "abc":  # |M|^2 = a + b k + c k^2 (NanoEvents groups KappaLambda_{a,b,c})
+            out[name] = ak.to_numpy(events.KappaLambda[name]).astype(np.float64)
+    return {k: v[keep] for k, v in out.items()}
+
+
+def read_dataset(name: str, entry: dict, max_jets: int, four_tag: bool, progress: bool) -> dict:
+    """Concatenated chunk arrays of every file of one dataset."""
+    metadata = entry.get("metadata", {})
+    pieces = []
+    for path, tree in entry["files"].items():
+        tree = tree if isinstance(tree, str) else tree.get("object_path", "Events")
+        if not Path(path).is_file():
+            raise InputFileError(f"{path}: file of dataset {name!r} not found (run `hh4b generate --fileset`)")
+        total = _n_entries(path, tree)
+        for start in tqdm(range(0, total, CHUNK_EVENTS), desc=f"export-h5 {name}", disable=not progress, leave=False):
+            events = _open_events(path, tree, start, min(total, start + CHUNK_EVENTS))
+            pieces.append(_chunk_arrays(events, metadata, max_jets, four_tag))
+    if not pieces:
+        raise InputFileError(f"dataset {name!r} lists no files")
+    keys = set.intersection(*(set(p) for p in pieces))
+    return {k: np.concatenate([p[k] for p in pieces]) for k in keys}
+
+
+def assign_kappa(data: dict, metadata: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event kappa_lambda input and the weight factor that goes with it (see module docstring)."""
+    n = len(data["signal"])
+    kappa = rng.choice(np.asarray(KAPPA_LAMBDA_TRAINING), n)
+    factor = np.ones(n)
+    if metadata.get("process") == "nonresonant":
+        if all(c in data for c in "abc"):
+            k0 = float(metadata.get("generation_kappa_lambda", metadata.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+            a, b, c = data["a"], data["b"], data["c"]
+            denominator = a + b * k0 + c * k0 * k0
+            factor = np.divide(a + b * kappa + c * kappa * kappa, denominator,
+                               out=np.zeros(n), where=denominator != 0)
+        elif "kappa_lambda" in metadata:
+            kappa = np.full(n, float(metadata["kappa_lambda"]))
+    return kappa.astype(np.float32), factor
+
+
+def build(fileset: dict, max_jets: int = SPANET_MAX_JETS, seed: int = 0, four_tag: bool = True,
+          progress: bool = True) -> dict:
+    """All datasets' arrays, weights, kappas (non-resonant) and metadata, shuffled with `seed`."""
+    if not 4 <= max_jets <= 16:
+        raise ConfigError(f"--max-jets {max_jets}: SPA-NET takes 4 to 16 jets")
+    rng = np.random.default_rng(seed)
+    with_kappa = any(e.get("metadata", {}).get("process") == "nonresonant" for e in fileset.values())
+    parts, summary = [], {}
+    for index, (name, entry) in enumerate(fileset.items()):
+        metadata = entry.get("metadata", {})
+        data = read_dataset(name, entry, max_jets, four_tag, progress)
+        sumw, xsec = metadata.get("sumw"), metadata.get("xsec_pb")
+        scale = float(xsec) / float(sumw) if xsec and sumw else 1.0
+        data["weight"] = data["gen_weight"] * scale
+        if with_kappa:
+            data["kappa"], factor = assign_kappa(data, metadata, rng)
+            data["weight"] = data["weight"] * factor
+        data["mass"] = np.full(len(data["signal"]), float(metadata.get("mass", -1.0)))
+        data["dataset"] = np.full(len(data["signal"]), index)
+        matched = (data["targets"] >= 0).all(axis=-1).sum(axis=1)
+        summary[name] = {"events": int(len(data["signal"])), "process": metadata.get("process"),
+                         "2h": int((matched == 2).sum()), "1h": int((matched == 1).sum())}
+        parts.append(data)
+    keys = ["jets", "mask", "targets", "signal", "weight", "mass", "dataset", "n_jets"] + (["kappa"] if with_kappa else [])
+    merged = {k: np.concatenate([p[k] for p in parts]) for k in keys}
+    order = rng.permutation(len(merged["signal"]))
+    return {"arrays": {k: v[order] for k, v in merged.items()}, "summary": summary, "with_kappa": with_kappa}
+
+
+def write(result: dict, output, fileset_path: str = "") -> Path:
+    """FILE.h5 in the SPANet layout plus FILE.yaml (reference event info)."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    a = result["arrays"]
+    write_spanet_h5(output, a["jets"], a["mask"], a["targets"], a["signal"], a["weight"], a.get("kappa"),
+                    metadata={"mass": a["mass"], "dataset": a["dataset"], "n_jets": a["n_jets"]},
+                    attrs={"hh4b_datasets": json.dumps(result["summary"]), "hh4b_fileset": str(fileset_path)})
+    output.with_suffix(".yaml").write_text(HH_TOPOLOGY.event_info_yaml(result["with_kappa"]))
+    return output
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("fileset", help="fileset.json (docs/formats.md section 2)")
+    parser.add_argument("--output", required=True, help="HDF5 file to write")
+    parser.add_argument("--max-jets", type=int, default=SPANET_MAX_JETS, help="leading jets kept per event")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle and kappa_lambda draws")
+    parser.add_argument("--no-four-tag", action="store_true", help="keep events failing the four-tag cut")
+
+
+def main(args) -> int:
+    result = build(read_fileset(args.fileset), args.max_jets, args.seed, not args.no_four_tag)
+    path = write(result, args.output, args.fileset)
+    for name, row in result["summary"].items():
+        print(f"{name:<24} {row['process'] or '?':<12} events {row['events']:8d}  2h {row['2h']:8d}  1h {row['1h']:8d}")
+    print(f"wrote {path} ({len(result['arrays']['signal'])} events) and {path.with_suffix('.yaml')}")
+    return 0
