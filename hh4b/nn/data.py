@@ -6,7 +6,8 @@ Layout (N events, J = max jets, docs/formats.md section 4):
     TARGETS/h1/{b1, b2}, TARGETS/h2/{b1, b2}                 (N,) int64 jet index or -1
     CLASSIFICATIONS/EVENT/signal                             (N,) int64, 1 = signal
     WEIGHTS/weight                                           (N,) float32
-    METADATA/{mass, dataset, n_jets}                         numeric hh4b extras (ignored by SPANet)
+    METADATA/{mass, dataset, n_jets, met_pt, met_phi,        numeric hh4b extras (ignored by SPANet):
+              n_electron, n_muon}                            resonance mass or -1, Table IV inputs
 
 Reading never loads the whole file: `SpanetH5.batches` reads contiguous blocks of a few
 batches, shuffles the block order and the events inside each block with an explicit seed, so

@@ -38,6 +38,7 @@ from hh4b.pairing import delta_r
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
 CHUNK_EVENTS = 200_000
+METADATA_COLUMNS = ("mass", "dataset", "n_jets", "met_pt", "met_phi", "n_electron", "n_muon")
 
 
 def read_fileset(path) -> dict:
@@ -103,6 +104,16 @@ def truth_targets(jets: ak.Array, quarks, max_jets: int) -> tuple[np.ndarray, np
     return targets, keep
 
 
+def event_columns(events) -> dict:
+    """Missing pT and lepton counts (DNN inputs of paper Table IV); zeros when a file lacks them."""
+    n, fields = len(events), events.fields
+    met = events.MET if "MET" in fields and {"pt", "phi"} <= set(events.MET.fields) else None
+    return {"met_pt": ak.to_numpy(met.pt).astype(np.float32) if met is not None else np.zeros(n, np.float32),
+            "met_phi": ak.to_numpy(met.phi).astype(np.float32) if met is not None else np.zeros(n, np.float32),
+            **{f"n_{name.lower()}": (ak.to_numpy(ak.num(events[name], axis=1)).astype(np.int32) if name in fields
+                                    else np.zeros(n, np.int32)) for name in ("Electron", "Muon")}}
+
+
 def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
     """Jets, mask, targets, weights of the events of one chunk that pass the cuts."""
     from hh4b.events import gen_weight, higgs_b_quarks, read_jets
@@ -121,6 +132,7 @@ def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict
     out = {"jets": np.stack(cols, axis=-1), "mask": to_padded(ak.ones_like(jets.pt, dtype=bool), max_jets, False),
            "targets": targets, "signal": np.full(len(jets), int(signal)), "gen_weight": gen_weight(events),
            "n_jets": ak.to_numpy(ak.num(jets.pt, axis=1))}
+    out.update(event_columns(events))
     if "KappaLambda" in events.fields and set("abc") <= set(events.KappaLambda.fields):
         for name in "abc":  # |M|^2 = a + b k + c k^2 (NanoEvents groups KappaLambda_{a,b,c})
             out[name] = ak.to_numpy(events.KappaLambda[name]).astype(np.float64)
@@ -185,7 +197,7 @@ def build(fileset: dict, max_jets: int = SPANET_MAX_JETS, seed: int = 0, four_ta
         summary[name] = {"events": int(len(data["signal"])), "process": metadata.get("process"),
                          "2h": int((matched == 2).sum()), "1h": int((matched == 1).sum())}
         parts.append(data)
-    keys = ["jets", "mask", "targets", "signal", "weight", "mass", "dataset", "n_jets"] + (["kappa"] if with_kappa else [])
+    keys = ["jets", "mask", "targets", "signal", "weight", *METADATA_COLUMNS] + (["kappa"] if with_kappa else [])
     merged = {k: np.concatenate([p[k] for p in parts]) for k in keys}
     order = rng.permutation(len(merged["signal"]))
     return {"arrays": {k: v[order] for k, v in merged.items()}, "summary": summary, "with_kappa": with_kappa}
@@ -197,7 +209,7 @@ def write(result: dict, output, fileset_path: str = "") -> Path:
     output.parent.mkdir(parents=True, exist_ok=True)
     a = result["arrays"]
     write_spanet_h5(output, a["jets"], a["mask"], a["targets"], a["signal"], a["weight"], a.get("kappa"),
-                    metadata={"mass": a["mass"], "dataset": a["dataset"], "n_jets": a["n_jets"]},
+                    metadata={k: a[k] for k in METADATA_COLUMNS},
                     attrs={"hh4b_datasets": json.dumps(result["summary"]), "hh4b_fileset": str(fileset_path)})
     output.with_suffix(".yaml").write_text(HH_TOPOLOGY.event_info_yaml(result["with_kappa"]))
     return output

@@ -1,0 +1,115 @@
+"""`hh4b train {spanet,dnn} --data FILE.h5 --preset NAME --output DIR [--epochs N] [--seed S]`.
+
+spanet: hh4b.nn.train_spanet on the HDF5 file (presets: paper Table VIII, plus `tiny`);
+writes DIR/best.pt, last.pt, metrics.csv/json and summary.json.
+dnn: the dense baseline of hh4b.nn.train_dnn (lead's module) on the same HDF5 file, with the
+Table II/IV features computed from the min-dR pairing of the four tagged jets (events without
+four tagged jets are skipped); writes DIR/dnn_<preset>.onnx with its card.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hh4b.errors import ConfigError
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", choices=["spanet", "dnn"])
+    parser.add_argument("--data", required=True, help="HDF5 file from `hh4b export-h5`")
+    parser.add_argument("--preset", default="resonant", help="resonant, nonresonant or tiny")
+    parser.add_argument("--output", required=True, help="output directory")
+    parser.add_argument("--epochs", type=int, help="override the preset's epochs")
+    parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
+    parser.add_argument("--assignment-scale", type=float, help="SPA-NET assignment loss scale (0: classifier only)")
+    parser.add_argument("--classification-scale", type=float, help="SPA-NET classification loss scale")
+    parser.add_argument("--valid-fraction", type=float, default=0.05)
+    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--no-progress", action="store_true")
+
+
+def _spanet(args) -> int:
+    from hh4b.nn.spanet import SPANET_PRESETS
+    from hh4b.nn.train_spanet import train_spanet
+
+    if args.preset not in SPANET_PRESETS:
+        raise ConfigError(f"--preset {args.preset!r}: choose from {', '.join(SPANET_PRESETS)}")
+    config = SPANET_PRESETS[args.preset].with_(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        assignment_scale=args.assignment_scale, classification_scale=args.classification_scale)
+    info = {"preset": args.preset, "command": "hh4b " + " ".join(sys.argv[1:])}
+    _, summary = train_spanet(args.data, args.output, config, seed=args.seed, valid_fraction=args.valid_fraction,
+                              patience=args.patience, progress=not args.no_progress, info=info)
+    total = summary["metrics"]["assignment"]["by_n_jets"]["total"]
+    pairing = summary["metrics"]["pairing"]["rows"]["all"]
+    print(f"best epoch {summary['best_epoch'] + 1}: event efficiency {total['event_efficiency']:.3f}, "
+          f"pairing {pairing['spanet']:.3f} (min-dR {pairing['mindr']:.3f}), "
+          f"AUC {summary['metrics']['classification']['auc']:.3f}")
+    print(f"wrote {Path(args.output) / 'best.pt'}")
+    return 0
+
+
+def dnn_features(data: dict, feature_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Table II/IV feature matrix on the min-dR pairing of `SpanetH5.read` arrays, and the events used."""
+    from hh4b.features import feature_matrix, higgs_features
+    from hh4b.nn.evaluate import mindr_assignment
+    from hh4b.pairing import higgs_candidates
+
+    jet_idx, valid = mindr_assignment(data["jets"], data["mask"])
+    jets = data["jets"][valid].astype(np.float64)
+    hh = higgs_candidates(jets[..., 0], jets[..., 1], jets[..., 2], jets[..., 3], jet_idx[valid])
+    tags = np.take_along_axis(jets[..., 4], hh["jet_idx"].reshape(len(jets), 4), axis=1)
+    event = {name: data[f"meta_{name}"][valid] for name in ("met_pt", "met_phi", "n_electron", "n_muon")
+             if f"meta_{name}" in data}
+    if data["globals"].shape[1]:
+        event["kappa_lambda"] = data["globals"][valid, 0]
+    columns = higgs_features(hh["h1"], hh["h2"], (hh["h1"]["dr"], hh["h2"]["dr"]), tuple(tags.T), event)
+    return feature_matrix(columns, feature_names), valid
+
+
+def _dnn(args) -> int:
+    from hh4b.features import FEATURE_SETS
+    from hh4b.nn.data import split
+    from hh4b.nn.dnn import DNN_PRESETS, export_onnx
+    from hh4b.nn.train_dnn import train_dnn
+
+    if args.preset not in DNN_PRESETS:
+        raise ConfigError(f"--preset {args.preset!r}: choose from {', '.join(DNN_PRESETS)}")
+    config = DNN_PRESETS[args.preset]
+    changes = {k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
+                                 ("learning_rate", args.learning_rate)) if v is not None}
+    config = type(config)(**{**config.to_dict(), **changes})
+    names = FEATURE_SETS["nonresonant" if args.preset == "nonresonant" else "resonant"]
+    parts = []
+    for dataset in split(args.data, args.valid_fraction):
+        data = dataset.read(0, len(dataset))
+        try:
+            x, valid = dnn_features(data, names)
+        except KeyError as err:
+            raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
+        parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
+    model, metrics = train_dnn(parts[0], parts[1], config, seed=args.seed, patience=args.patience,
+                               progress=not args.no_progress)
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    path = output / f"dnn_{args.preset}.onnx"
+    export_onnx(model, names, path, {"preset": args.preset, "pairing": "mindr", "training_data": str(args.data),
+                                     "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
+                                     "command": "hh4b " + " ".join(sys.argv[1:])})
+    (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    print(f"DNN (min-dR pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}; wrote {path}")
+    return 0
+
+
+def main(args) -> int:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    return _spanet(args) if args.model == "spanet" else _dnn(args)
