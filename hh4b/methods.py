@@ -53,8 +53,19 @@ class SpanetModel:
         if self.n_globals and "globals" not in self.model.input_names:
             raise ConfigError(f"{self.model.path}: card declares {self.n_globals} global inputs, graph has none")
         self.kappa_lambda = float(kappa_lambda)
+        self._last = None  # (jets, result): three methods share one SPA-NET pass per chunk
+
+    def __getstate__(self):
+        return {**self.__dict__, "_last": None}
 
     def __call__(self, jets: ak.Array) -> dict:
+        if self._last is not None and self._last[0] is jets:
+            return self._last[1]
+        result = self._evaluate(jets)
+        self._last = (jets, result)
+        return result
+
+    def _evaluate(self, jets: ak.Array) -> dict:
         features, mask = padded_inputs(jets)
         feeds = {"jets": features, "mask": mask}
         if self.n_globals:
@@ -110,7 +121,7 @@ class NeuralMethod:
             jet_idx, valid = self._mindr(cands)
             result = {"jet_idx": jet_idx, "valid": valid}
         else:
-            result = self.spanet(jets)
+            result = dict(self.spanet(jets))
         if self.name.startswith("dnn_"):
             with np.errstate(invalid="ignore", divide="ignore"):
                 columns = _dnn_columns(jets, result["jet_idx"], event_columns or {}, self.kappa_lambda)
