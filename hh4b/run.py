@@ -219,6 +219,11 @@ def main(args: argparse.Namespace) -> int:
     fileset = load_fileset(args.fileset)
     proc = HH4bProcessor(btag_wp=args.btag_wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
                          methods=tuple(m for m in args.methods.split(",") if m), retries=args.retries)
+    for dataset, entry in fileset.items():
+        meta = entry["metadata"]
+        if meta.get("process") != "data" and (meta.get("xsec_pb") is None or not meta.get("sumw")):
+            print(f"note: dataset {dataset} has no xsec_pb/sumw in {args.fileset}: its histograms are "
+                  f"sums of genWeight, not events at {args.lumi} fb^-1 (hh4b generate --fileset fills them)")
     start = time.perf_counter()
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
                              args.retries, progress=not args.no_progress)

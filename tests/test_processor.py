@@ -119,13 +119,54 @@ def test_tag_categories_filled(iterative_output):
     assert values["2b"] > values["3b"] >= values["4b"]
 
 
-def test_executors_give_identical_histograms(toy_fileset, iterative_output):
-    fileset = load_fileset(toy_fileset)
-    futures = process_fileset(fileset, HH4bProcessor(), "futures", workers=2, chunksize=400, progress=False)
-    _assert_same_histograms(iterative_output, futures)
-    dask = process_fileset(fileset, HH4bProcessor(), "dask", workers=2, chunksize=400, progress=False)
-    _assert_same_histograms(iterative_output, dask)
-    assert dask["bookkeeping"]["events_processed"] == 6000
+@pytest.fixture(scope="module")
+def generated_output(small_fileset):
+    return process_fileset(load_fileset(small_fileset), HH4bProcessor(), "iterative", chunksize=150, progress=False)
+
+
+def test_generated_fileset_runs(generated_output):
+    book = generated_output["bookkeeping"]
+    assert book["failed_chunks"] == [] and book["events_processed"] == book["events_in"] > 0
+    for dataset, cuts in generated_output["cutflow"].items():
+        for method in ("cut_mindr", "cut_dhh"):
+            chain = ["all", "four_jets_2tags", "four_tag", *(f"{method}/{c}" for c in
+                                                            ("pairing", "pt_cuts", "deta_hh", "top_veto", "SR"))]
+            counts = [cuts[c][1] for c in chain]
+            assert counts == sorted(counts, reverse=True), (dataset, counts)
+    assert generated_output["truth"]["resonant_M500"]["cut_mindr"]["matched"] > 0
+    assert generated_output["truth"]["qcd"]["cut_mindr"]["matched"] == 0
+    # weights: sum over all events = xsec * lumi (unweighted Pythia samples)
+    meta = generated_output["metadata"]["resonant_M500"]
+    total = generated_output["cutflow"]["resonant_M500"]["all"][0]
+    assert total == pytest.approx(meta["xsec_pb"] * 1000 * 300.0, rel=1e-6)
+
+
+def test_executors_give_identical_histograms(small_fileset, generated_output):
+    """Iterative, futures and Dask LocalCluster (2 workers) on the same generated fileset."""
+    fileset = load_fileset(small_fileset)
+    futures = process_fileset(fileset, HH4bProcessor(), "futures", workers=2, chunksize=150, progress=False)
+    _assert_same_histograms(generated_output, futures)
+    dask = process_fileset(fileset, HH4bProcessor(), "dask", workers=2, chunksize=150, progress=False)
+    _assert_same_histograms(generated_output, dask)
+    assert dask["bookkeeping"] == generated_output["bookkeeping"]
+
+
+@pytest.mark.slow
+def test_generated_resonant_peaks_and_pairing_efficiency(resonant_file):
+    """Paper Fig. 3 shape on Pythia samples: min-dR efficiency rises with m_H; SR m_hh near m_H."""
+    fileset = {}
+    for mass in MASSES:
+        path = resonant_file(mass, events=4000, seed=2)
+        fileset[f"M{mass}"] = {"files": {str(path): "Events"}, "metadata": {"process": "resonant", "btag_wp": "70"}}
+    output = process_fileset(fileset, HH4bProcessor(), "iterative", chunksize=2000, progress=False)
+    eff = [output["truth"][f"M{m}"]["cut_mindr"]["correct"] / output["truth"][f"M{m}"]["cut_mindr"]["matched"]
+           for m in MASSES]
+    assert eff[0] < eff[1] < eff[2] + 0.03, eff
+    mhh = output["hists"]["mhh"]
+    for mass in MASSES[1:]:
+        h = mhh[{"dataset": f"M{mass}", "region": "SR", "tags": "4b", "method": "cut_dhh"}]
+        peak = h.axes[0].centers[np.argmax(h.values() / h.axes[0].widths)]
+        assert abs(peak - mass) < 0.15 * mass, (mass, peak)
 
 
 def test_cli_run_writes_outputs(toy_fileset, tmp_path):
@@ -226,3 +267,35 @@ def test_real_cms_nanoaod(name, some_tagged):
     assert cuts["all"][1] == n
     assert (cuts["four_jets_2tags"][1] > 0) == some_tagged  # ttbar has two b jets
     assert output["truth"]["cms"]["cut_mindr"]["matched"] == 0  # no Higgs in ttbar
+
+
+class _FailingChunk(HH4bProcessor):
+    """Fails the chunk starting at entry 500; with `transient`, only on the first attempt."""
+
+    def __init__(self, transient=False, **kwargs):
+        super().__init__(**kwargs)
+        self.transient = transient
+        self.attempts = 0
+
+    def process_chunk(self, events):
+        if events.metadata["entrystart"] == 500:
+            self.attempts += 1
+            if not self.transient or self.attempts == 1:
+                raise RuntimeError("simulated basket corruption")
+        return super().process_chunk(events)
+
+
+def test_failed_chunk_listed_with_range_and_retries(toy_fileset):
+    fileset = {"resonant_M500": load_fileset(toy_fileset)["resonant_M500"]}
+    output = process_fileset(fileset, _FailingChunk(retries=2), "iterative", chunksize=500, progress=False)
+    book = output["bookkeeping"]
+    assert len(book["failed_chunks"]) == 1
+    chunk = book["failed_chunks"][0]
+    assert (chunk["entry_start"], chunk["entry_stop"]) == (500, 1000)
+    assert chunk["file"].endswith("hh500.root") and "simulated basket corruption" in chunk["error"]
+    assert book["events_failed"] == 500 and book["events_processed"] == 1000
+    assert output["cutflow"]["resonant_M500"]["all"][1] == 1000
+    recovered = process_fileset(fileset, _FailingChunk(transient=True, retries=1), "iterative", chunksize=500,
+                                progress=False)
+    assert recovered["bookkeeping"]["failed_chunks"] == []
+    assert recovered["bookkeeping"]["events_processed"] == 1500
