@@ -1,0 +1,72 @@
+"""Neural-network selections in the limits: m_hh templates above an optimised score threshold.
+
+The processor fills `mhh_score` (axes dataset, tags, method, score in 100 bins of 0.01, mhh) for
+the four-tag events of every method with a classifier score (paper sections IV, V.A.2-3,
+VI.A.2-3: the NN selections need no mass-plane cuts). Here, per signal hypothesis, the
+threshold p_th maximising S/sqrt(B) is chosen on the 0.01 grid (notes section 16.7,
+hh4b.stats.thresholds) and the signal-region template is the m_hh distribution of events with
+score >= p_th. `mhh_score_kl_terms` carries the non-resonant (a, b, c) terms the same way.
+The alternative beyond the paper, a fit in bins of the score, uses `score_bins_template`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hh4b.errors import InputFileError
+from hh4b.stats.model import Template
+from hh4b.stats.thresholds import ThresholdScan, thresholds_grid
+
+SCORE_HIST = "mhh_score"
+SCORE_KL_HIST = "mhh_score_kl_terms"
+
+
+def score_methods(out) -> list[str]:
+    """Methods with a classifier score in the outputs (empty when the processor ran without NNs)."""
+    return list(out.hists[SCORE_HIST].axes["method"]) if SCORE_HIST in out.hists else []
+
+
+def score_mhh(out, datasets, method: str, tags: str = "4b", name: str = SCORE_HIST, **extra):
+    """(score edges, mhh edges, values (score, mhh), variances) summed over `datasets`."""
+    h = out.hist(name)
+    values = variances = 0.0
+    for d in datasets:
+        index = {"dataset": d, "method": method, "tags": tags, **extra}
+        for axis, value in index.items():
+            if value not in list(h.axes[axis]):
+                raise InputFileError(f"{out.path}: histogram {name!r} has no {axis} {value!r}")
+        sel = h[index]
+        values = values + sel.values()
+        variances = variances + sel.variances()
+    return sel.axes["score"].edges, sel.axes["mhh"].edges, np.asarray(values, float), np.asarray(variances, float)
+
+
+def yields_above(score_edges, per_score_bin) -> np.ndarray:
+    """Sum over score bins at or above each threshold of the 0.01 grid (bin lower edges)."""
+    tail = np.concatenate([np.cumsum(per_score_bin[::-1])[::-1], [0.0]])
+    return tail[np.searchsorted(score_edges, thresholds_grid() - 1e-9, side="left").clip(0, len(score_edges) - 1)]
+
+
+def optimise(signal_per_score, background_per_score, score_edges, min_background: float = 0.0) -> ThresholdScan:
+    """S/sqrt(B) on the threshold grid from per-score-bin yields (m_hh summed)."""
+    grid = thresholds_grid()
+    s, b = yields_above(score_edges, signal_per_score), yields_above(score_edges, background_per_score)
+    eligible = b > min_background
+    if not eligible.any():
+        raise InputFileError("no score threshold leaves background: the NN templates are empty")
+    significance = np.where(eligible, s / np.sqrt(np.where(eligible, b, 1.0)), -np.inf)
+    return ThresholdScan(grid, s, b, significance, int(np.argmax(significance)))
+
+
+def template_above(score_edges, values, variances, threshold: float) -> Template:
+    """m_hh template of events with score >= threshold."""
+    keep = score_edges[:-1] >= threshold - 1e-9
+    return Template(values[keep].sum(axis=0), variances[keep].sum(axis=0))
+
+
+def score_bins_template(values, variances, score_edges, n_bins: int = 5) -> tuple[np.ndarray, Template]:
+    """The fit in bins of the classifier score (m_hh summed): n_bins equal-width score bins."""
+    groups = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], score_edges[:-1], side="right")
+    yields = np.array([values[groups == g].sum() for g in range(n_bins)])
+    var = np.array([variances[groups == g].sum() for g in range(n_bins)])
+    return np.linspace(0.0, 1.0, n_bins + 1), Template(yields, var)

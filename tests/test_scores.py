@@ -1,0 +1,48 @@
+"""NN selections in the limits: threshold from histograms equals the per-event scan; templates above it."""
+
+from types import SimpleNamespace
+
+import hist
+import numpy as np
+import pytest
+
+from hh4b.stats.scores import optimise, score_bins_template, score_mhh, template_above
+from hh4b.stats.thresholds import scan_threshold
+
+
+def _out(n=20000, seed=0):
+    rng = np.random.default_rng(seed)
+    h = hist.Hist(hist.axis.StrCategory(["sig", "bkg"], name="dataset"), hist.axis.StrCategory(["4b"], name="tags"),
+                  hist.axis.StrCategory(["spanet"], name="method"), hist.axis.Regular(100, 0, 1, name="score"),
+                  hist.axis.Variable([200, 400, 600, 1000], name="mhh"), storage=hist.storage.Weight())
+    events = {}
+    for d, a, b, w in (("sig", 5, 1.5, 0.01), ("bkg", 1.5, 5, 1.0)):
+        s = (np.floor(rng.beta(a, b, n) * 100) + 0.5) / 100  # bin centres: the scan sees the same scores
+        m = rng.uniform(200, 1000, n)
+        h.fill(dataset=d, tags="4b", method="spanet", score=s, mhh=m, weight=np.full(n, w))
+        events[d] = (s, np.full(n, w), m)
+    return SimpleNamespace(hist=lambda name: h, hists={"mhh_score": h}, path="test"), events
+
+
+def test_threshold_from_histograms_equals_per_event_scan():
+    out, events = _out()
+    edges, _, sig, sig_var = score_mhh(out, ["sig"], "spanet")
+    _, _, bkg, _ = score_mhh(out, ["bkg"], "spanet")
+    from_hist = optimise(sig.sum(axis=1), bkg.sum(axis=1), edges)
+    per_event = scan_threshold(events["sig"][0], events["sig"][1], events["bkg"][0], events["bkg"][1])
+    assert from_hist.threshold == pytest.approx(per_event.threshold)
+    assert from_hist.as_dict()["S_over_sqrtB"] == pytest.approx(per_event.as_dict()["S_over_sqrtB"], rel=1e-9)
+    assert 0.3 < from_hist.threshold < 1.0
+
+
+def test_template_above_threshold_counts_the_right_events():
+    out, events = _out()
+    edges, mhh_edges, sig, var = score_mhh(out, ["sig"], "spanet")
+    t = template_above(edges, sig, var, 0.62)
+    s, w, m = events["sig"]
+    expected = np.histogram(m[s >= 0.62], mhh_edges, weights=w[s >= 0.62])[0]
+    np.testing.assert_allclose(t.yields, expected)
+    np.testing.assert_allclose(t.variances, expected * 0.01)
+    bins, t5 = score_bins_template(sig.sum(axis=1), var.sum(axis=1), edges)
+    assert len(bins) == 6 and t5.yields.sum() == pytest.approx(w.sum())
+    assert t5.yields[-1] > t5.yields[0]  # signal piles up at high score
