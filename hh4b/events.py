@@ -41,11 +41,22 @@ def _filename(events) -> str:
 
 
 def collection_fields(events, name: str) -> list[str]:
-    """Raw field names of a collection, read from the layout so that no behaviour (which may
-    need the very fields that are missing) is built."""
+    """Raw field names of a collection, read from the form so that no behaviour (which may
+    need the very fields that are missing) is built and nothing is read."""
     if name not in events.fields:
         return []
-    return ak.fields(ak.Array(events.layout.content(name)))
+    form = _record_form(events.layout.form)
+    sub = _record_form(form.content(name)) if form is not None else None
+    return list(sub.fields) if sub is not None else []
+
+
+def _record_form(form):
+    """The first RecordForm inside list/indexed/option wrappers, or None."""
+    while not isinstance(form, ak.forms.RecordForm):
+        if not hasattr(form, "content"):
+            return None
+        form = form.content
+    return form
 
 
 def _require(name: str, fields: tuple[str, ...], events, prefix: str) -> None:

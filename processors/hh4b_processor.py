@@ -28,7 +28,7 @@ from hh4b.constants import (
 )
 from hh4b.cutbased import analyse
 from hh4b.errors import InputFileError
-from hh4b.events import gen_weight, higgs_b_quarks, read_jets
+from hh4b.events import collection_fields, gen_weight, higgs_b_quarks, read_jets
 from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow
 from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
@@ -160,7 +160,7 @@ class HH4bProcessor(processor.ProcessorABC):
         hists["xhh"].fill(**common, xhh=values["xhh"], weight=w)
         hists["xwt"].fill(**common, xwt=np.minimum(result["xwt"][rows], 1e9), weight=w)
         if events is not None:
-            self._fill_kl(hists, common, values["mhh"], w, events[rows], meta)
+            self._fill_kl(hists, common, values["mhh"], w, events, rows, meta)
 
     @staticmethod
     def _columns(result: dict, methods: np.ndarray, rows: np.ndarray) -> dict:
@@ -177,12 +177,9 @@ class HH4bProcessor(processor.ProcessorABC):
             out["deta"][sel] = np.abs(h1["eta"][r] - h2["eta"][r])
         return out
 
-    def _fill_kl(self, hists: dict, common: dict, mhh, weight, events, meta: dict) -> None:
+    def _fill_kl(self, hists: dict, common: dict, mhh, weight, events, rows, meta: dict) -> None:
         """kappa_lambda reweighted m_hh and the a/b/c term histograms (docs/formats.md)."""
-        for branch in ("KappaLambda_a", "KappaLambda_b", "KappaLambda_c"):
-            if branch not in events.fields:
-                raise InputFileError(f"{meta.get('filename')}: branch {branch} not found (non-resonant sample)")
-        a, b, c = (ak.to_numpy(events[f"KappaLambda_{x}"]).astype(np.float64) for x in "abc")
+        a, b, c = (x[rows] for x in kappa_lambda_coefficients(events, meta.get("filename")))
         k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
         n = len(mhh)
         klabels = np.repeat([kl_label(k) for k in self.kappa_lambdas], n)
@@ -198,6 +195,16 @@ class HH4bProcessor(processor.ProcessorABC):
 
     def postprocess(self, accumulator):
         return accumulator
+
+
+def kappa_lambda_coefficients(events, filename) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The per-event a, b, c of |M|^2 = a + b k + c k^2 (NanoAODSchema groups KappaLambda_a/b/c
+    into a `KappaLambda` collection with fields a, b, c)."""
+    present = collection_fields(events, "KappaLambda")
+    missing = [x for x in "abc" if x not in present]
+    if missing:
+        raise InputFileError(f"{filename}: branch KappaLambda_{missing[0]} not found (non-resonant sample)")
+    return tuple(ak.to_numpy(events.KappaLambda[x]).astype(np.float64) for x in "abc")
 
 
 def finalise(output: dict) -> dict:

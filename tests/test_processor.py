@@ -299,3 +299,28 @@ def test_failed_chunk_listed_with_range_and_retries(toy_fileset):
                                 progress=False)
     assert recovered["bookkeeping"]["failed_chunks"] == []
     assert recovered["bookkeeping"]["events_processed"] == 1500
+
+
+def test_nonresonant_kappa_lambda_histograms(tmp_path):
+    """mhh_kl at k equals the a/b/c term histograms combined as a + b k + c k^2; k0 gives mhh."""
+    rng = np.random.default_rng(4)
+    n = 1500
+    coef = {"KappaLambda_a": np.full(n, 2.0), "KappaLambda_b": rng.uniform(-1.0, 0.0, n),
+            "KappaLambda_c": rng.uniform(0.2, 0.5, n)}
+    write_nanoaod(tmp_path / "nonres.root", hh_events(n, 400, 8), extra=coef)
+    fileset = {"nonres": _dataset(tmp_path / "nonres.root", "nonresonant", n, generation_kappa_lambda=1.0)}
+    proc = HH4bProcessor(kappa_lambdas=(1.0, -2.0, 5.0))
+    output = process_fileset(fileset, proc, "iterative", chunksize=1000, progress=False)
+    assert output["bookkeeping"]["failed_chunks"] == []
+    hists = output["hists"]
+    where = {"dataset": "nonres", "region": "presel", "tags": "4b", "method": "cut_mindr"}
+    terms = {t: hists["mhh_kl_terms"][{**where, "term": t}].values() for t in "abc"}
+    reference = hists["mhh"][where].values()
+    assert reference.sum() > 0
+    np.testing.assert_allclose(hists["mhh_kl"][{**where, "kappa_lambda": "1"}].values(), reference, rtol=1e-10)
+    for k in (-2.0, 5.0):
+        rebuilt = terms["a"] + k * terms["b"] + k * k * terms["c"]
+        np.testing.assert_allclose(hists["mhh_kl"][{**where, "kappa_lambda": f"{k:g}"}].values(), rebuilt,
+                                   rtol=1e-10, atol=1e-9)
+    assert "mhh_kl" not in process_fileset(
+        {"res": _dataset(tmp_path / "nonres.root", "resonant", n)}, proc, "iterative", progress=False)["hists"]
