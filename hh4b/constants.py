@@ -104,3 +104,18 @@ GGHH_LO_XSEC_FB = {13000.0: 16.7, 14000.0: 19.8}
 # at k = 0, 1, 2 (2.09, 1, 0.474); reproduces its k = -5, -1, 3, 5, 10 values to < 1% and the
 # minimum at k = 2.43 with sigma_min/sigma_SM = 0.42.
 GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)
+
+# --- LO p p -> b b~ b b~ generator on pyamplicol matrix elements (hh4b/generate/qcd4b) ------
+# Generator cuts on the four b quarks, looser than the analysis (four tagged jets with
+# pT > TAG_JET_PT_MIN = 40 GeV, |eta| < TAG_JET_ETA_MAX = 2.5, anti-kt R = 0.4): a jet of 40 GeV
+# can come from a b quark of ~25-30 GeV after hadronisation losses and the jet response, a jet
+# at |eta| < 2.5 from a quark at |eta| up to ~2.7 (R = 0.4 cone), and two b quarks closer than
+# dR ~ 0.3 end up in one jet (no four-jet event). test_qcd4b checks the four-tag yield does not
+# move when these are loosened further.
+QCD4B_PT_MIN = 25.0  # GeV, each b quark
+QCD4B_ETA_MAX = 2.7  # each b quark
+QCD4B_DR_MIN = 0.3  # every pair of b quarks
+# Renormalisation and factorisation scale mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T, with H_T the
+# scalar sum of the b-quark pT: H_T/2, the usual dynamic scale of multijet LO calculations
+# (e.g. Bern et al., arXiv:1112.3940, for four-jet production).
+QCD4B_SCALE_FACTOR = 0.5

@@ -1,0 +1,222 @@
+"""Hadronic cross section of p p -> b b~ b b~ at LO, VEGAS adaptation and unweighting.
+
+sigma = sum_ab int dx1 dx2 f_a(x1, mu_F) f_b(x2, mu_F) / (2 s_hat) |M_ab|^2(alpha_s(mu_R)) dPhi_4
+
+with the channels ab = g g, q q~ and q~ q for q = u, d, s, c (matrix_elements.py), PDFs and
+alpha_s from the Pythia PDF set of the signal (hh4b.pdf), and the dynamic scale
+mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T = H_T / 2, H_T = scalar sum of the four b-quark pT.
+
+Importance sampling: a `vegas.AdaptiveMap` (separable grid over the 9 variables of
+phasespace.lab_frame_points) trained with a fixed seed, so the map (cached on disk) does not
+depend on the job seed; the job then estimates sigma and unweights with its own seed.
+Unweighting: accept with probability w / w_max, where w_max is chosen so that the events above
+it carry at most UNWEIGHT_TRUNCATION of the cross section (they are kept with weight 1: a
+truncation bias of at most that fraction, reported as `truncated_fraction`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import vegas
+from tqdm import tqdm
+
+from hh4b import constants as C
+from hh4b.generate.qcd4b import phasespace as ps
+
+QUARKS = (1, 2, 3, 4)  # d, u, s, c in the initial state
+# channel index -> (beam 1 id, beam 2 id): g g, then q q~ for each q, then q~ q
+CHANNELS = ((21, 21),) + tuple((q, -q) for q in QUARKS) + tuple((-q, q) for q in QUARKS)
+UNWEIGHT_TRUNCATION = 1e-3
+GRID_SEED = 20240917  # the VEGAS map is trained with this seed whatever the job seed
+NINC = 200  # VEGAS increments per dimension
+BATCH = 20000
+
+
+@dataclass
+class Timers:
+    """Seconds spent per stage (matrix element, PDFs, phase space, ...)."""
+
+    seconds: dict = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, name: str, start: float) -> None:
+        self.seconds[name] += time.perf_counter() - start
+
+
+class Integrand:
+    """Event weights in pb (per sampled point) and their split into CHANNELS."""
+
+    def __init__(self, matrix_elements, pdf, sqrt_s: float, timers: Timers | None = None):
+        self.me, self.pdf, self.sqrt_s = matrix_elements, pdf, float(sqrt_s)
+        self.timers = timers or Timers()
+
+    def scale2(self, points: ps.Points) -> np.ndarray:
+        """mu^2 = (QCD4B_SCALE_FACTOR * H_T)^2."""
+        pt, _, _ = ps.kinematics(points.momenta)
+        return (C.QCD4B_SCALE_FACTOR * pt.sum(1)) ** 2
+
+    def channels(self, points: ps.Points) -> np.ndarray:
+        """d sigma per point and channel in pb, shape (N, len(CHANNELS)); 0 outside the cuts."""
+        out = np.zeros((len(points.jac), len(CHANNELS)))
+        live = points.jac > 0
+        if not live.any():
+            return out
+        p = points.select(live)
+        start = time.perf_counter()
+        mu2 = self.scale2(p)
+        alpha_s = self.pdf.alpha_s(mu2)
+        f1 = {pid: self.pdf.xfx(pid, p.x1, mu2) / p.x1 for pid in {a for a, _ in CHANNELS}}
+        f2 = {pid: self.pdf.xfx(pid, p.x2, mu2) / p.x2 for pid in {b for _, b in CHANNELS}}
+        self.timers.add("pdf", start)
+        start = time.perf_counter()
+        m_gg = self.me.gg(p.momenta, alpha_s)
+        self.timers.add("me_gg", start)
+        start = time.perf_counter()
+        m_qqbar, m_qbarq = self.me.qqbar(p.momenta, alpha_s)
+        self.timers.add("me_qqbar", start)
+        flux = p.jac * C.GEV2_TO_PB / (2.0 * p.x1 * p.x2 * self.sqrt_s**2)
+        live_out = np.empty((len(p.jac), len(CHANNELS)))
+        for index, (a, b) in enumerate(CHANNELS):
+            matrix = m_gg if a == 21 else (m_qqbar if a > 0 else m_qbarq)
+            live_out[:, index] = flux * f1[a] * f2[b] * matrix
+        out[live] = live_out
+        return out
+
+
+class VegasSampler:
+    """Lab-frame phase space behind a VEGAS adaptive map."""
+
+    def __init__(self, sqrt_s: float, cuts: ps.Cuts, grid: np.ndarray | None = None):
+        self.sqrt_s, self.cuts = float(sqrt_s), cuts
+        self.map = vegas.AdaptiveMap(grid if grid is not None else [[0.0, 1.0]] * ps.DIM,
+                                     ninc=None if grid is not None else NINC)
+
+    def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[np.ndarray, ps.Points]:
+        start = time.perf_counter()
+        y = rng.random((n, ps.DIM))
+        x, jac = np.empty_like(y), np.empty(n)
+        self.map.map(y, x, jac)
+        points = ps.lab_frame_points(x, 2.0 * np.pi * rng.random(n), self.sqrt_s, self.cuts)
+        points.jac *= jac
+        timers.add("phase_space", start)
+        return y, points
+
+    def train(self, integrand: Integrand, iterations: int, n_per_iteration: int, progress: bool = True) -> list:
+        """Adapt the map (fixed seed); returns the per-iteration (sigma, error) estimates."""
+        rng = np.random.default_rng(GRID_SEED)
+        history = []
+        for _ in tqdm(range(iterations), desc="qcd4b VEGAS", disable=not progress, leave=False):
+            y, points = self.sample(rng, n_per_iteration, integrand.timers)
+            weights = integrand.channels(points).sum(1)
+            self.map.add_training_data(y, weights**2)
+            self.map.adapt(alpha=0.5)
+            history.append((weights.mean(), weights.std() / np.sqrt(len(weights))))
+        return history
+
+
+class FlatSampler:
+    """RAMBO phase space (no adaptation): the reference for the VEGAS cross section."""
+
+    def __init__(self, sqrt_s: float, cuts: ps.Cuts):
+        self.sqrt_s, self.cuts = float(sqrt_s), cuts
+
+    def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[None, ps.Points]:
+        start = time.perf_counter()
+        points = ps.rambo_points(rng, n, self.sqrt_s, self.cuts)
+        timers.add("phase_space", start)
+        return None, points
+
+
+def grid_path(cache: Path, sqrt_s: float, cuts: ps.Cuts, pdf_set: int, iterations: int, n_per_iteration: int,
+              artifact: str) -> Path:
+    """Cache file of a trained VEGAS map, keyed by everything that shapes it."""
+    key = json.dumps([sqrt_s, cuts.pt_min, cuts.eta_max, cuts.dr_min, pdf_set, iterations, n_per_iteration,
+                      artifact, GRID_SEED, NINC, C.QCD4B_SCALE_FACTOR])
+    return cache / f"vegas_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
+
+
+def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_iteration: int,
+                    cache: Path | None, pdf_set: int, artifact: str, progress: bool = True) -> VegasSampler:
+    """A VegasSampler with a trained map, read from / written to `cache` when given."""
+    path = None
+    if cache is not None:
+        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact)
+        if path.is_file():
+            return VegasSampler(integrand.sqrt_s, cuts, grid=np.load(path))
+    sampler = VegasSampler(integrand.sqrt_s, cuts)
+    sampler.train(integrand, iterations, n_per_iteration, progress)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".tmp{np.random.default_rng().integers(1 << 30)}.npy")
+        np.save(tmp, np.asarray(sampler.map.extract_grid()))
+        tmp.replace(path)
+    return sampler
+
+
+def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_points: int,
+                  progress: bool = False) -> tuple[float, float, np.ndarray]:
+    """(sigma in pb, its statistical error, all point weights) from n_points samples."""
+    weights = []
+    for start in tqdm(range(0, n_points, BATCH), desc="qcd4b sigma", disable=not progress, leave=False):
+        _, points = sampler.sample(rng, min(BATCH, n_points - start), integrand.timers)
+        weights.append(integrand.channels(points).sum(1))
+    weights = np.concatenate(weights)
+    return float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), weights
+
+
+def max_weight(weights: np.ndarray, truncation: float = UNWEIGHT_TRUNCATION) -> float:
+    """Smallest w_max with sum(max(w - w_max, 0)) <= truncation * sum(w)."""
+    w = np.sort(weights[weights > 0])[::-1]
+    if len(w) == 0:
+        return 0.0
+    excess = np.cumsum(w) - np.arange(1, len(w) + 1) * w  # sum over the k largest of (w_i - w_k)
+    allowed = truncation * w.sum()
+    k = np.searchsorted(excess, allowed, side="right")  # excess is non-decreasing: k entries pass
+    return float(w[max(k - 1, 0)])
+
+
+@dataclass
+class Unweighted:
+    """Unweighted parton-level events."""
+
+    points: ps.Points
+    channel: np.ndarray  # index into CHANNELS
+    mu2: np.ndarray
+    alpha_s: np.ndarray
+    n_tried: int
+    w_max: float
+    truncated_fraction: float
+
+
+def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: int, w_max: float,
+             progress: bool = True) -> Unweighted:
+    """Hit-or-miss unweighting against w_max; each event's channel drawn from its channel weights."""
+    kept, n_tried, excess, total = [], 0, 0.0, 0.0
+    n_kept = 0
+    with tqdm(total=n_events, desc="qcd4b unweight", unit="ev", disable=not progress, leave=False) as bar:
+        while n_kept < n_events:
+            _, points = sampler.sample(rng, BATCH, integrand.timers)
+            per_channel = integrand.channels(points)
+            weights = per_channel.sum(1)
+            n_tried += len(weights)
+            total += weights.sum()
+            excess += np.clip(weights - w_max, 0, None).sum()
+            accept = rng.random(len(weights)) * w_max < weights
+            cumulative = np.cumsum(per_channel[accept], 1)
+            pick = rng.random(int(accept.sum()))[:, None] * cumulative[:, -1:]
+            channel = np.minimum((cumulative < pick).sum(1), len(CHANNELS) - 1)
+            kept.append((points.select(accept), channel))
+            n_kept += int(accept.sum())
+            bar.update(min(int(accept.sum()), n_events - bar.n))
+    points = ps.Points(*(np.concatenate([getattr(k[0], f) for k in kept])[:n_events]
+                         for f in ("momenta", "x1", "x2", "jac")))
+    channel = np.concatenate([k[1] for k in kept])[:n_events]
+    mu2 = integrand.scale2(points)
+    return Unweighted(points, channel, mu2, integrand.pdf.alpha_s(mu2), n_tried, w_max,
+                      excess / total if total > 0 else 0.0)

@@ -1,0 +1,153 @@
+"""Phase space of p p -> b b~ b b~ (massless): a cut-adapted lab-frame map for VEGAS, and RAMBO.
+
+Both return `Points`: the six momenta (beam 1, beam 2, b, b~, b, b~; [E, px, py, pz] in GeV),
+the momentum fractions x1, x2 and a weight `jac` such that
+
+    sigma = < jac * f(x1) f(x2) / (2 s_hat) * |M|^2 >   (GeV^-2; times GEV2_TO_PB for pb),
+
+i.e. `jac` is the density of the measure dx1 dx2 dPhi_4 with respect to the sampled variables,
+dPhi_4 = (2 pi)^4 delta^4(P - sum k) prod d^3k / ((2 pi)^3 2 E). Points outside the generator
+cuts carry jac = 0.
+
+Lab-frame map (`lab_frame_points`, 9 unit-cube variables for VEGAS + a uniform global azimuth):
+b quarks 1-3 get pT (logarithmic in [pT_min, sqrt(s)/2]), eta (uniform in |eta| < eta_max) and
+azimuth; quark 4 gets eta, and its transverse momentum balances the others. Energy and p_z
+conservation then fix x1 and x2. With d^3k/(2E) = pT dpT deta dphi / 2 and
+dx1 dx2 = (2/s) dE dp_z the measure is
+
+    dx1 dx2 dPhi_4 = (2 pi)^-8 (2/s) (1/2)^4 prod_{i<=3} pT_i dpT_i deta_i dphi_i  deta_4.
+
+The pT and |eta| cuts of quarks 1-3 and |eta| of quark 4 hold by construction, so VEGAS only
+has to learn the shape of |M|^2 inside the fiducial region.
+
+RAMBO (`rambo_points`, the flat reference): tau = x1 x2 logarithmic in [(4 pT_min)^2/s, 1]
+(sqrt(s_hat) >= sum pT), rapidity uniform, then the massless n = 4 RAMBO momenta in the
+partonic rest frame (weight (2 pi)^-8 (pi/2)^3 s_hat^2 / (3! 2!)), boosted to the lab.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hh4b import constants as C
+
+N_FINAL = 4
+DIM = 9  # VEGAS dimensions of the lab-frame map
+FINAL_IDS = (5, -5, 5, -5)
+
+
+@dataclass(frozen=True)
+class Cuts:
+    """Generator-level cuts on each b quark (pT, |eta|) and on each pair (dR)."""
+
+    pt_min: float = C.QCD4B_PT_MIN
+    eta_max: float = C.QCD4B_ETA_MAX
+    dr_min: float = C.QCD4B_DR_MIN
+
+
+@dataclass
+class Points:
+    momenta: np.ndarray  # (N, 6, 4)
+    x1: np.ndarray
+    x2: np.ndarray
+    jac: np.ndarray  # 0 outside the cuts
+
+    def select(self, mask: np.ndarray) -> "Points":
+        return Points(self.momenta[mask], self.x1[mask], self.x2[mask], self.jac[mask])
+
+
+def kinematics(momenta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pT, eta, phi) of the four final-state quarks, each of shape (N, 4)."""
+    final = momenta[:, 2:, :]
+    pt = np.hypot(final[..., 1], final[..., 2])
+    eta = np.arcsinh(final[..., 3] / np.maximum(pt, 1e-300))
+    return pt, eta, np.arctan2(final[..., 2], final[..., 1])
+
+
+def passes_cuts(momenta: np.ndarray, cuts: Cuts) -> np.ndarray:
+    """True where every b quark has pT > pt_min, |eta| < eta_max and all pairs dR > dr_min."""
+    pt, eta, phi = kinematics(momenta)
+    ok = np.all((pt > cuts.pt_min) & (np.abs(eta) < cuts.eta_max), axis=1)
+    i, j = np.triu_indices(N_FINAL, 1)
+    dphi = np.angle(np.exp(1j * (phi[:, i] - phi[:, j])))
+    dr2 = (eta[:, i] - eta[:, j]) ** 2 + dphi**2
+    return ok & np.all(dr2 > cuts.dr_min**2, axis=1)
+
+
+def _beams(x1: np.ndarray, x2: np.ndarray, sqrt_s: float) -> np.ndarray:
+    e1, e2 = 0.5 * sqrt_s * x1, 0.5 * sqrt_s * x2
+    zero = np.zeros_like(x1)
+    return np.stack([np.stack([e1, zero, zero, e1], -1), np.stack([e2, zero, zero, -e2], -1)], 1)
+
+
+def lab_frame_points(u: np.ndarray, phi0: np.ndarray, sqrt_s: float, cuts: Cuts) -> Points:
+    """Map unit-cube points u (N, 9) and global azimuths phi0 (N,) to phase-space points."""
+    pt_max = 0.5 * sqrt_s
+    log_range = np.log(pt_max / cuts.pt_min)
+    pt = np.empty((len(u), N_FINAL))
+    pt[:, :3] = cuts.pt_min * np.exp(u[:, 0:3] * log_range)
+    eta = cuts.eta_max * (2.0 * u[:, 3:7] - 1.0)
+    phi = np.empty((len(u), 3))
+    phi[:, 0] = phi0
+    phi[:, 1:] = phi0[:, None] + 2.0 * np.pi * u[:, 7:9]
+    px = pt[:, :3] * np.cos(phi)
+    py = pt[:, :3] * np.sin(phi)
+    px4, py4 = -px.sum(1), -py.sum(1)
+    pt[:, 3] = np.hypot(px4, py4)
+    pxs = np.column_stack([px, px4])
+    pys = np.column_stack([py, py4])
+    energy, pz = pt * np.cosh(eta), pt * np.sinh(eta)
+    x1 = (energy.sum(1) + pz.sum(1)) / sqrt_s
+    x2 = (energy.sum(1) - pz.sum(1)) / sqrt_s
+    final = np.stack([energy, pxs, pys, pz], -1)
+    momenta = np.concatenate([_beams(x1, x2, sqrt_s), final], 1)
+    # measure: prod_i pT_i dpT_i (dpT = pT log_range du) deta_i (2 eta_max du) dphi_i (2 pi du)
+    volume = pt[:, :3] ** 2 * log_range * (2.0 * cuts.eta_max) * (2.0 * np.pi)
+    jac = np.prod(volume, 1) * (2.0 * cuts.eta_max) * (2.0 * np.pi) ** -8 * (2.0 / sqrt_s**2) / 16.0
+    inside = (x1 < 1.0) & (x2 < 1.0) & (pt[:, 3] > cuts.pt_min)
+    inside &= passes_cuts(momenta, cuts)
+    return Points(momenta, x1, x2, np.where(inside, jac, 0.0))
+
+
+def rambo_momenta(rng: np.random.Generator, sqrt_shat: np.ndarray) -> np.ndarray:
+    """Massless RAMBO: N x 4 isotropic momenta with total (sqrt_shat, 0, 0, 0); shape (N, 4, 4)."""
+    n_points = len(sqrt_shat)
+    r = rng.random((n_points, N_FINAL, 4))
+    cos = 2.0 * r[..., 0] - 1.0
+    sin = np.sqrt(1.0 - cos**2)
+    phi = 2.0 * np.pi * r[..., 1]
+    q0 = -np.log(r[..., 2] * r[..., 3])
+    q = np.stack([q0, q0 * sin * np.cos(phi), q0 * sin * np.sin(phi), q0 * cos], -1)
+    total = q.sum(1)
+    mass = np.sqrt(total[:, 0] ** 2 - np.sum(total[:, 1:] ** 2, 1))
+    b = -total[:, 1:] / mass[:, None]
+    gamma = total[:, 0] / mass
+    a = 1.0 / (1.0 + gamma)
+    x = sqrt_shat / mass
+    bq = np.einsum("nk,nik->ni", b, q[..., 1:])
+    energy = x[:, None] * (gamma[:, None] * q[..., 0] + bq)
+    space = x[:, None, None] * (q[..., 1:] + b[:, None, :] * q[..., 0:1] + a[:, None, None] * bq[..., None] * b[:, None, :])
+    return np.concatenate([energy[..., None], space], -1)
+
+
+def rambo_points(rng: np.random.Generator, n_points: int, sqrt_s: float, cuts: Cuts) -> Points:
+    """Flat phase space: log tau, uniform rapidity, RAMBO in the partonic frame, boost to the lab."""
+    tau_min = (N_FINAL * cuts.pt_min / sqrt_s) ** 2
+    u = rng.random((n_points, 2))
+    tau = tau_min ** (1.0 - u[:, 0])
+    y_max = -0.5 * np.log(tau)
+    y = y_max * (2.0 * u[:, 1] - 1.0)
+    x1, x2 = np.sqrt(tau) * np.exp(y), np.sqrt(tau) * np.exp(-y)
+    shat = tau * sqrt_s**2
+    final = rambo_momenta(rng, np.sqrt(shat))
+    beta = np.tanh(y)[:, None]
+    boost_gamma = np.cosh(y)[:, None]
+    energy = boost_gamma * (final[..., 0] + beta * final[..., 3])
+    pz = boost_gamma * (final[..., 3] + beta * final[..., 0])
+    final = np.stack([energy, final[..., 1], final[..., 2], pz], -1)
+    momenta = np.concatenate([_beams(x1, x2, sqrt_s), final], 1)
+    rambo_weight = (2.0 * np.pi) ** -8 * (np.pi / 2.0) ** 3 * shat**2 / 12.0
+    jac = tau * np.log(1.0 / tau_min) * (2.0 * y_max) * rambo_weight
+    return Points(momenta, x1, x2, np.where(passes_cuts(momenta, cuts), jac, 0.0))
