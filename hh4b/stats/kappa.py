@@ -30,7 +30,7 @@ from scipy.optimize import brentq, minimize_scalar
 from scipy.stats import chi2
 from tqdm.auto import tqdm
 
-from hh4b.stats.limits import LimitResult, upper_limit, use_numpy_backend
+from hh4b.stats.limits import LimitResult, upper_limit, use_backend
 from hh4b.stats.model import Template, build_spec, model_and_data
 
 CHI2_95_1DOF = float(chi2.ppf(0.95, 1))  # 3.841
@@ -128,7 +128,7 @@ class ProfileLikelihood:
     """twice_nll(k) of a kappa workspace with all nuisance parameters profiled."""
 
     def __init__(self, spec: dict):
-        use_numpy_backend()
+        use_backend()
         self.model, self.data = model_and_data(spec)
         names = self.model.config.par_order
         self.index = {n: self.model.config.par_slice(n).start for n in ("kl_one", "kl_lin", "kl_sq")}
@@ -142,7 +142,7 @@ class ProfileLikelihood:
         pars = np.asarray(self.model.config.suggested_init(), dtype=float)
         pars[self.index["kl_one"]], pars[self.index["kl_lin"]], pars[self.index["kl_sq"]] = 1.0, k, k * k
         if not self.free:
-            return float(-2.0 * self.model.logpdf(pars, self.data)[0])
+            return float(-2.0 * self.model.logpdf(pyhf.tensorlib.astensor(pars), self.data)[0])
         _, twice_nll = pyhf.infer.mle.fit(self.data, self.model, init_pars=list(pars), fixed_params=self.fixed,
                                           return_fitted_val=True)
         return float(twice_nll)

@@ -1,0 +1,329 @@
+"""`python -m hh4b.limits OUTPUT_DIR` (= `hh4b limits`): pyhf limits from the processor's histograms.
+
+For every analysis method in OUTPUT_DIR/output.coffea:
+- resonant: 95% CL CLs upper limits on sigma(gg -> H -> hh) in fb vs m_H (expected with +-1/2 sigma
+  bands; observed when `data` datasets exist and the luminosity/energy are the output's own);
+- non-resonant: (a) mu as POI, the sigma_HH limit vs kappa_lambda and the allowed kappa_lambda range,
+  (b) kappa_lambda as POI, the profile-likelihood interval (paper Table VI);
+- projections to other luminosities and the equivalent luminosity between methods (notes Table 28).
+Writes workspaces/*.json (pyhf), tables (JSON + CSV), plots (PNG + PDF) and summary.md to --report.
+
+Cross sections: the resonant signal histograms are normalised to the dataset's xsec_pb, which
+includes the branching ratios forced in generation (br_forced: a number, or a dict/list whose
+product is used); the reported limit is on sigma(gg -> H -> hh) = mu_95 * xsec_pb / br_forced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from hh4b.constants import LUMI_DEFAULT_FB, LUMI_PROJECTIONS_FB
+from hh4b.errors import ConfigError, HH4bError
+from hh4b.stats import kappa as kl
+from hh4b.stats import outputs, plots, projections, tables
+from hh4b.stats.limits import upper_limit
+from hh4b.stats.model import Template, build_spec
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="directory holding the processor's output.coffea")
+    parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB,
+                        help="integrated luminosity in fb^-1; histograms are scaled by lumi / the output's lumi_fb "
+                             "(default: %(default)s)")
+    parser.add_argument("--sqrt-s", type=float, default=14000.0,
+                        help="centre-of-mass energy in GeV of the limits; the non-resonant signal is scaled by the "
+                             "LO sigma(gg->hh) ratio to the output's energy, backgrounds are not (default: %(default)s)")
+    parser.add_argument("--method", nargs="+", default=None,
+                        help="analysis methods to use (default: every method in the output, e.g. cut_mindr cut_dhh)")
+    parser.add_argument("--report", default=None, help="directory for tables, plots, workspaces and summary.md "
+                                                       "(default: OUTPUT_DIR/limits)")
+    parser.add_argument("--toys", type=int, default=0,
+                        help="pseudo-experiments per POI point for the resonant CLs limits; 0 = asymptotic "
+                             "formulae (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the toys (default: %(default)s)")
+    parser.add_argument("--background", choices=("simulation", "datadriven"), default="simulation",
+                        help="multijet background: simulated samples, or the 2b->4b reweighted model in the output's "
+                             "'mhh_bkgmodel' histogram with its ensemble shape nuisances (default: %(default)s)")
+    parser.add_argument("--multijet", choices=("auto", "qcd", "qcd4b"), default="auto",
+                        help="simulated multijet sample when both exist; auto prefers qcd4b (default: %(default)s)")
+    parser.add_argument("--ensemble-mode", choices=("pca", "envelope"), default="pca",
+                        help="ensemble -> nuisances: principal components of the retrainings' spread, or one "
+                             "nuisance mean +- std (default: %(default)s)")
+    parser.add_argument("--normsys", action="append", default=[], metavar="NAME:SAMPLE:REL",
+                        help="normalisation uncertainty, e.g. qcd_xsec:qcd:0.1 (10%% on sample qcd); repeatable")
+    parser.add_argument("--no-staterror", action="store_true",
+                        help="leave out the MC statistical uncertainties (staterror) of the templates")
+    parser.add_argument("--min-background", type=float, default=1.0,
+                        help="merge m_hh bins (from low mass up) until each has at least this many background events "
+                             "at --lumi; bins with zero background are not allowed (default: %(default)s)")
+    parser.add_argument("--max-bins", type=int, default=12,
+                        help="at most this many m_hh bins of equal relative width (snapped to the histogram's edges) "
+                             "before the --min-background merging; pyhf fits slow down steeply with more bins "
+                             "(default: %(default)s)")
+    parser.add_argument("--projections", type=float, nargs="*", default=list(LUMI_PROJECTIONS_FB),
+                        help="extra luminosities in fb^-1 for the projection table; none to skip "
+                             "(default: %(default)s)")
+    parser.add_argument("--kappa-step", type=float, default=0.5,
+                        help="step of the kappa_lambda grid in [-10, 15] for the mu-as-POI limits; the profile "
+                             "scan uses half of it (default: %(default)s)")
+
+
+def _parse_normsys(items) -> dict[str, dict[str, float]]:
+    result: dict[str, dict[str, float]] = {}
+    for item in items:
+        parts = item.split(":")
+        try:
+            name, sample, rel = parts[0], parts[1], float(parts[2])
+        except (IndexError, ValueError) as err:
+            raise ConfigError(f"--normsys {item!r}: expected NAME:SAMPLE:REL, e.g. qcd_xsec:qcd:0.1") from err
+        result.setdefault(sample, {})[name] = rel
+    return result
+
+
+def _br(meta: dict) -> float:
+    br = meta.get("br_forced", 1.0)
+    if isinstance(br, dict):
+        br = float(np.prod(list(br.values())))
+    elif isinstance(br, (list, tuple)):
+        br = float(np.prod(br))
+    return float(br or 1.0)
+
+
+class MethodInputs:
+    """Binned, luminosity-scaled templates of one method, on bins with background everywhere."""
+
+    def __init__(self, out: outputs.ProcessorOutput, method: str, args):
+        self.out, self.method, self.args = out, method, args
+        self.scale = projections.lumi_factor(args.lumi, out.lumi_fb)
+        self.ensembles, self.variations = {}, {}
+        if args.background == "datadriven":
+            edges, backgrounds = self._datadriven()
+        else:
+            edges, backgrounds = outputs.simulated_backgrounds(out, method, args.multijet)
+        self.native_edges = edges
+        total = np.sum([t.yields for t in backgrounds.values()], axis=0) * self.scale
+        coarse = outputs.geometric_edges(edges, args.max_bins)
+        total = np.add.reduceat(total, np.searchsorted(edges, coarse[:-1]))
+        self.edges = outputs.merge_bins(coarse, total, args.min_background)
+        self.backgrounds = {n: self.rebin(t).scaled(self.scale) for n, t in backgrounds.items()}
+        self.ensembles = {n: self._rebin_rows(e) * self.scale for n, e in self.ensembles.items()}
+        self.variations = {n: {k: self.rebin(Template(v)).yields * self.scale for k, v in d.items()}
+                           for n, d in self.variations.items()}
+        self.observed = self._observed()
+
+    def _datadriven(self):
+        edges, nominal, ensemble, others, replaced = outputs.datadriven_background(self.out, self.method)
+        _, sim = outputs.simulated_backgrounds(self.out, self.method, self.args.multijet)
+        backgrounds = {n: t for n, t in sim.items() if n not in replaced and n not in outputs.MULTIJET}
+        backgrounds["multijet"] = nominal
+        if ensemble is not None:
+            self.ensembles["multijet"] = ensemble
+        if others:
+            self.variations["multijet"] = others
+        return edges, backgrounds
+
+    def rebin(self, template: Template) -> Template:
+        return outputs.rebin(template, self.native_edges, self.edges)
+
+    def _rebin_rows(self, rows):
+        idx = np.searchsorted(self.native_edges, self.edges[:-1])
+        return np.add.reduceat(np.asarray(rows, float), idx, axis=1)
+
+    def _observed(self):
+        data = self.out.datasets("data")
+        if not data:
+            return None
+        if not (np.isclose(self.scale, 1.0) and np.isclose(self.args.sqrt_s, self.out.sqrt_s)):
+            return None  # observed data exist only at the output's own luminosity and energy
+        return self.rebin(outputs.template(self.out, data, self.method)[1]).yields
+
+    def spec(self, signals: dict, scale: float = 1.0, **kwargs) -> dict:
+        """Workspace with luminosity `scale` relative to --lumi (projections)."""
+        normsys = _parse_normsys(self.args.normsys)
+        bkgs = {n: t.scaled(scale) for n, t in self.backgrounds.items()}
+        return build_spec(self.edges, signals, bkgs, normsys=normsys or None,
+                          ensembles={n: e * scale for n, e in self.ensembles.items()} or None,
+                          variations={n: {k: v * scale for k, v in d.items()} for n, d in self.variations.items()}
+                          or None, ensemble_mode=self.args.ensemble_mode, staterror=not self.args.no_staterror,
+                          label=f"method {self.method}", **kwargs)
+
+
+def _save_workspace(spec: dict, report: Path, name: str) -> None:
+    path = report / "workspaces" / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(spec, indent=1) + "\n")
+
+
+def resonant(inputs: MethodInputs, report: Path, args) -> list[dict]:
+    out, rows = inputs.out, []
+    masses = sorted({float(m["mass"]) for m in out.metadata.values() if m.get("process") == "resonant"})
+    for mass in tqdm(masses, desc=f"resonant limits {inputs.method}"):
+        datasets = out.datasets("resonant", mass=mass)
+        meta = out.metadata[datasets[0]]
+        signal = inputs.rebin(outputs.template(out, datasets, inputs.method)[1]).scaled(inputs.scale)
+        spec = inputs.spec({"signal": (signal, "mu")}, observed=inputs.observed)
+        _save_workspace(spec, report, f"resonant_{inputs.method}_M{mass:g}")
+        result = upper_limit(spec, observed=inputs.observed is not None, toys=args.toys, seed=args.seed)
+        sigma_fb = float(meta["xsec_pb"]) * 1000.0 / _br(meta)
+        rows.append({"method": inputs.method, "mass": mass, "lumi_fb": args.lumi, "sigma_assumed_fb": sigma_fb,
+                     "mu_expected": result.median, **result.scaled(sigma_fb).as_dict()})
+    return rows
+
+
+def nonresonant(inputs: MethodInputs, report: Path, args) -> dict | None:
+    out = inputs.out
+    datasets = out.datasets("nonresonant")
+    if not datasets or "mhh_kl_terms" not in out.hists:
+        return None
+    meta = out.metadata[datasets[0]]
+    xfac = projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s)
+    edges, terms = outputs.kappa_terms(out, datasets, inputs.method)
+    idx = np.searchsorted(edges, inputs.edges[:-1])
+    terms = kl.KappaTerms(*(np.add.reduceat(np.asarray(x, float), idx) * inputs.scale * xfac
+                            for x in (terms.a, terms.b, terms.c)))
+    k0 = float(meta.get("kappa_lambda", meta.get("generation_kappa_lambda", 0.0)))
+    sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / _br(meta) * xfac
+    grid = np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step), 6)
+    signal_sm = Template(np.clip(terms.yields(1.0), 0.0, None))
+    _save_workspace(inputs.spec({"signal": (signal_sm, "mu")}), report, f"nonresonant_mu_{inputs.method}_k1")
+    mu_results = [upper_limit(inputs.spec({"signal": (Template(np.clip(terms.yields(k), 1e-12, None)), "mu")}))
+                  for k in tqdm(grid, desc=f"mu limits vs kappa {inputs.method}")]
+    mu95 = np.array([r.median for r in mu_results])
+    sigma_pred = sigma0_fb * projections.sigma_hh_ratio(grid) / projections.sigma_hh_ratio(k0)
+    spec_k = kl.kappa_spec(inputs.edges, terms, inputs.backgrounds, normsys=_parse_normsys(args.normsys) or None,
+                           staterror=not args.no_staterror, label=f"method {inputs.method}")
+    _save_workspace(spec_k, report, f"nonresonant_kappa_{inputs.method}")
+    return {"grid": grid, "mu95": mu95, "sigma_limit": mu95 * sigma_pred, "sigma_pred": sigma_pred,
+            "mu_interval": kl.allowed_interval_from_mu(grid, mu95),
+            "profile": kl.profile_scan(spec_k, np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step / 2), 6)),
+            "terms": terms}
+
+
+def _kappa_width(inputs: MethodInputs, terms, scale: float, args) -> kl.Interval:
+    bkgs = {n: t.scaled(scale) for n, t in inputs.backgrounds.items()}
+    spec = kl.kappa_spec(inputs.edges, terms.scaled(scale), bkgs, staterror=not args.no_staterror,
+                         normsys=_parse_normsys(args.normsys) or None)
+    return kl.profile_scan(spec, np.arange(-10.0, 15.0 + 1e-9, 0.5))
+
+
+def projection_rows(inputs: MethodInputs, res_rows, kappa, args) -> list[dict]:
+    rows = []
+    for lumi in tqdm(args.projections, desc=f"projections {inputs.method}"):
+        scale = lumi / args.lumi
+        row = {"method": inputs.method, "lumi_fb": lumi}
+        if kappa is not None:
+            iv = _kappa_width(inputs, kappa["terms"], scale, args)
+            row.update(kappa_lower=iv.lower, kappa_upper=iv.upper, kappa_width=iv.width)
+        for r in res_rows:
+            signal = inputs.rebin(outputs.template(inputs.out, inputs.out.datasets("resonant", mass=r["mass"]),
+                                                   inputs.method)[1]).scaled(inputs.scale)
+            limit = upper_limit(inputs.spec({"signal": (signal.scaled(scale), "mu")}, scale=scale))
+            row[f"sigma_limit_fb_M{r['mass']:g}"] = limit.median * r["sigma_assumed_fb"]
+        rows.append(row)
+    return rows
+
+
+def equivalent_lumis(all_inputs: dict, kappas: dict, args) -> list[dict]:
+    """For each method, the luminosity at which it reaches the best method's Delta kappa at --lumi."""
+    widths = {m: k["profile"].width for m, k in kappas.items() if np.isfinite(k["profile"].width)}
+    if len(widths) < 2:
+        return []
+    best = min(widths, key=widths.get)
+    rows = []
+    for method in widths:
+        inputs, terms = all_inputs[method], kappas[method]["terms"]
+        lumi = projections.equivalent_luminosity(
+            lambda L, i=inputs, t=terms: _kappa_width(i, t, L / args.lumi, args).width, widths[best],
+            (args.lumi / 20, args.lumi * 100))
+        rows.append({"reference_method": best, "reference_lumi_fb": args.lumi, "reference_width": widths[best],
+                     "method": method, "width_at_lumi": widths[method], "equivalent_lumi_fb": lumi})
+    return rows
+
+
+def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files) -> Path:
+    sections = [("Setup", f"Input `{out.path}` (lumi_fb {out.lumi_fb:g}, sqrt(s) {out.sqrt_s:g} GeV) scaled to "
+                          f"{args.lumi:g} fb^-1 at {args.sqrt_s:g} GeV; background model: {args.background}; "
+                          f"{'toys: ' + str(args.toys) if args.toys else 'asymptotic q~_mu'}; staterror "
+                          f"{'off' if args.no_staterror else 'on'}. Backgrounds are not rescaled in sqrt(s); the "
+                          f"non-resonant signal is scaled by the LO sigma(gg->hh) ratio "
+                          f"{projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s):.4f}.")]
+    if res_rows:
+        sections.append(("Resonant: 95% CL upper limits on sigma(gg -> H -> hh) [fb]", tables.markdown_table(
+            res_rows, ["method", "mass", "expected_m2", "expected_m1", "expected", "expected_p1", "expected_p2",
+                       "observed"])))
+    if kappa_rows:
+        sections.append(("Non-resonant: kappa_lambda constraints (paper Table VI)", tables.markdown_table(
+            kappa_rows, ["method", "mu_lower", "mu_upper", "mu_width", "pl_lower", "pl_upper", "pl_width"])))
+    if proj_rows:
+        sections.append(("Projections", tables.markdown_table(proj_rows, list(dict.fromkeys(
+            k for r in proj_rows for k in r)))))
+    if eq_rows:
+        sections.append(("Equivalent luminosity (notes Table 28)", tables.markdown_table(
+            eq_rows, ["method", "width_at_lumi", "reference_method", "reference_width", "equivalent_lumi_fb"])))
+    sections.append(("Files", "\n".join(f"- `{Path(f).relative_to(report)}`" for f in files)))
+    return tables.write_summary(report / "summary.md", "hh4b limits", sections)
+
+
+def main(args: argparse.Namespace) -> int:
+    out = outputs.load_output(args.output_dir)
+    methods = outputs.check_methods(out, args.method)
+    report = Path(args.report) if args.report else Path(args.output_dir) / "limits"
+    report.mkdir(parents=True, exist_ok=True)
+    files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
+    for method in methods:
+        inputs = all_inputs[method] = MethodInputs(out, method, args)
+        rows = resonant(inputs, report, args)
+        res_rows += rows
+        kappa = nonresonant(inputs, report, args)
+        if kappa is not None:
+            kappas[method] = kappa
+            a, b = kappa["mu_interval"], kappa["profile"]
+            kappa_rows.append({"method": method, "mu_lower": a.lower, "mu_upper": a.upper, "mu_width": a.width,
+                               "pl_lower": b.lower, "pl_upper": b.upper, "pl_width": b.width, "pl_best": b.best})
+        proj_rows += projection_rows(inputs, rows, kappa, args) if args.projections else []
+    eq_rows = equivalent_lumis(all_inputs, kappas, args) if args.projections else []
+    if res_rows:
+        files += tables.write_table(res_rows, report / "resonant_limits")
+        files += plots.plot_resonant_limits(res_rows, report / "resonant_limits", args.lumi, args.sqrt_s)
+    if kappas:
+        files += tables.write_table(kappa_rows, report / "kappa_lambda_intervals")
+        scan_rows = [{"method": m, "kappa_lambda": float(k), "mu95": float(u), "sigma_limit_fb": float(s),
+                      "sigma_theory_fb": float(t)} for m, d in kappas.items()
+                     for k, u, s, t in zip(d["grid"], d["mu95"], d["sigma_limit"], d["sigma_pred"])]
+        files += tables.write_table(scan_rows, report / "kappa_lambda_mu_scan")
+        first = next(iter(kappas.values()))
+        files += plots.plot_kappa_xsec_limits({m: (d["grid"], d["sigma_limit"]) for m, d in kappas.items()},
+                                              (first["grid"], first["sigma_pred"]), report / "kappa_lambda_xsec_limits",
+                                              args.lumi, args.sqrt_s)
+        files += plots.plot_kappa_scans({m: (d["profile"].kappas, d["profile"].values) for m, d in kappas.items()},
+                                        report / "kappa_lambda_scan", args.lumi, args.sqrt_s)
+    if proj_rows:
+        files += tables.write_table(proj_rows, report / "projections")
+    if eq_rows:
+        files += tables.write_table(eq_rows, report / "equivalent_luminosity")
+    if not res_rows and not kappas:
+        raise HH4bError(f"{out.path}: no resonant or non-resonant signal datasets in the metadata")
+    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files)
+    print(f"limits: wrote {len(files) + 1} files and workspaces/ to {report}/ (summary: {summary})")
+    return 0
+
+
+def _run() -> int:
+    parser = argparse.ArgumentParser(prog="python -m hh4b.limits", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    args = parser.parse_args()
+    try:
+        return main(args)
+    except HH4bError as err:
+        print(f"hh4b limits: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_run())
