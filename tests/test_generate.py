@@ -248,7 +248,7 @@ def test_default_fileset_is_valid():
     fs = fileset.load_fileset(root / "fileset.json")
     processes = {d["metadata"]["process"] for d in fs.values()}
     assert {"resonant", "nonresonant", "qcd", "ttbar"} <= processes
-    total = sum(d["metadata"]["generate"]["events"] for d in fs.values())
+    total = sum(d["metadata"]["generate"]["events"] * len(d["files"]) for d in fs.values())
     assert total <= 100_000  # sized for <= 12 minutes on 2 cores
 
 

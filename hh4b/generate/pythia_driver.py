@@ -146,10 +146,16 @@ def _configure_nonresonant(pythia, kappa_lambda):
 
 def _kl_coefficients(process_object, info: ak.Array) -> dict[str, np.ndarray]:
     """(a, b, c) of |M|^2 = a + b k + c k^2 from each event's s-hat and t-hat."""
+    from hh4b import gghh
     from hh4b.generate import nonresonant
 
-    coefficients_for = getattr(process_object, "coefficients_for", None) or nonresonant.coefficients_for
-    a, b, c = coefficients_for(ak.to_numpy(info.sHat), ak.to_numpy(info.tHat))
+    coefficients_for = (getattr(process_object, "coefficients_for", None)
+                        or getattr(nonresonant, "coefficients_for", None) or gghh.me_coefficients)
+    s_hat, t_hat = ak.to_numpy(info.sHat), ak.to_numpy(info.tHat)
+    try:
+        a, b, c = coefficients_for(s_hat, t_hat)
+    except (TypeError, ValueError):  # a scalar-only implementation: per event (spline look-ups, ~30 us)
+        a, b, c = np.array([coefficients_for(float(s), float(t)) for s, t in zip(s_hat, t_hat)]).T
     return {"KappaLambda_a": np.asarray(a, np.float64), "KappaLambda_b": np.asarray(b, np.float64),
             "KappaLambda_c": np.asarray(c, np.float64)}
 
