@@ -3,7 +3,8 @@
     python benchmarks/bench_processor.py [--events 200000] [--files 4] [--json results.json]
 
 In memory: hh4b.cutbased.analyse on a jet record already in memory (half toy H(500) -> hh ->
-4b, half toy ttbar events), one core; goal >= 200k events/s/core. End to end: toy NanoAOD
+4b, half toy ttbar events), one core; goal >= 200k events/s/core. Wall and CPU time are both
+reported: on a shared machine the CPU-time rate is the per-core figure. End to end: toy NanoAOD
 files processed by `hh4b.run.process_fileset` (reading, processor, histograms) with the
 iterative executor and with a Dask LocalCluster of 1 and 2 single-threaded workers.
 """
@@ -38,13 +39,16 @@ def toy_jets(n: int, seed: int) -> ak.Array:
 def bench_memory(n: int, repeats: int = 3) -> dict:
     jets = toy_jets(n, 1)
     analyse(jets[:1000])  # warm-up: imports, first-call overheads
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         analyse(jets)
         times.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
     best = min(times)
-    return {"events": n, "seconds_best": best, "events_per_s_per_core": n / best}
+    # CPU seconds of this process: the per-core rate even when other jobs share the cores
+    return {"events": n, "seconds_best": best, "events_per_s_per_core": n / best,
+            "cpu_seconds_best": min(cpu), "events_per_cpu_s": n / min(cpu)}
 
 
 def write_files(folder: Path, n_files: int, per_file: int) -> Path:
@@ -84,8 +88,9 @@ def main() -> int:
     args = parser.parse_args()
 
     results = {"in_memory": bench_memory(args.events)}
-    print(f"in memory: {results['in_memory']['events_per_s_per_core']:,.0f} events/s/core "
-          f"({args.events} events in {results['in_memory']['seconds_best']:.3f} s)", flush=True)
+    memory = results["in_memory"]
+    print(f"in memory: {memory['events_per_s_per_core']:,.0f} events/s wall, {memory['events_per_cpu_s']:,.0f} "
+          f"events per CPU second ({args.events} events in {memory['seconds_best']:.3f} s)", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         fileset = write_files(Path(tmp), args.files, args.per_file)
         runs = [bench_files(fileset, "iterative", 1, args.chunksize),

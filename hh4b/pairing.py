@@ -65,42 +65,55 @@ def jet_vectors(pt, eta, phi, mass) -> dict:
     return {"pt": pt, "eta": eta, "phi": phi, "px": px, "py": py, "pz": pz, "energy": energy}
 
 
-def _pair_quantities(vec: dict, jet_idx, shared: bool = False) -> dict:
+def _pair_quantities(vec: dict, jet_idx, shared: bool = False, angles: bool = True) -> dict:
     """Dijet kinematics for jet indices of shape (..., 2) into (n, J) jet vectors.
 
     `jet_idx` is (n, ..., 2) per event, or, with `shared`, one index array applied to every
-    event (e.g. PAIRINGS). Returns arrays of shape (n, ...): pt, eta, phi, mass of the pair,
-    dr between its jets, ht (scalar pT sum) and the Cartesian components.
+    event (e.g. PAIRINGS). Returns arrays of shape (n, ...): pt, mass (and, with `angles`, eta,
+    phi) of the pair, dr between its jets, ht (scalar pT sum) and the Cartesian components.
     """
     if shared:
         first, second = (slice(None), jet_idx[..., 0]), (slice(None), jet_idx[..., 1])
     else:
         rows = np.arange(len(vec["pt"])).reshape((-1,) + (1,) * (jet_idx.ndim - 2))
         first, second = (rows, jet_idx[..., 0]), (rows, jet_idx[..., 1])
-    px, py, pz, energy = (vec[c][first] + vec[c][second] for c in ("px", "py", "pz", "energy"))
-    ppt, peta, pphi, pmass = collider(px, py, pz, energy)
-    dr = delta_r(vec["eta"][first], vec["phi"][first], vec["eta"][second], vec["phi"][second])
-    ht = vec["pt"][first] + vec["pt"][second]
-    return {"pt": ppt, "eta": peta, "phi": pphi, "mass": pmass, "dr": dr, "ht": ht,
-            "px": px, "py": py, "pz": pz, "energy": energy}
+    out = {c: vec[c][first] + vec[c][second] for c in ("px", "py", "pz", "energy")}
+    out["pt"] = np.hypot(out["px"], out["py"])
+    out["mass"] = _mass(out)
+    if angles:
+        out.update(_angles(out))
+    out["dr"] = delta_r(vec["eta"][first], vec["phi"][first], vec["eta"][second], vec["phi"][second])
+    out["ht"] = vec["pt"][first] + vec["pt"][second]
+    return out
+
+
+def _mass(p: dict) -> np.ndarray:
+    return np.sqrt(np.maximum(p["energy"] ** 2 - p["px"] ** 2 - p["py"] ** 2 - p["pz"] ** 2, 0.0))
+
+
+def _angles(p: dict) -> dict:
+    """eta and phi of objects given by px, py, pz and pt."""
+    pt = p["pt"]
+    eta = np.arcsinh(np.divide(p["pz"], pt, out=np.zeros_like(p["pz"]), where=pt > 0))
+    return {"eta": eta, "phi": np.arctan2(p["py"], p["px"])}
 
 
 def all_pairings(pt, eta, phi, mass) -> dict:
     """Candidates of the three pairings of four jets, (n, 4) columns -> (n, 3) per quantity.
 
     Keys `lead_*`/`subl_*` for the pT-leading and subleading dijet of each pairing
-    (quantities pt, mass, dr), `m4j` of shape (n,), and under "pairs" the (n, 3, 2) dijets.
+    (quantities pt, mass, dr), `m4j` of shape (n,), and under "pairs" the (n, 3, 2) dijets
+    (Cartesian components, pt, mass, dr, ht; eta/phi are computed for the chosen pairing only).
     """
     vec = jet_vectors(pt, eta, phi, mass)
-    pairs = _pair_quantities(vec, PAIRINGS, shared=True)
+    pairs = _pair_quantities(vec, PAIRINGS, shared=True, angles=False)
     first_leads = pairs["pt"][..., 0] >= pairs["pt"][..., 1]
     out = {"pairs": pairs}
     for name in ("pt", "mass", "dr"):
         a, b = pairs[name][..., 0], pairs[name][..., 1]
         out[f"lead_{name}"] = np.where(first_leads, a, b)
         out[f"subl_{name}"] = np.where(first_leads, b, a)
-    total = [pairs[c][:, 0, 0] + pairs[c][:, 0, 1] for c in ("px", "py", "pz", "energy")]
-    out["m4j"] = collider(*total)[3]
+    out["m4j"] = _mass({c: pairs[c][:, 0, 0] + pairs[c][:, 0, 1] for c in ("px", "py", "pz", "energy")})
     return out
 
 
@@ -149,22 +162,27 @@ def pairing_jet_indices(choice: np.ndarray) -> np.ndarray:
     return PAIRINGS[np.asarray(choice, dtype=np.int64)]
 
 
-def _ordered(pairs: dict, jet_idx: np.ndarray) -> dict:
+def _ordered(pairs: dict, jet_idx: np.ndarray, mhh: np.ndarray | None = None) -> dict:
     """h1/h2 from (n, 2) dijet quantities: h1 has the larger scalar pT sum (paper V.A.1)."""
     swap = pairs["ht"][:, 1] > pairs["ht"][:, 0]
     h1 = {k: np.where(swap, v[:, 1], v[:, 0]) for k, v in pairs.items()}
     h2 = {k: np.where(swap, v[:, 0], v[:, 1]) for k, v in pairs.items()}
     jet_idx = np.where(swap[:, None, None], jet_idx[:, ::-1, :], jet_idx)
-    total = [h1[c] + h2[c] for c in ("px", "py", "pz", "energy")]
-    return {"h1": h1, "h2": h2, "jet_idx": jet_idx, "mhh": collider(*total)[3]}
+    if mhh is None:
+        mhh = _mass({c: h1[c] + h2[c] for c in ("px", "py", "pz", "energy")})
+    return {"h1": h1, "h2": h2, "jet_idx": jet_idx, "mhh": mhh}
 
 
 def chosen_candidates(pairings: dict, choice: np.ndarray) -> dict:
-    """h1, h2 of the chosen pairing (n,), ordered by scalar pT sum; jet_idx are slots 0-3."""
+    """h1, h2 of the chosen pairing (n,), ordered by scalar pT sum; jet_idx are slots 0-3.
+
+    m_hh is the four-jet mass m_4j, the same for every pairing.
+    """
     choice = np.asarray(choice, dtype=np.int64)
     rows = np.arange(len(choice))
     pairs = {k: v[rows, choice] for k, v in pairings["pairs"].items()}
-    return _ordered(pairs, pairing_jet_indices(choice))
+    pairs.update(_angles(pairs))
+    return _ordered(pairs, pairing_jet_indices(choice), pairings["m4j"])
 
 
 def higgs_candidates(pt, eta, phi, mass, jet_idx) -> dict:

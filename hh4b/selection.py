@@ -57,22 +57,35 @@ CUTS = ("all", "four_jets_2tags", "four_tag", "pairing", "pt_cuts", "deta_hh", "
 _ = (M_T, M_W)  # X_Wt references come from XWT_CENTRE (80, 173) exactly as in Eq. (6)
 
 
-def to_padded(array: ak.Array, width: int, fill) -> np.ndarray:
-    """A jagged (n, var) awkward array as a (n, width) numpy array, clipped and filled."""
-    counts = ak.to_numpy(ak.num(array, axis=1))
-    flat = ak.to_numpy(ak.flatten(array, axis=1))
-    slot = np.arange(len(flat)) - np.repeat(np.cumsum(counts) - counts, counts)
-    out = np.full((len(counts), width), fill, dtype=np.result_type(flat.dtype, np.asarray(fill).dtype))
+def _slots(counts: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, slots) of the flattened elements that fit in `width` columns, and their mask."""
+    rows = np.repeat(np.arange(len(counts)), counts)
+    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
     keep = slot < width
-    out[np.repeat(np.arange(len(counts)), counts)[keep], slot[keep]] = flat[keep]
+    return rows[keep], slot[keep], keep
+
+
+def to_padded(array: ak.Array, width: int, fill, slots=None) -> np.ndarray:
+    """A jagged (n, var) awkward array as a (n, width) numpy array, clipped and filled.
+
+    `slots` (from `_slots`) may be passed when several fields share the same jet counts."""
+    if slots is None:
+        slots = _slots(ak.to_numpy(ak.num(array, axis=1)), width)
+    rows, slot, keep = slots
+    flat = ak.to_numpy(ak.flatten(array, axis=1))
+    out = np.full((len(array), width), fill, dtype=np.result_type(flat.dtype, np.asarray(fill).dtype))
+    out[rows, slot] = flat[keep]
     return out
 
 
 def padded_jets(jets: ak.Array) -> dict:
     """Jets as (n, J) numpy columns, J the largest multiplicity; padding has NaN and btag False."""
-    width = int(ak.max(ak.num(jets.pt, axis=1), initial=0)) if len(jets) else 0
-    out = {k: to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in ("pt", "eta", "phi", "mass")}
-    out["btag"] = to_padded(ak.values_astype(jets.btag, bool), width, False)
+    counts = ak.to_numpy(ak.num(jets.pt, axis=1))
+    width = int(counts.max(initial=0))
+    slots = _slots(counts, width)
+    out = {k: to_padded(ak.values_astype(jets[k], np.float64), width, np.nan, slots)
+           for k in ("pt", "eta", "phi", "mass")}
+    out["btag"] = to_padded(ak.values_astype(jets.btag, bool), width, False, slots)
     return out
 
 
@@ -81,11 +94,6 @@ def quality_mask(jets) -> np.ndarray:
     finite = np.isfinite(jets["pt"]) & np.isfinite(jets["eta"]) & np.isfinite(jets["phi"]) & np.isfinite(jets["mass"])
     with np.errstate(invalid="ignore"):
         return finite & (jets["pt"] > TAG_JET_PT_MIN) & (np.abs(jets["eta"]) < TAG_JET_ETA_MAX)
-
-
-def _take(columns: dict, order: np.ndarray) -> dict:
-    rows = np.arange(len(order))[:, None]
-    return {k: v[rows, order] for k, v in columns.items()}
 
 
 def four_candidates(jets: dict) -> dict:
@@ -105,12 +113,14 @@ def four_candidates(jets: dict) -> dict:
     key = np.where(quality, np.where(tagged, 1e9, 0.0) + np.nan_to_num(jets["pt"]), -np.inf)
     if width < 4:
         key = np.pad(key, ((0, 0), (0, 4 - width)), constant_values=-np.inf)
-    columns = {k: np.pad(v, ((0, 0), (0, max(0, 4 - width))), constant_values=np.nan if v.dtype.kind == "f" else 0)
-               for k, v in jets.items()}
-    columns["index"] = np.broadcast_to(np.arange(key.shape[1]), key.shape)
+    pad = ((0, 0), (0, max(0, 4 - width)))
+    columns = {k: np.pad(v, pad, constant_values=np.nan if v.dtype.kind == "f" else 0) for k, v in jets.items()}
     first4 = np.argsort(-key, axis=1, kind="stable")[:, :4]
-    picked = _take(columns, first4)
-    picked = _take(picked, np.argsort(-np.nan_to_num(picked["pt"], nan=-1.0), axis=1, kind="stable"))
+    rows = np.arange(n)[:, None]
+    by_pt = np.argsort(-np.nan_to_num(columns["pt"][rows, first4], nan=-1.0), axis=1, kind="stable")
+    order = first4[rows, by_pt]
+    picked = {k: v[rows, order] for k, v in columns.items()}
+    picked["index"] = order
     has = category[:, None] > 0
     out = {k: np.where(has, v, np.nan) for k, v in picked.items() if k in ("pt", "eta", "phi", "mass")}
     out["btag"] = has & picked["btag"].astype(bool)
