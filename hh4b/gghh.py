@@ -29,6 +29,9 @@ import numpy as np
 from hh4b import constants, loops
 
 
+SIN2_THETA_MIN_GBOX = 1e-3
+
+
 @dataclass(frozen=True)
 class HiggsPairParameters:
     """Masses and width entering the matrix element (GeV)."""
@@ -53,11 +56,17 @@ def scalar_integrals(s: np.ndarray, t: np.ndarray, params: HiggsPairParameters =
         "c_ab": m2 * loops.c0_one_massless(0.0, s, m2),
         "c_ac": m2 * loops.c0_one_massless(mh2, t, m2),
         "c_bc": m2 * loops.c0_one_massless(mh2, u, m2),
-        "c_cd": m2 * loops.c0_equal_legs(mh2, s, m2),
+        "c_cd": m2 * _per_unique(lambda values: loops.c0_equal_legs(mh2, values, m2), s),
         "d_abc": m2**2 * loops.d0_box_s(s, u, mh2, m2, box_nodes),
         "d_bac": m2**2 * loops.d0_box_s(s, t, mh2, m2, box_nodes),
         "d_acb": m2**2 * loops.d0_box_tu(t, u, mh2, m2),
     }
+
+
+def _per_unique(function, values: np.ndarray) -> np.ndarray:
+    """function(values) evaluated once per distinct value (c_cd depends on s only)."""
+    unique, inverse = np.unique(values, return_inverse=True)
+    return function(unique)[inverse].reshape(values.shape)
 
 
 def form_factors(s: np.ndarray, t: np.ndarray, params: HiggsPairParameters = HiggsPairParameters(),
@@ -79,7 +88,12 @@ def form_factors(s: np.ndarray, t: np.ndarray, params: HiggsPairParameters = Hig
     g_box = ((T**2 + rho**2 - 8.0 * T) * (S * c_ab + 2.0 * T1 * c_ac - S * T * ints["d_bac"])
              + (U**2 + rho**2 - 8.0 * U) * (S * c_ab + 2.0 * U1 * c_bc - S * U * ints["d_abc"])
              - (T**2 + U**2 - 2.0 * rho**2) * (T + U - 8.0) * c_cd
-             - 2.0 * (T + U - 8.0) * N * sigma) / (S * N)
+             - 2.0 * (T + U - 8.0) * N * sigma) / np.where(N == 0.0, 1.0, S * N)
+    # G_box vanishes like sin^2(theta) in the forward direction, where its formula is 0/0 and
+    # loses all digits; below sin^2 theta = 1e-3 it is set to 0 (|G_box|^2 < 1e-6 there).
+    beta2 = 1.0 - 4.0 * rho / S
+    sin2_theta = 4.0 * N / (S**2 * np.where(beta2 > 0.0, beta2, 1.0))
+    g_box = np.where(sin2_theta < SIN2_THETA_MIN_GBOX, 0.0, g_box)
     return f_tri, f_box, g_box
 
 

@@ -1,0 +1,188 @@
+"""Non-resonant gg -> hh for Pythia 8: a Python `Sigma2Process` with the full-m_t LO matrix element.
+
+Pythia has no such process. `GGToHHProcess` gives Pythia dsigma/dt = P alpha_s^2 |M|^2(k_gen)
+with |M|^2 = a + b k + c k^2 from hh4b.gghh (P = G_F^2 / (512 (2 pi)^3)), at the generation
+point k_gen (default constants.NONRESONANT_GENERATION_KL = 0: it keeps the effective sample
+size >= 24% of N for every k in [-5, 10], generation.md). Each event stores (a, b, c) so that
+any kappa_lambda is an exact reweighting: w(k) = (a + b k + c k^2) / (a + b k_gen + c k_gen^2).
+
+Speed: the loop integrals cost ~1 ms per phase-space point, far too much for Pythia's trial
+points, so (a, b, c) are tabulated once per process on a grid in (sqrt(s), cos^2 theta) and
+interpolated with bicubic splines (cos^2 theta because a, b, c are even in cos theta; sqrt(s)
+through v = sqrt(|sqrt(s) - 2 m_t|) on each side of the top threshold, where the form factors
+have square-root cusps). Generation stops at m_hh = M_HH_GRID_MAX (`PhaseSpace:mHatMax`); points
+above it would be computed exactly.
+
+Hard-process settings follow the reference of generation.md: alpha_s(m_Z) = 0.118 at two
+loops, mu_R = mu_F = m_hh / 2 and the hard-process PDF PDF:pSet = 19 (`PDF:useHard`), so that
+Pythia's sigma matches `hh4b xsec`; h -> b b~ is forced and its branching ratio is returned
+by `forced_branching_ratio` for the file metadata.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pythia8mc
+from scipy.interpolate import RectBivariateSpline
+
+from hh4b import constants, gghh
+from hh4b.errors import ConfigError
+
+PROCESS_CODE = 10251  # user process codes must be >= 10000
+M_HH_GRID_MAX = 6000.0  # GeV; above it (a, b, c) are computed exactly (rare)
+THRESHOLD_GAP = 0.1  # GeV between 2 m_t and the nearest grid node
+M_HH_SPLIT = 1000.0  # GeV; the grid is uniform in log m_hh above
+N_GRID_BELOW, N_GRID_ABOVE, N_GRID_HIGH, N_GRID_COS2 = 16, 28, 12, 12
+
+
+class MatrixElementGrid:
+    """(a, b, c)(s, t) interpolated from a grid built once per process (~1-2 s CPU).
+
+    Three pieces in m_hh: [2 m_h, 2 m_t] and [2 m_t, M_HH_SPLIT] in v = sqrt(|m_hh - 2 m_t|)
+    (square-root cusps at the top threshold), [M_HH_SPLIT, M_HH_GRID_MAX] in log m_hh; cos^2 theta
+    in [0, 1]. Median interpolation error of |M|^2 ~3e-5, worst ~1e-2 of the local value where
+    |M|^2 nearly cancels (tests/test_matrix_element.py).
+    """
+
+    def __init__(self, params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()):
+        self.params = params
+        threshold, m_min = 2.0 * params.m_t, 2.0 * params.m_h
+        cos2 = np.linspace(0.0, 1.0, N_GRID_COS2)
+        self._pieces = []
+        for low, high, count, variable, box_nodes in (
+                (m_min, threshold, N_GRID_BELOW, lambda m: np.sqrt(np.abs(m - threshold)), 24),
+                (threshold, M_HH_SPLIT, N_GRID_ABOVE, lambda m: np.sqrt(np.abs(m - threshold)), 24),
+                (M_HH_SPLIT, M_HH_GRID_MAX, N_GRID_HIGH, np.log, 16)):
+            # the loop integrals are singular exactly at m_hh = 2 m_t: the first node is
+            # THRESHOLD_GAP GeV away, and the splines extrapolate the (smooth in v) rest
+            low_x = max(min(variable(low), variable(high)), np.sqrt(THRESHOLD_GAP) if variable is not np.log else -np.inf)
+            x_nodes = np.linspace(low_x, max(variable(low), variable(high)), count)
+            m_hh = self._invert(variable, x_nodes, low, high)
+            s = (m_hh**2)[:, None] * np.ones_like(cos2)
+            t = gghh.t_from_cos_theta(s, np.sqrt(cos2)[None, :], params.m_h)
+            coefficients = gghh.me_coefficients(s, t, params, box_nodes)
+            splines = [RectBivariateSpline(x_nodes, cos2, value) for value in coefficients]
+            self._pieces.append((low, high, variable, splines))
+
+    @staticmethod
+    def _invert(variable, x_nodes, low, high):
+        """m_hh at the nodes of `variable` (monotonic on [low, high]) by dense interpolation."""
+        m_dense = np.linspace(low, high, 20001)
+        x_dense = variable(m_dense)
+        order = np.argsort(x_dense)
+        return np.interp(x_nodes, x_dense[order], m_dense[order])
+
+    def cos2_theta(self, s: float, t: float) -> float:
+        """cos^2 theta of the hh rest frame from (s, t) with on-shell Higgs bosons, clipped to [0, 1]."""
+        m_h2 = self.params.m_h**2
+        beta = np.sqrt(max(1.0 - 4.0 * m_h2 / s, 0.0))
+        cos_theta = (t - m_h2 + 0.5 * s) / (0.5 * s * beta) if beta > 0.0 else 0.0
+        return min(cos_theta * cos_theta, 1.0)
+
+    def coefficients(self, s: float, t: float) -> tuple[float, float, float]:
+        """(a, b, c) at one phase-space point (s, t) in GeV^2."""
+        m_hh = float(np.sqrt(s))
+        if m_hh > M_HH_GRID_MAX:
+            s_arr, t_arr = np.array([s]), np.array([t])
+            return tuple(float(x[0]) for x in gghh.me_coefficients(s_arr, t_arr, self.params))
+        cos2 = self.cos2_theta(s, t)
+        for low, high, variable, splines in self._pieces:
+            if m_hh <= high:
+                x = variable(max(m_hh, low))
+                return tuple(float(spline(x, cos2, grid=False)) for spline in splines)
+        raise AssertionError("unreachable: m_hh above the last piece")
+
+
+class GGToHHProcess(pythia8mc.Sigma2Process):
+    """g g -> h h with the LO full-m_t matrix element at kappa_lambda = `kappa_lambda`.
+
+    Keep a Python reference to the object for as long as Pythia lives (generation.md).
+    `coefficients_for(s, t)` gives (a, b, c) of any point; `last_coefficients` holds those of
+    the latest `sigmaKin` call (a trial point: use coefficients_for on the accepted event's
+    s-hat, t-hat to be safe).
+    """
+
+    def __init__(self, kappa_lambda: float = constants.NONRESONANT_GENERATION_KL,
+                 params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()):
+        pythia8mc.Sigma2Process.__init__(self)
+        low, high = constants.KAPPA_LAMBDA_RANGE
+        if not low <= kappa_lambda <= high:
+            raise ConfigError(f"--kappa-lambda {kappa_lambda} outside [{low}, {high}]")
+        self.kappa_lambda = float(kappa_lambda)
+        self.grid = MatrixElementGrid(params)
+        self.last_coefficients = (0.0, 0.0, 0.0)
+        self._sigma = 0.0
+
+    def coefficients_for(self, s: float, t: float) -> tuple[float, float, float]:
+        """(a, b, c) of |M|^2 = a + b k + c k^2 at s-hat = s, t-hat = t (GeV^2)."""
+        return self.grid.coefficients(s, t)
+
+    # --- Pythia interface ---
+    def name(self):
+        return "g g -> h h (LO, full m_t, hh4b)"
+
+    def code(self):
+        return PROCESS_CODE
+
+    def inFlux(self):
+        return "gg"
+
+    def id3Mass(self):
+        return 25
+
+    def id4Mass(self):
+        return 25
+
+    def sigmaKin(self):
+        a, b, c = self.grid.coefficients(self.sH, self.tH)
+        self.last_coefficients = (a, b, c)
+        k = self.kappa_lambda
+        msq = max(a + b * k + c * k * k, 0.0)
+        self._sigma = float(gghh.dsigma_dt_prefactor(self.alpS)) * msq
+
+    def sigmaHat(self):
+        return self._sigma
+
+    def setIdColAcol(self):
+        self.setId(21, 21, 25, 25)
+        self.setColAcol(1, 2, 2, 1, 0, 0, 0, 0)
+
+
+def nonresonant_settings(pdf_set: int = constants.PYTHIA_PDF_SET) -> list[str]:
+    """Pythia settings of the hard process: reference couplings and scales, h -> b b~ forced."""
+    return [
+        "SigmaProcess:alphaSvalue = %g" % constants.ALPHA_S_MZ,
+        "SigmaProcess:alphaSorder = 2",
+        "SigmaProcess:renormScale2 = 4",  # sHat ...
+        "SigmaProcess:renormMultFac = 0.25",  # ... / 4: mu_R = m_hh / 2
+        "SigmaProcess:factorScale2 = 4",
+        "SigmaProcess:factorMultFac = 0.25",  # mu_F = m_hh / 2
+        f"PhaseSpace:mHatMax = {M_HH_GRID_MAX:g}",  # m_hh > 6 TeV: < 1e-6 of sigma at 13-14 TeV
+        "PDF:useHard = on",
+        f"PDF:pHardSet = {pdf_set}",
+        "25:onMode = off",
+        "25:onIfMatch = 5 -5",
+    ]
+
+
+def configure_nonresonant(pythia, kappa_lambda: float = constants.NONRESONANT_GENERATION_KL,
+                          params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()
+                          ) -> GGToHHProcess:
+    """Apply `nonresonant_settings` and register gg -> hh with `setSigmaPtr`, before `init()`.
+
+    Returns the process object: the caller must keep it alive while `pythia` is used.
+    """
+    for line in nonresonant_settings():
+        if not pythia.readString(line):
+            raise ConfigError(f"Pythia rejected the setting '{line}'")
+    process = GGToHHProcess(kappa_lambda, params)
+    pythia.setSigmaPtr(process)
+    return process
+
+
+def forced_branching_ratio(pythia) -> float:
+    """BR(h -> b b~)^2 from Pythia's particle data (call after `init()`), for xsec metadata."""
+    entry = pythia.particleData.particleDataEntryPtr(25)
+    br_bb = sum(entry.channel(i).bRatio() for i in range(entry.sizeChannels())
+                if sorted(abs(entry.channel(i).product(j)) for j in range(entry.channel(i).multiplicity())) == [5, 5])
+    return br_bb**2
