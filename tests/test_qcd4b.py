@@ -1,0 +1,301 @@
+"""LO p p -> b b~ b b~ generator (hh4b.generate.qcd4b): matrix elements, phase space, cross
+section, unweighting, Les Houches colour flows, shower.
+
+pyamplicol artifacts are generated once into the user cache ($HH4B_CACHE or ~/.cache/hh4b):
+the first run takes a few minutes, later runs load them in a second.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from hh4b.generate.qcd4b import integrate, lhe, matrix_elements as me, phasespace as ps
+
+CHECK_PROCESSES = ("u~ u > b b~ b b~", "d d~ > b b~ b b~", "c c~ > b b~ b b~", "g g > b b~", "u u~ > b b~")
+SQRT_SHAT = 500.0
+
+
+@pytest.fixture(scope="session")
+def matrix():
+    return me.MatrixElements("full")
+
+
+@pytest.fixture(scope="session")
+def check_artifact():
+    return me.ensure_artifact(CHECK_PROCESSES, "full")
+
+
+@pytest.fixture(scope="session")
+def pdf():
+    from hh4b.pdf import parton_density
+
+    return parton_density()
+
+
+def cm_points(n: int, n_final: int = 4, seed: int = 1) -> np.ndarray:
+    """Flat (RAMBO) points at sqrt(s_hat) = SQRT_SHAT in the partonic rest frame, beams along z."""
+    rng = np.random.default_rng(seed)
+    if n_final == 4:
+        final = ps.rambo_momenta(rng, np.full(n, SQRT_SHAT))
+    else:  # two-body: back to back, isotropic
+        cos, phi = 2 * rng.random(n) - 1, 2 * np.pi * rng.random(n)
+        sin = np.sqrt(1 - cos**2)
+        k = 0.5 * SQRT_SHAT * np.stack([np.ones(n), sin * np.cos(phi), sin * np.sin(phi), cos], -1)
+        final = np.stack([k, k * [1, -1, -1, -1]], 1)
+    half = 0.5 * SQRT_SHAT
+    beams = np.broadcast_to(np.array([[half, 0, 0, half], [half, 0, 0, -half]]), (n, 2, 4))
+    return np.concatenate([beams, final], 1)
+
+
+# --- matrix elements ----------------------------------------------------------------------
+
+@pytest.mark.parametrize("process", me.PROCESSES)
+def test_identical_final_state_permutations(matrix, process):
+    """|M|^2 is symmetric under b <-> b and b~ <-> b~ (and both at once); a generic swap is not a symmetry."""
+    points = cm_points(200)
+    runtime = matrix.runtimes[process]
+    reference = me.evaluate(runtime, points)
+    for order in ([0, 1, 4, 3, 2, 5], [0, 1, 2, 5, 4, 3], [0, 1, 4, 5, 2, 3]):
+        np.testing.assert_allclose(me.evaluate(runtime, points[:, order]), reference, rtol=1e-9)
+    swapped_b_bbar = me.evaluate(runtime, points[:, [0, 1, 3, 2, 4, 5]])
+    assert np.median(np.abs(swapped_b_bbar / reference - 1)) > 1e-3  # the check can fail
+
+
+def test_qbar_q_is_q_qbar_with_beams_swapped_and_flavour_blind(matrix, check_artifact):
+    """Crossing check against separately generated processes: u~ u, d d~, c c~."""
+    points = cm_points(200, seed=2)
+    uubar = me.evaluate(matrix.runtimes[me.QQBAR], points)
+    ubaru = me.evaluate(me.load_runtime(check_artifact, "u~ u > b b~ b b~"), points)
+    np.testing.assert_allclose(ubaru, me.evaluate(matrix.runtimes[me.QQBAR], points[:, [1, 0, 2, 3, 4, 5]]), rtol=1e-9)
+    assert np.median(np.abs(ubaru / uubar - 1)) > 1e-3
+    for other in ("d d~ > b b~ b b~", "c c~ > b b~ b b~"):
+        np.testing.assert_allclose(me.evaluate(me.load_runtime(check_artifact, other), points), uubar, rtol=1e-9)
+    alpha = np.full(len(points), 0.1)
+    qqbar, qbarq = matrix.qqbar(points, alpha)
+    np.testing.assert_allclose(qqbar, uubar * (0.1 / 0.118) ** 4, rtol=1e-12)
+    np.testing.assert_allclose(qbarq, ubaru * (0.1 / 0.118) ** 4, rtol=1e-9)
+
+
+def test_two_to_two_normalisation_against_textbook(check_artifact):
+    """Same conventions on 2 -> 2: ESW Table 7.1 at alpha_s = 0.118 (averaging, couplings, colour)."""
+    points = cm_points(100, n_final=2, seed=3)
+    s = SQRT_SHAT**2
+    t = -2 * np.einsum("ni,ni->n", points[:, 0] * [1, -1, -1, -1], points[:, 2])
+    u = -s - t
+    g4 = (4 * np.pi * 0.118) ** 2
+    gg = g4 * ((t**2 + u**2) / (6 * t * u) - 3 / 8 * (t**2 + u**2) / s**2)
+    qq = g4 * 4 / 9 * (t**2 + u**2) / s**2
+    np.testing.assert_allclose(me.evaluate(me.load_runtime(check_artifact, "g g > b b~"), points), gg, rtol=1e-9)
+    np.testing.assert_allclose(me.evaluate(me.load_runtime(check_artifact, "u u~ > b b~"), points), qq, rtol=1e-9)
+
+
+def test_reference_alpha_s_and_rescaling(matrix):
+    points = cm_points(20, seed=4)
+    assert matrix.alpha_s_ref == pytest.approx(0.118)
+    base = me.evaluate(matrix.runtimes[me.GG], points)
+    np.testing.assert_allclose(matrix.gg(points, np.full(20, 0.236)), 16 * base, rtol=1e-12)
+
+
+def test_leading_colour_overestimates_full_colour(matrix):
+    """LC |M|^2 is ~1.5x full colour for g g -> b b~ b b~ on flat phase space (generation.md)."""
+    leading = me.MatrixElements("lc")
+    points = cm_points(1000, seed=5)
+    ratio = me.evaluate(leading.runtimes[me.GG], points) / me.evaluate(matrix.runtimes[me.GG], points)
+    assert 1.3 < np.median(ratio) < 1.8
+    assert not np.allclose(ratio, np.median(ratio), rtol=1e-3)  # not a constant colour factor
+
+
+# --- phase space --------------------------------------------------------------------------
+
+def test_phase_space_momentum_conservation_and_cuts():
+    rng = np.random.default_rng(6)
+    cuts = ps.Cuts()
+    for points in (ps.lab_frame_points(rng.random((5000, ps.DIM)), rng.random(5000) * 6.28, 13000.0, cuts),
+                   ps.rambo_points(rng, 5000, 13000.0, cuts)):
+        live = points.jac > 0
+        p = points.momenta[live]
+        np.testing.assert_allclose(p[:, 0] + p[:, 1], p[:, 2:].sum(1), atol=1e-7 * 13000)
+        np.testing.assert_allclose(p[..., 0] ** 2, np.sum(p[..., 1:] ** 2, -1), rtol=1e-9, atol=1e-6)
+        assert ps.passes_cuts(p, cuts).all() and live.mean() > 0.2
+        pt, eta, _ = ps.kinematics(p)
+        assert pt.min() > cuts.pt_min and np.abs(eta).max() < cuts.eta_max
+
+
+def test_lab_frame_map_has_the_rambo_volume():
+    """Both maps integrate the same smooth test function over the cut phase space."""
+    rng = np.random.default_rng(7)
+    cuts, sqrt_s = ps.Cuts(), 13000.0
+
+    def estimate(points):
+        shat = points.x1 * points.x2 * sqrt_s**2
+        values = points.jac * np.exp(-shat / 400.0**2) / shat**2
+        return values.mean(), values.std() / np.sqrt(len(values))
+
+    lab = estimate(ps.lab_frame_points(rng.random((150000, ps.DIM)), rng.random(150000) * 6.28, sqrt_s, cuts))
+    flat = estimate(ps.rambo_points(rng, 100000, sqrt_s, cuts))
+    assert abs(lab[0] - flat[0]) < 4 * np.hypot(lab[1], flat[1])
+    assert lab[1] / lab[0] < 0.04 and flat[1] / flat[0] < 0.04
+
+
+# --- cross section and unweighting --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(matrix, pdf):
+    """A VEGAS sampler trained for the default cuts at 13 TeV (the map is cached on disk)."""
+    integrand = integrate.Integrand(matrix, pdf, 13000.0)
+    sampler = integrate.trained_sampler(integrand, ps.Cuts(), 6, 10000, me.cache_dir(), pdf.pset,
+                                        matrix.artifact.name, progress=False)
+    return integrand, sampler
+
+
+def test_cross_section_stable_across_seeds_and_against_flat(trained):
+    integrand, sampler = trained
+    results = [integrate.cross_section(sampler, integrand, np.random.default_rng(seed), 20000)[:2] for seed in (1, 2)]
+    flat = integrate.cross_section(integrate.FlatSampler(13000.0, ps.Cuts()), integrand, np.random.default_rng(3),
+                                   40000)[:2]
+    (a, da), (b, db) = results
+    assert abs(a - b) < 4 * np.hypot(da, db)
+    assert abs(a - flat[0]) < 4 * np.hypot(da, flat[1])
+    assert da / a < 0.1 and flat[1] / flat[0] < 0.35
+    assert 100.0 < a < 600.0  # LO sigma(pp -> 4b; pT > 25, |eta| < 2.7, dR > 0.3) ~ 260 pb at 13 TeV
+
+
+def test_same_seed_same_events(trained):
+    integrand, sampler = trained
+    runs = [integrate.unweight(sampler, integrand, np.random.default_rng(11), 20, 1e4, progress=False)
+            for _ in range(2)]
+    np.testing.assert_array_equal(runs[0].points.momenta, runs[1].points.momenta)
+    np.testing.assert_array_equal(runs[0].channel, runs[1].channel)
+
+
+def _chi2_per_bin(counts, expected):
+    keep = expected > 5
+    return np.sum((counts[keep] - expected[keep]) ** 2 / expected[keep]), int(keep.sum())
+
+
+def test_unweighted_shapes_match_weighted(trained):
+    """b-quark pT and m_4b of unweighted events follow the weighted distributions (chi2)."""
+    from scipy.stats import chi2
+
+    integrand, sampler = trained
+    rng = np.random.default_rng(12)
+    _, weighted_points = sampler.sample(np.random.default_rng(13), 40000, integrate.Timers())
+    weights = integrand.channels(weighted_points).sum(1)
+    events = integrate.unweight(sampler, integrand, rng, 400, integrate.max_weight(weights, 0.01), progress=False)
+    assert Counter(events.channel).most_common(1)[0][0] == 0  # g g dominates
+
+    def observables(momenta):
+        pt, _, _ = ps.kinematics(momenta)
+        total = momenta[:, 2:].sum(1)
+        return {"pt_lead": pt.max(1), "m4b": np.sqrt(np.maximum(total[:, 0] ** 2 - np.sum(total[:, 1:] ** 2, 1), 0))}
+
+    weighted, unweighted = observables(weighted_points.momenta), observables(events.points.momenta)
+    for name, edges in (("pt_lead", np.array([25, 40, 55, 70, 90, 120, 1e4])), ("m4b", np.array([0, 150, 200, 250, 300, 400, 1e5]))):
+        reference = np.histogram(weighted[name], edges, weights=weights)[0]
+        expected = reference / reference.sum() * len(events.channel)
+        value, ndf = _chi2_per_bin(np.histogram(unweighted[name], edges)[0], expected)
+        assert chi2.sf(value, ndf - 1) > 1e-3, (name, value, ndf)
+
+
+def test_max_weight_truncation():
+    weights = np.array([1.0] * 1000 + [50.0])
+    w_max = integrate.max_weight(weights, 0.01)
+    assert 1.0 <= w_max <= 50.0
+    assert np.clip(weights - w_max, 0, None).sum() <= 0.01 * weights.sum() + 1e-9
+    assert integrate.max_weight(weights, 0.0) == 50.0
+
+
+# --- Les Houches file and colour flows ----------------------------------------------------
+
+def test_flow_tags_of_known_words():
+    gg = (21, 21, 5, -5, 5, -5)
+    tags = lhe.flow_tags((3, 4, 5, 1, 2, 6), gg)  # b3-b~4 singlet, b5 g1 g2 b~6 string
+    assert tags[2, 0] == tags[3, 1] and tags[2, 1] == tags[3, 0] == 0
+    assert tags[4, 0] == tags[0, 0]  # incoming g1's colour flows into b5
+    assert tags[0, 1] == tags[1, 0]  # g1 and g2 connected
+    assert tags[1, 1] == tags[5, 1]  # g2's anticolour ends at b~6
+    uu = (2, -2, 5, -5, 5, -5)
+    tags = lhe.flow_tags((2, 1, 3, 4, 5, 6), uu)  # u u~ annihilate, two b b~ singlets
+    assert tags[0, 0] == tags[1, 1] and tags[0, 1] == tags[1, 0] == 0
+
+
+def _colour_conserved(particles) -> bool:
+    """Every tag appears exactly twice and connects colour with colour across the initial/final divide."""
+    seen = Counter()
+    for status, col, acol in particles:
+        incoming = status == -1
+        if col:
+            seen[("out_col" if not incoming else "in_col", col)] += 1
+        if acol:
+            seen[("out_acol" if not incoming else "in_acol", acol)] += 1
+    tags = {tag for _, tag in seen}
+    for tag in tags:
+        ends = sorted(kind for kind, t in seen if t == tag)
+        if ends not in (["in_col", "out_col"], ["in_acol", "out_acol"], ["in_acol", "in_col"], ["out_acol", "out_col"]):
+            return False
+    return sum(seen.values()) == 2 * len(tags)
+
+
+def test_lhe_file_valid_colour_flows_and_cross_section(tmp_path):
+    import pylhe
+    from hh4b.generate.qcd4b import write_parton_lhe
+
+    path = tmp_path / "events.lhe.gz"
+    info = write_parton_lhe(path, 60, seed=3, progress=False, sigma_points=20000)
+    with gzip.open(path, "rt") as fin:
+        text = fin.read()
+    assert text.count("<event>") == 60
+    lhe_file = pylhe.LHEFile.fromfile(str(path))
+    assert lhe_file.init.procInfo[0].xSection == pytest.approx(info["xsec_pb"])
+    n_events = 0
+    for event in lhe_file.events:
+        ids = [int(p.id) for p in event.particles]
+        assert sorted(ids[2:]) == [-5, -5, 5, 5] and (ids[0] == ids[1] == 21 or ids[0] == -ids[1])
+        assert _colour_conserved([(int(p.status), int(p.color1), int(p.color2)) for p in event.particles])
+        n_events += 1
+    assert n_events == 60 and 0 < info["unweighting_efficiency"] < 1
+
+
+# --- full chain ---------------------------------------------------------------------------
+
+def _four_tag_truth(path):
+    import awkward as ak
+    import uproot
+
+    from hh4b import constants as C
+
+    with uproot.open(path) as fin:
+        jets = fin["Events"].arrays(["Jet_pt", "Jet_eta", "Jet_btagWP77", "Jet_hadronFlavour"])
+    tagged = (jets.Jet_pt > C.TAG_JET_PT_MIN) & (np.abs(jets.Jet_eta) < C.TAG_JET_ETA_MAX) & jets.Jet_btagWP77
+    four_tag = ak.sum(tagged, axis=1) >= C.N_TAGS_REQUIRED
+    flavour = jets.Jet_hadronFlavour[tagged][four_tag]
+    true_b = ak.sum(flavour[:, :4] == 5, axis=1) == 4
+    return int(ak.sum(four_tag)), float(ak.mean(true_b)) if ak.sum(four_tag) else float("nan")
+
+
+def test_showered_file_metadata_and_truth(tmp_path):
+    """Small end-to-end run: ROOT file of the qcd4b process; four-tag events carry true b jets."""
+    from hh4b.generate import writer
+    from hh4b.generate.qcd4b import generate_qcd4b
+
+    path = tmp_path / "qcd4b.root"
+    metadata = generate_qcd4b(path, 150, seed=5, progress=False, sigma_points=20000)
+    stored = writer.read_metadata(path)
+    assert stored["process"] == "qcd4b" and stored["n_events"] == 150
+    assert stored["xsec_pb"] == pytest.approx(metadata["qcd4b"]["xsec_pb"]) and stored["qcd4b"]["xsec_err_pb"] > 0
+    n_four, fraction = _four_tag_truth(path)
+    assert n_four >= 3 and fraction >= 0.75
+
+
+@pytest.mark.slow
+def test_four_tag_events_have_four_true_b_jets(tmp_path):
+    from hh4b.generate.qcd4b import generate_qcd4b
+
+    path = tmp_path / "qcd4b_big.root"
+    generate_qcd4b(path, 3000, seed=6, progress=False)
+    n_four, fraction = _four_tag_truth(path)
+    assert n_four > 100 and fraction >= 0.9
