@@ -9,6 +9,8 @@ Pairing methods: the built-ins `cut_mindr` and `cut_dhh` (hh4b.pairing). Others 
 `pairers={name: callable(jets, cands) -> {"jet_idx": (n, 2, 2) indices into each event's
 jets, "valid": (n,) bool, optional "score": (n,), optional "pass": (n,) bool}}`; "pass" is an
 extra selection (e.g. a classifier threshold) applied with the top veto, "score" is kept.
+When `analyse` gets `event_columns` (event-level inputs such as MET and lepton counts for the
+non-resonant DNN), plug-ins are called as callable(jets, cands, event_columns).
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ def _candidate_columns(jets: ak.Array, width: int) -> list[np.ndarray]:
     return [to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in KINEMATICS]
 
 
-def _method_quantities(jets, cands, pairings, ok, name, centre, pairers) -> dict:
+def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, event_columns=None) -> dict:
     """h1/h2 and every cut decision for one method; arrays of length n (events)."""
     extra = {}
     with np.errstate(invalid="ignore"):
@@ -53,7 +55,8 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers) -> dict
             hh["jet_idx"] = np.take_along_axis(cands["index"][:, None, :], hh["jet_idx"].reshape(-1, 1, 4),
                                                axis=2).reshape(-1, 2, 2)
         elif name in pairers:
-            pick = dict(pairers[name](jets, cands))
+            args = (jets, cands) if event_columns is None else (jets, cands, event_columns)
+            pick = dict(pairers[name](*args))
             requested = np.asarray(pick["jet_idx"], dtype=np.int64)
             width = int(max(4, requested.max(initial=0) + 1))
             hh = higgs_candidates(*_candidate_columns(jets, width), np.where(requested >= 0, requested, 0))
@@ -71,7 +74,7 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers) -> dict
 
 
 def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
-            pairers: dict[str, Callable] | None = None) -> dict:
+            pairers: dict[str, Callable] | None = None, event_columns: dict | None = None) -> dict:
     """Per-event quantities of the cut-based chain for every method.
 
     Returns {"category": (n,), "ntags": (n,), "xwt": (n,) min X_Wt (inf where not computed),
@@ -83,7 +86,8 @@ def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
     cands = four_candidates(padded)
     ok = cands["category"] > 0
     pairings = _pairings_on(cands, ok)
-    per_method = {name: _method_quantities(jets, cands, pairings, ok, name, centre, pairers) for name in methods}
+    per_method = {name: _method_quantities(jets, cands, pairings, ok, name, centre, pairers, event_columns)
+                  for name in methods}
     needs_xwt = np.zeros(len(ok), dtype=bool)
     for quantities in per_method.values():
         needs_xwt |= quantities["deta_ok"]

@@ -65,6 +65,22 @@ def make_histograms(nonresonant: bool = False) -> dict[str, hist.Hist]:
     return hists
 
 
+def score_histograms(nonresonant: bool = False) -> dict[str, hist.Hist]:
+    """m_hh vs classifier score (0.01 bins, the threshold grid of hh4b.stats.thresholds) for the
+    neural selections, filled for every event with a valid pairing (no mass-plane cuts)."""
+    def make(*extra):
+        return hist.Hist(hist.axis.StrCategory([], name="dataset", growth=True),
+                         hist.axis.StrCategory(list(TAG_LABELS), name="tags"),
+                         hist.axis.StrCategory([], name="method", growth=True), *extra,
+                         hist.axis.Regular(100, 0.0, 1.0, name="score", label="signal score"),
+                         mhh_axis(), storage=hist.storage.Weight())
+
+    hists = {"mhh_score": make()}
+    if nonresonant:
+        hists["mhh_score_kl_terms"] = make(hist.axis.StrCategory(list(TERMS), name="term"))
+    return hists
+
+
 def kl_label(kappa_lambda: float) -> str:
     """Category label of a kappa_lambda value, e.g. 1.0 -> '1', 2.5 -> '2.5'."""
     return f"{float(kappa_lambda):g}"

@@ -20,6 +20,7 @@ from hh4b.constants import ATLAS_HH_CENTRE, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
 from hh4b.errors import ConfigError, HH4bError, InputFileError
 
 EXECUTORS = ("iterative", "futures", "dask")
+ANALYSES = {"all": (None, None), "resonant": ("70", "nonresonant"), "nonresonant": ("77", "resonant")}
 CENTRES = {"paper": DHH_CENTRE, "atlas": ATLAS_HH_CENTRE}
 DELPHES_TREE = "Delphes"
 
@@ -38,6 +39,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV")
     parser.add_argument("--methods", default="cut_mindr,cut_dhh", help="comma-separated methods")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--analysis", choices=tuple(ANALYSES), default="all",
+                        help="resonant: resonant signals + backgrounds at the MV2c10 70%% WP; nonresonant: "
+                             "non-resonant signal + backgrounds at the DL1r 77%% WP (paper II.A); all: every "
+                             "dataset at its fileset WP (default: %(default)s)")
+    parser.add_argument("--models", default="models",
+                        help="directory of ONNX models: spanet_<analysis>.onnx, dnn_mindr_<analysis>.onnx, "
+                             "dnn_spanet_<analysis>.onnx enable the neural methods (default: %(default)s)")
+    parser.add_argument("--no-nn", action="store_true", help="cut-based methods only, even when models exist")
+    parser.add_argument("--kappa-lambda-input", type=float, default=1.0,
+                        help="kappa_lambda fed to the non-resonant networks (default: SM, %(default)s)")
+    parser.add_argument("--save-columns", action="store_true",
+                        help="keep per-event columns for the data-driven background (`hh4b background`)")
 
 
 def load_fileset(path) -> dict:
@@ -210,6 +223,20 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
     return output
 
 
+def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
+    """The neural methods whose ONNX files exist for this analysis (checked now, not mid-run)."""
+    from hh4b.methods import NN_METHODS, build_methods
+
+    if analysis == "all":
+        return {}
+    spanet = models / f"spanet_{analysis}.onnx"
+    dnns = {m: models / f"{m}_{analysis}.onnx" for m in ("dnn_mindr", "dnn_spanet")}
+    dnns = {m: p for m, p in dnns.items() if p.is_file()}
+    wanted = [m for m in NN_METHODS if (m == "dnn_mindr" or spanet.is_file()) and
+              (not m.startswith("dnn_") or m in dnns)]
+    return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda)
+
+
 def main(args: argparse.Namespace) -> int:
     from processors.hh4b_processor import HH4bProcessor
 
@@ -217,8 +244,15 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError("--workers and --chunksize must be >= 1, --retries >= 0")
     kind = "dask" if args.scheduler else args.executor
     fileset = load_fileset(args.fileset)
-    proc = HH4bProcessor(btag_wp=args.btag_wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
-                         methods=tuple(m for m in args.methods.split(",") if m), retries=args.retries)
+    wp, dropped = ANALYSES[args.analysis]
+    fileset = {d: e for d, e in fileset.items() if e["metadata"].get("process") != dropped}
+    methods = [m for m in args.methods.split(",") if m]
+    models = {} if args.no_nn else neural_methods(Path(args.models), args.analysis, args.kappa_lambda_input)
+    methods += [m for m in models if m not in methods]
+    proc = HH4bProcessor(btag_wp=args.btag_wp or wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
+                         methods=tuple(methods), models=models, retries=args.retries,
+                         save_columns=args.save_columns)
+    print(f"analysis {args.analysis}: {len(fileset)} datasets, methods {', '.join(methods)}")
     for dataset, entry in fileset.items():
         meta = entry["metadata"]
         if meta.get("process") != "data" and (meta.get("xsec_pb") is None or not meta.get("sumw")):

@@ -29,7 +29,8 @@ from hh4b.constants import (
 from hh4b.cutbased import analyse
 from hh4b.errors import InputFileError
 from hh4b.events import collection_fields, gen_weight, higgs_b_quarks, read_jets
-from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow
+from hh4b.columns import COLUMN_NAMES, event_columns, per_event_columns
+from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
 from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.weights import event_weight, kl_ratio, kl_term_factors
@@ -42,7 +43,8 @@ class HH4bProcessor(processor.ProcessorABC):
     def __init__(self, btag_wp: str | None = None, lumi_fb: float = LUMI_DEFAULT_FB,
                  dhh_centre=DHH_CENTRE, kappa_lambdas=KAPPA_LAMBDA_TRAINING,
                  methods=("cut_mindr", "cut_dhh"), models: dict | None = None,
-                 deepflav_threshold: float = DEEPFLAV_B_THRESHOLD, retries: int = 1):
+                 deepflav_threshold: float = DEEPFLAV_B_THRESHOLD, retries: int = 1,
+                 save_columns: bool = False):
         self.btag_wp = btag_wp
         self.lumi_fb = float(lumi_fb)
         self.dhh_centre = tuple(float(c) for c in dhh_centre)
@@ -51,6 +53,7 @@ class HH4bProcessor(processor.ProcessorABC):
         self.models = dict(models or {})
         self.deepflav_threshold = float(deepflav_threshold)
         self.retries = int(retries)
+        self.save_columns = bool(save_columns)
 
     def cut_names(self) -> list[str]:
         """Cutflow keys in order: common cuts, then `method/cut` for every method."""
@@ -65,7 +68,8 @@ class HH4bProcessor(processor.ProcessorABC):
 
     def empty_output(self, dataset: str, nonresonant: bool) -> dict:
         return {
-            "hists": make_histograms(nonresonant),
+            "hists": {**make_histograms(nonresonant), **score_histograms(nonresonant)},
+            "columns": {k: [] for k in COLUMN_NAMES} if self.save_columns else {},
             "cutflow": {dataset: new_cutflow(self.cut_names())},
             "truth": {dataset: {m: {"matched": 0, "correct": 0} for m in self.methods}},
             "bookkeeping": {"events_processed": 0, "chunks": [], "failed_chunks": []},
@@ -104,11 +108,33 @@ class HH4bProcessor(processor.ProcessorABC):
         if not np.all(np.isfinite(weight)):
             raise InputFileError(f"{meta.get('filename')}: non-finite genWeight in entries "
                                  f"{meta.get('entrystart')}-{meta.get('entrystop')}")
-        result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models)
+        result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models,
+                         event_columns=event_columns(events) if self.models else None)
         self._cutflow(out["cutflow"][dataset], result, weight)
         self._truth(out["truth"][dataset], events, jets, result)
         self._fill(out["hists"], dataset, result, weight, events if nonresonant else None, meta)
+        self._fill_scores(out["hists"], dataset, result, weight, events if nonresonant else None, meta)
+        if self.save_columns:
+            for name, values in per_event_columns(dataset, jets, result, weight).items():
+                out["columns"][name].append(values)
         return out
+
+    def _fill_scores(self, hists: dict, dataset: str, result: dict, weight, events, meta: dict) -> None:
+        """mhh_score for methods with a classifier score: all events with a valid pairing."""
+        tags = np.array(["", "", "2b", "3b", "4b"])
+        for method, q in result["methods"].items():
+            if "score" not in q:
+                continue
+            rows = np.flatnonzero(q["valid"] & (result["category"] > 0))
+            common = {"dataset": dataset, "tags": tags[result["category"][rows]], "method": method,
+                      "score": np.clip(q["score"][rows], 0.0, 1.0 - 1e-9), "mhh": q["mhh"][rows]}
+            hists["mhh_score"].fill(**common, weight=weight[rows])
+            if events is not None:
+                a, b, c = (x[rows] for x in kappa_lambda_coefficients(events, meta.get("filename")))
+                k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+                factors = kl_term_factors(a, b, c, k0)
+                for term in TERMS:
+                    hists["mhh_score_kl_terms"].fill(**common, term=term, weight=weight[rows] * factors[term])
 
     def _cutflow(self, cutflow: dict, result: dict, weight: np.ndarray) -> None:
         category = result["category"]

@@ -84,3 +84,56 @@ def test_nonresonant_dnn_without_event_columns_is_named(models, jets, tmp_path):
     method = build_methods(["dnn_mindr"], dnn_paths={"dnn_mindr": tmp_path / "dnn_nonres.onnx"})["dnn_mindr"]
     with pytest.raises(ConfigError, match="met_pt"):
         analyse(jets, ("dnn_mindr",), pairers={"dnn_mindr": method})
+
+
+@pytest.fixture(scope="module")
+def toy_fileset(tmp_path_factory):
+    import json
+
+    from toys import ttbar_events, write_nanoaod
+
+    folder = tmp_path_factory.mktemp("nn_toys")
+    fileset = {}
+    for name, events, meta in (("resonant_M500", hh_events(800, 500.0, 11), {"mass": 500}),
+                               ("ttbar", ttbar_events(800, 12), {})):
+        n = write_nanoaod(folder / f"{name}.root", events)
+        fileset[name] = {"files": {str(folder / f"{name}.root"): "Events"},
+                         "metadata": {"process": name.split("_")[0], "xsec_pb": 1.0, "sumw": float(n),
+                                      "btag_wp": "70", **meta}}
+    (folder / "fileset.json").write_text(json.dumps(fileset))
+    return folder / "fileset.json"
+
+
+def test_processor_with_inference_same_on_iterative_and_dask(models, toy_fileset):
+    from hh4b.run import load_fileset, process_fileset
+    from processors.hh4b_processor import HH4bProcessor
+    from test_processor import _assert_same_histograms
+
+    _, _, directory = models
+    nn = build_methods(["spanet", "cut_spanet", "dnn_mindr", "dnn_spanet"], directory / "spanet.onnx",
+                       {"dnn_mindr": directory / "dnn.onnx", "dnn_spanet": directory / "dnn.onnx"})
+    proc = HH4bProcessor(methods=("cut_mindr", *nn), models=nn, save_columns=True)
+    fileset = load_fileset(toy_fileset)
+    first = process_fileset(fileset, proc, "iterative", chunksize=300, progress=False)
+    second = process_fileset(fileset, proc, "dask", workers=2, chunksize=300, progress=False)
+    second.pop("columns"), first.pop("columns")
+    _assert_same_histograms(first, second)
+    scores = first["hists"]["mhh_score"]
+    assert sorted(scores.axes["method"]) == ["dnn_mindr", "dnn_spanet", "spanet"]  # cut_spanet has no score
+    filled = scores[{"dataset": "resonant_M500", "method": "spanet", "tags": "4b"}].values().sum()
+    cutflow = first["cutflow"]["resonant_M500"]["spanet/pairing"][0]
+    assert filled == pytest.approx(cutflow)  # every four-tag event with a SPA-NET pairing has a score
+    assert first["truth"]["resonant_M500"]["cut_spanet"]["matched"] > 0
+
+
+def test_columns_for_the_background_model(models, toy_fileset):
+    from hh4b.background import gather_columns
+    from hh4b.run import load_fileset, process_fileset
+    from processors.hh4b_processor import HH4bProcessor
+
+    out = process_fileset(load_fileset(toy_fileset), HH4bProcessor(save_columns=True), "iterative",
+                          chunksize=300, progress=False)
+    columns = gather_columns(out)
+    four_tag = (columns["tags"] == 4) & (columns["method"] == "cut_mindr") & (columns["dataset"] == "ttbar")
+    assert four_tag.sum() == out["cutflow"]["ttbar"]["cut_mindr/pairing"][1]
+    assert set(np.unique(columns["tags"])) <= {2, 3, 4} and np.all(columns["jet4_pt"] > 40)

@@ -1,0 +1,58 @@
+"""Per-event columns the processor hands to other stages.
+
+`event_columns`: event-level inputs of the non-resonant DNN (paper Table IV: MET and its phi,
+electron and muon counts), read from the NanoAOD-style branches when present.
+
+`per_event_columns`: with `save_columns=True` the processor keeps, for every event with a tag
+category and a valid pairing, what the data-driven background model (hh4b.background) needs:
+dataset, method, tag count, weight, masses, cut flags, region codes and the reweighting inputs.
+Chunks append to lists ({name: [array, ...]}), which coffea concatenates when merging.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import numpy as np
+
+from hh4b.selection import region_codes
+
+COLUMN_NAMES = ("dataset", "method", "tags", "weight", "mhh", "mh1", "mh2", "region", "mass_region", "pt_ok",
+                "deta_ok", "h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh",
+                "jet4_pt", "n_jets")
+
+
+def event_columns(events) -> dict:
+    """met_pt, met_phi, n_electron, n_muon as float32 numpy columns (only those present)."""
+    sources = {"met_pt": ("MET", "pt"), "met_phi": ("MET", "phi")}
+    out = {}
+    for name, (collection, field) in sources.items():
+        if collection in events.fields and field in events[collection].fields:
+            out[name] = ak.to_numpy(events[collection][field]).astype(np.float32)
+    for name, collection in (("n_electron", "Electron"), ("n_muon", "Muon")):
+        if collection in events.fields:
+            out[name] = ak.to_numpy(ak.num(events[collection], axis=1)).astype(np.float32)
+    return out
+
+
+def per_event_columns(dataset: str, jets, result: dict, weight: np.ndarray) -> dict:
+    """Columns of the events with a category and a valid pairing, for every method."""
+    n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
+    pts = ak.to_numpy(ak.fill_none(ak.pad_none(jets.pt, 4, clip=True), 0.0)).astype(np.float64)
+    out = {k: [] for k in COLUMN_NAMES}
+    for method, q in result["methods"].items():
+        rows = np.flatnonzero(q["valid"] & (result["category"] > 0))
+        h1, h2 = ({k: v[rows] for k, v in h.items()} for h in (q["h1"], q["h2"]))
+        px, py = h1["pt"] * np.cos(h1["phi"]) + h2["pt"] * np.cos(h2["phi"]), \
+            h1["pt"] * np.sin(h1["phi"]) + h2["pt"] * np.sin(h2["phi"])
+        values = {
+            "dataset": np.full(len(rows), dataset), "method": np.full(len(rows), method),
+            "tags": result["category"][rows], "weight": weight[rows], "mhh": q["mhh"][rows],
+            "mh1": h1["mass"], "mh2": h2["mass"], "region": q["region"][rows],
+            "mass_region": region_codes(h1["mass"], h2["mass"]), "pt_ok": q["pt_ok"][rows],
+            "deta_ok": q["deta_ok"][rows], "h1_pt": h1["pt"], "h1_eta": h1["eta"], "h1_dr": h1["dr"],
+            "h2_pt": h2["pt"], "h2_eta": h2["eta"], "h2_dr": h2["dr"], "hh_pt": np.hypot(px, py),
+            "deta_hh": np.abs(h1["eta"] - h2["eta"]), "jet4_pt": pts[rows, 3], "n_jets": n_jets[rows],
+        }
+        for k in COLUMN_NAMES:
+            out[k].append(np.asarray(values[k]))
+    return {k: np.concatenate(v) if v else np.zeros(0) for k, v in out.items()}
