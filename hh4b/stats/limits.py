@@ -77,16 +77,17 @@ def _cls_curves(data, model, **hypotest_kwargs):
     return curves
 
 
-def _solve_limits(data, model, hi: float) -> tuple[float, np.ndarray]:
-    """Observed and expected limits: toms748 root of CLs(mu) - alpha for each curve in (0, hi]."""
+def _solve_limits(data, model, hi: float, curves_wanted) -> list[float]:
+    """Limits for the CLs curves `curves_wanted` (0 observed, 1-5 expected -2..+2 sigma): toms748
+    root of CLs(mu) - alpha in (0, hi]."""
     curves = _cls_curves(data, model)
     roots = []
-    for k in range(6):
+    for k in curves_wanted:
         lo = LIMIT_RTOL * hi
         while curves(lo)[k] < CL_ALPHA and lo > 1e-9 * hi:
             lo /= 10.0
-        roots.append(toms748(lambda mu: curves(mu)[k] - CL_ALPHA, lo, hi, rtol=LIMIT_RTOL))
-    return float(roots[0]), np.asarray(roots[1:])
+        roots.append(float(toms748(lambda mu: curves(mu)[k] - CL_ALPHA, lo, hi, rtol=LIMIT_RTOL)))
+    return roots
 
 
 def asimov_background(model) -> np.ndarray:
@@ -139,12 +140,10 @@ def upper_limit(spec: dict, *, observed: bool = False, toys: int = 0, seed: int 
     data_sets = [asimov] + ([np.asarray(data)] if observed else [])
     hi = _bracket(spec, data_sets, _counting_guess(model))
     model, _ = model_and_data(set_poi_bounds(spec, (0.0, 2 * hi)))
-    results = [_solve_limits(d, model, hi) for d in data_sets]
+    expected = np.sort(_solve_limits(asimov, model, hi, range(1, 6)))
+    obs = _solve_limits(np.asarray(data), model, hi, [0])[0] if observed else None
     if toys > 0:
-        low = 0.5 * min(float(np.min(r[1])) for r in results)
-        high = 1.5 * max(max(float(np.max(r[1])), float(r[0])) for r in results)
-        grid = np.linspace(low, high, scan_points)
-        results = [toy_upper_limits(d, model, grid, int(toys), seed) for d in data_sets]
-    expected = np.sort(np.asarray(results[0][1], dtype=float))
-    obs = float(results[1][0]) if observed else None
+        grid = np.linspace(0.5 * expected[0], 1.5 * max(expected[-1], obs or 0.0), scan_points)
+        expected = np.sort(toy_upper_limits(asimov, model, grid, int(toys), seed)[1])
+        obs = toy_upper_limits(np.asarray(data), model, grid, int(toys), seed)[0] if observed else None
     return LimitResult(expected, obs, {"calctype": "toybased" if toys else "asymptotics", "toys": int(toys)})
