@@ -30,9 +30,11 @@ JET_FIELDS = ("pt", "eta", "phi", "mass", "btag", "flavour")
 
 class NanoSchema(NanoAODSchema):
     """NanoAODSchema without warnings for cross-references to collections a file does not
-    have (hh4b files carry only Jet, GenPart, Electron, Muon, MET)."""
+    have (hh4b files carry only Jet, GenPart, Electron, Muon, MET), and accepting files
+    without the run/luminosityBlock/event identifiers (a warning instead of an error)."""
 
     warn_missing_crossrefs = False
+    error_missing_event_ids = False
 DELPHES_TREE = "Delphes"
 
 

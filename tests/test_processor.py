@@ -259,7 +259,7 @@ def test_real_cms_nanoaod(name, some_tagged):
     fileset = {"cms": {"files": {str(path): "Events"}, "metadata": {"process": "ttbar"}}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        output = process_fileset(fileset, HH4bProcessor(), "iterative", chunksize=75, progress=False)
+        output = process_fileset(fileset, HH4bProcessor(), "iterative", chunksize=100, progress=False)
     book = output["bookkeeping"]
     assert book["failed_chunks"] == [], book["failed_chunks"]
     assert book["events_processed"] == n == book["events_in"]
