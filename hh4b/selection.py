@@ -35,8 +35,6 @@ import numpy as np
 from hh4b.constants import (
     DETA_HH_MAX,
     DHH_CENTRE,
-    M_T,
-    M_W,
     PT_LEAD_CUT,
     PT_SUBL_CUT,
     REGION_CR,
@@ -46,7 +44,6 @@ from hh4b.constants import (
     XHH_MAX,
     XHH_RESOLUTION,
     XWT_CENTRE,
-    XWT_MIN,
     XWT_RESOLUTION,
 )
 from hh4b.pairing import four_momentum
@@ -54,7 +51,6 @@ from hh4b.pairing import four_momentum
 TAG_CATEGORIES = {2: "2b", 3: "3b", 4: "4b"}
 REGIONS = ("SR", "VR", "CR")  # region code 1, 2, 3; 0 = outside all
 CUTS = ("all", "four_jets_2tags", "four_tag", "pairing", "pt_cuts", "deta_hh", "top_veto", "SR")
-_ = (M_T, M_W)  # X_Wt references come from XWT_CENTRE (80, 173) exactly as in Eq. (6)
 
 
 def _slots(counts: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
