@@ -314,3 +314,24 @@ def test_train_evaluate_cli(tmp_path, capsys):
     assert (run / "dnn_tiny.onnx").is_file() and (run / "dnn_tiny.json").is_file()
     assert cli_main(["train", "spanet", "--data", str(data), "--preset", "huge", "--output", str(run)]) == 2
     assert "--preset" in capsys.readouterr().err
+
+
+def test_efficiency_tables_by_hand():
+    """Two 2h events (one right, one with h2 wrong), one 1h event (right), one background event."""
+    from hh4b.nn.evaluate import assignment_tables, pairing_vs_parameter
+
+    targets = np.array([[[0, 1], [2, 3]], [[0, 2], [1, 3]], [[1, 0], [-1, 3]], [[-1, -1], [-1, -1]]])
+    result = {"assignment": np.array([[[2, 3], [0, 1]], [[0, 2], [1, 4]], [[0, 1], [2, 3]], [[0, 1], [2, 3]]]),
+              "targets": targets, "n_jets": np.array([4, 5, 7, 6]), "signal": np.array([1, 1, 1, 0]),
+              "mindr": np.array([[[0, 2], [1, 3]]] * 4), "mindr_valid": np.array([True, True, True, True]),
+              "mass": np.full(4, -1.0), "kappa": np.array([1.0, 5.0, 1.0, 3.0])}
+    tables = assignment_tables(result)
+    assert tables["by_n_jets"]["total"]["events"] == 3
+    assert tables["by_n_jets"]["total"]["event_efficiency"] == pytest.approx(2 / 3)
+    assert tables["by_n_jets"]["total"]["higgs_efficiency"] == pytest.approx(4 / 5)
+    assert tables["by_n_jets"]["= 5"]["event_efficiency"] == 0.0
+    assert tables["by_category"]["1h"]["event_efficiency"] == 1.0
+    pairing = pairing_vs_parameter(result)
+    assert pairing["parameter"] == "kappa_lambda"
+    assert pairing["rows"]["1"] == {"events": 1, "spanet": 1.0, "mindr": 0.0}
+    assert pairing["rows"]["5"] == {"events": 1, "spanet": 0.0, "mindr": 1.0}
