@@ -7,16 +7,17 @@ homogeneous form F(x) = sum_ij x_i x_j A_ij, A_ij = m^2 - s_ij / 2 (s_ij = (r_i 
 
 Method (Cheng-Wu): the delta function is taken over all parameters but one, x_k = z, which then
 runs over [0, inf). F = a z^2 + b z + c with a = m^2 and b, c depending on the other parameters;
-the z integral is done in closed form (functions `_j_int`, `_i_int`, valid for Im c <= 0). What
+the z integral is done in closed form (`_i_int` for boxes, `_k_int` for triangles, whose projective
+integrand carries an extra 1/(1 + z); both valid for Im c <= 0). What
 is left is a 1-d (C0) or 2-d (D0) integral over a simplex with Gauss-Legendre rules. Above a
 threshold c vanishes inside the region; there the remaining parameter y (splitting x_i = w y,
 x_j = w (1 - y) between the two propagators of the cut channel) is moved into the complex plane,
 y -> y + i lambda y (1 - y) (1 - 2 y), which gives Im c < 0 as the i eps prescription demands
 and leaves the integral unchanged (Cauchy); the box's remaining pinch point is removed by a Duffy
-split (see d0_box_s). Measured relative accuracy (tests/test_matrix_element.py and the study in
-the d0_box_s docstring): below threshold ~1e-14 (equal to scipy quadrature); above threshold C0
-(400 nodes) <= 2e-9, D0 with 24 / 32 / 48 nodes <= 2e-4 / 2e-5 / 3e-7 (worst at sqrt(s) near
-2 m_t and at 2 TeV). The box form factor G_box cancels strongly, so sigma needs >= 24 nodes.
+split (see d0_box_s). Measured relative accuracy (tests/test_matrix_element.py): below threshold ~1e-14 (equal to
+scipy quadrature; 1e-8 at s = 0.96 * 4 m^2 with 24 nodes); above threshold C0 (400 nodes)
+<= 2e-9, D0 with 16 / 24 / 32 nodes <= 1e-4 / 4e-6 / 3e-7 from threshold to m_hh = 6 TeV. The
+box form factor G_box cancels strongly (errors grow ~100x), so cross sections need >= 24 nodes.
 
 Triangles with a massless leg also have closed forms (function f(tau) of generation.md).
 """
@@ -215,16 +216,16 @@ def d0_box_s(s: np.ndarray, t: np.ndarray, mh2: float, m2: float,
     the pinch (x4*, y = 1/2), where the y deformation vanishes; with x4 = x4* -+ r^2 and
     y = (1 - q)/2 the integrand ~ r / (alpha r^2 + k q^2) near r = q = 0, and a Duffy split of
     the (r, q) square (q = r v and r = q v) makes it smooth. Below threshold the corner sits at
-    x4 = 0, y = 1/2, where c is smallest (and vanishes as s -> 4 m^2). For s > 16 m^2, y = (1 - q)^2 / 2 clusters nodes also at y -> 0,
-    where the zeros of c sit for s >> 4 m^2, and above m_hh ~ 2 TeV the node count grows like
-    sqrt(s) (relative accuracy with n_gauss = 24: <~ 1e-5 from threshold to 6 TeV).
+    x4 = 0, y = 1/2, where c is smallest (and vanishes as s -> 4 m^2). For s > 16 m^2,
+    y = (1 - q)^2 / 2 also clusters nodes at y -> 0, where the zeros of c sit for s >> 4 m^2,
+    and above m_hh ~ 1.2 TeV the node count grows like sqrt(s).
     """
     s, t = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(t, dtype=float))
     shape = s.shape
     s, t = s.ravel(), t.ravel()
     # below threshold c is smallest at (x4 = 0, y = 1/2): put the Duffy corner there
     split = np.maximum(_pinch_x4(s, mh2, m2), 0.0)
-    # far above threshold (m_hh > ~2 TeV) the zeros of c crowd towards y = 0: more nodes there
+    # far above threshold the zeros of c crowd towards y = 0: more nodes there
     scale = np.ceil(np.sqrt(np.maximum(s / (HIGH_S_OVER_M2 * m2), 1.0)))
     out = np.empty(s.shape, dtype=complex)
     for factor in np.unique(scale):
