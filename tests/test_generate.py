@@ -249,7 +249,7 @@ def test_default_fileset_is_valid():
     processes = {d["metadata"]["process"] for d in fs.values()}
     assert {"resonant", "nonresonant", "qcd", "ttbar"} <= processes
     total = sum(d["metadata"]["generate"]["events"] * len(d["files"]) for d in fs.values())
-    assert total <= 100_000  # sized for <= 12 minutes on 2 cores
+    assert total <= 120_000  # ~7 CPU-minutes per core at 120-160 events/s/core: <= 12 minutes on 2 cores
 
 
 @pytest.mark.slow
@@ -257,7 +257,7 @@ def test_default_fileset_is_valid():
 def test_nonresonant_reweighting_reproduces_direct_sample(tmp_path):
     from scipy import stats
 
-    k0, k1, n = 0.0, 5.0, 4000
+    k0, k1, n = 0.0, 5.0, 2500
     base = tmp_path / "kl0.root"
     direct = tmp_path / "kl5.root"
     generate_file("nonresonant", base, n, 21, kappa_lambda=k0, progress=False)
@@ -270,7 +270,7 @@ def test_nonresonant_reweighting_reproduces_direct_sample(tmp_path):
 
     m0, ev0 = mhh(base)
     m1, _ = mhh(direct)
-    a, b, c = (ak.to_numpy(ev0[f"KappaLambda_{x}"]) for x in "abc")
+    a, b, c = (ak.to_numpy(ev0.KappaLambda[x]) for x in "abc")
     w = (a + b * k1 + c * k1**2) / (a + b * k0 + c * k0**2)
     edges = np.quantile(m1, np.linspace(0, 1, 11))
     edges[0], edges[-1] = 0, 1e5
@@ -281,3 +281,38 @@ def test_nonresonant_reweighting_reproduces_direct_sample(tmp_path):
     var = s0 / h0.sum() ** 2 + h1 / h1.sum() ** 2
     chi2 = np.sum((p0 - p1) ** 2 / var)
     assert stats.chi2.sf(chi2, len(h1) - 1) > 0.001, chi2
+    # and the reweighting is not trivially true: the unweighted k=0 spectrum differs from k=5
+    p_raw = np.histogram(m0, edges)[0] / len(m0)
+    chi2_raw = np.sum((p_raw - p1) ** 2 / (p_raw / len(m0) + h1 / h1.sum() ** 2))
+    assert stats.chi2.sf(chi2_raw, len(h1) - 1) < 1e-4, chi2_raw
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(importlib.util.find_spec("hh4b.generate.nonresonant") is None, reason="no nonresonant process yet")
+def test_nonresonant_cross_section_matches_xsec(tmp_path):
+    from hh4b.constants import BR_H_BB
+    from hh4b.xsec import sigma_gghh
+
+    md = generate_file("nonresonant", tmp_path / "kl0.root", 1500, 31, kappa_lambda=0.0, progress=False)
+    expected_pb = sigma_gghh(0.0) * 1e-3 * BR_H_BB**2
+    assert md["xsec_pb"] == pytest.approx(expected_pb, rel=0.05)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hh4b.generate.nonresonant") is None, reason="no nonresonant process yet")
+def test_nonresonant_file_has_kl_coefficients(sample_file):
+    path = sample_file("nonresonant", events=100, kappa_lambda=0.0)
+    events = read_events(path)
+    gen = events.GenPart
+    assert ak.all(ak.sum(gen.pdgId == 25, axis=1) == 2) and ak.all(ak.sum(abs(gen.pdgId) == 5, axis=1) == 4)
+    a, b, c = (ak.to_numpy(events.KappaLambda[x]) for x in "abc")  # NanoAODSchema: KappaLambda_a -> .a
+    assert np.all(a > 0) and np.all(c > 0)
+    md = writer.read_metadata(path)
+    assert md["generation_kappa_lambda"] == 0.0 and md["xsec_pb"] > 0
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hh4b.generate.nonresonant") is None, reason="no nonresonant process yet")
+def test_nonresonant_msq_positive_for_every_kappa_lambda(sample_file):
+    events = read_events(sample_file("nonresonant", events=100, kappa_lambda=0.0))
+    a, b, c = (ak.to_numpy(events.KappaLambda[x]) for x in "abc")
+    # |M|^2 = |k A + B|^2 + |G|^2 >= 0 for every k: the discriminant b^2 - 4ac cannot be positive
+    assert np.all(b**2 <= 4 * a * c * (1 + 1e-3))
