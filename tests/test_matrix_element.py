@@ -205,7 +205,9 @@ def _process_level_sample(kappa: float, n_events: int, seed: int):
         assert len(higgs) == 2
         total = higgs[0].p() + higgs[1].p()
         m_hh.append(total.mCalc())
-        coefficients.append(process.coefficients_for(process.sH, process.tH))
+        info = pythia.infoPython()
+        coefficients.append(process.coefficients_for(info.sHat(), info.tHat()))
+        assert process.last_coefficients == pytest.approx(coefficients[-1], rel=1e-9)
     sigma_fb = pythia.infoPython().sigmaGen() * 1e12
     return np.array(m_hh), np.array(coefficients), sigma_fb, process
 

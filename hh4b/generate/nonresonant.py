@@ -21,6 +21,8 @@ by `forced_branching_ratio` for the file metadata.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pythia8mc
 from scipy.interpolate import RectBivariateSpline
@@ -36,7 +38,7 @@ N_GRID_BELOW, N_GRID_ABOVE, N_GRID_HIGH, N_GRID_COS2 = 16, 28, 12, 12
 
 
 class MatrixElementGrid:
-    """(a, b, c)(s, t) interpolated from a grid built once per process (~1-2 s CPU).
+    """(a, b, c)(s, t) interpolated from a grid built once per process (measured 3.7 s CPU).
 
     Three pieces in m_hh: [2 m_h, 2 m_t] and [2 m_t, M_HH_SPLIT] in v = sqrt(|m_hh - 2 m_t|)
     (square-root cusps at the top threshold), [M_HH_SPLIT, M_HH_GRID_MAX] in log m_hh; cos^2 theta
@@ -46,31 +48,32 @@ class MatrixElementGrid:
 
     def __init__(self, params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()):
         self.params = params
-        threshold, m_min = 2.0 * params.m_t, 2.0 * params.m_h
+        self._threshold = 2.0 * params.m_t
         cos2 = np.linspace(0.0, 1.0, N_GRID_COS2)
+        # (kind, m_hh range, node count, box rule); the loop integrals are singular exactly at
+        # m_hh = 2 m_t, so the nodes stop THRESHOLD_GAP short of it and the splines extrapolate
+        pieces = (("below", 2.0 * params.m_h, self._threshold - THRESHOLD_GAP, N_GRID_BELOW, 24),
+                  ("above", self._threshold + THRESHOLD_GAP, M_HH_SPLIT, N_GRID_ABOVE, 24),
+                  ("log", M_HH_SPLIT, M_HH_GRID_MAX, N_GRID_HIGH, 16))
+        covers = (self._threshold, M_HH_SPLIT, np.inf)  # each piece serves m_hh up to this
         self._pieces = []
-        for low, high, count, variable, box_nodes in (
-                (m_min, threshold, N_GRID_BELOW, lambda m: np.sqrt(np.abs(m - threshold)), 24),
-                (threshold, M_HH_SPLIT, N_GRID_ABOVE, lambda m: np.sqrt(np.abs(m - threshold)), 24),
-                (M_HH_SPLIT, M_HH_GRID_MAX, N_GRID_HIGH, np.log, 16)):
-            # the loop integrals are singular exactly at m_hh = 2 m_t: the first node is
-            # THRESHOLD_GAP GeV away, and the splines extrapolate the (smooth in v) rest
-            low_x = max(min(variable(low), variable(high)), np.sqrt(THRESHOLD_GAP) if variable is not np.log else -np.inf)
-            x_nodes = np.linspace(low_x, max(variable(low), variable(high)), count)
-            m_hh = self._invert(variable, x_nodes, low, high)
+        for (kind, m_low, m_high, count, box_nodes), cover in zip(pieces, covers):
+            x_nodes = np.linspace(*sorted((self._to_x(kind, m_low), self._to_x(kind, m_high))), count)
+            m_hh = self._from_x(kind, x_nodes)
             s = (m_hh**2)[:, None] * np.ones_like(cos2)
             t = gghh.t_from_cos_theta(s, np.sqrt(cos2)[None, :], params.m_h)
             coefficients = gghh.me_coefficients(s, t, params, box_nodes)
             splines = [RectBivariateSpline(x_nodes, cos2, value) for value in coefficients]
-            self._pieces.append((low, high, variable, splines))
+            self._pieces.append((kind, cover, splines))
 
-    @staticmethod
-    def _invert(variable, x_nodes, low, high):
-        """m_hh at the nodes of `variable` (monotonic on [low, high]) by dense interpolation."""
-        m_dense = np.linspace(low, high, 20001)
-        x_dense = variable(m_dense)
-        order = np.argsort(x_dense)
-        return np.interp(x_nodes, x_dense[order], m_dense[order])
+    def _to_x(self, kind: str, m_hh):
+        """Grid variable: sqrt(|m_hh - 2 m_t|) near the top threshold, log m_hh above M_HH_SPLIT."""
+        return np.log(m_hh) if kind == "log" else np.sqrt(np.abs(m_hh - self._threshold))
+
+    def _from_x(self, kind: str, x):
+        if kind == "log":
+            return np.exp(x)
+        return self._threshold + (x**2 if kind == "above" else -(x**2))
 
     def cos2_theta(self, s: float, t: float) -> float:
         """cos^2 theta of the hh rest frame from (s, t) with on-shell Higgs bosons, clipped to [0, 1]."""
@@ -86,20 +89,27 @@ class MatrixElementGrid:
             s_arr, t_arr = np.array([s]), np.array([t])
             return tuple(float(x[0]) for x in gghh.me_coefficients(s_arr, t_arr, self.params))
         cos2 = self.cos2_theta(s, t)
-        for low, high, variable, splines in self._pieces:
-            if m_hh <= high:
-                x = variable(max(m_hh, low))
+        for kind, cover, splines in self._pieces:
+            if m_hh <= cover:
+                x = self._to_x(kind, m_hh)
                 return tuple(float(spline(x, cos2, grid=False)) for spline in splines)
-        raise AssertionError("unreachable: m_hh above the last piece")
+        raise AssertionError("unreachable")
+
+
+@functools.lru_cache(maxsize=4)
+def matrix_element_grid(params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()) -> MatrixElementGrid:
+    """The grid of `params`, built once per Python process (several Pythia instances share it)."""
+    return MatrixElementGrid(params)
 
 
 class GGToHHProcess(pythia8mc.Sigma2Process):
     """g g -> h h with the LO full-m_t matrix element at kappa_lambda = `kappa_lambda`.
 
     Keep a Python reference to the object for as long as Pythia lives (generation.md).
-    `coefficients_for(s, t)` gives (a, b, c) of any point; `last_coefficients` holds those of
-    the latest `sigmaKin` call (a trial point: use coefficients_for on the accepted event's
-    s-hat, t-hat to be safe).
+    For the accepted event use `coefficients_for(info.sHat(), info.tHat())` with
+    `info = pythia.infoPython()`; `last_coefficients` holds (a, b, c) of the latest `sigmaKin`
+    call, which after `pythia.next()` is the accepted point (tested), but Pythia also calls
+    sigmaKin for trial points, so the explicit form is the safe one.
     """
 
     def __init__(self, kappa_lambda: float = constants.NONRESONANT_GENERATION_KL,
@@ -109,7 +119,7 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
         if not low <= kappa_lambda <= high:
             raise ConfigError(f"--kappa-lambda {kappa_lambda} outside [{low}, {high}]")
         self.kappa_lambda = float(kappa_lambda)
-        self.grid = MatrixElementGrid(params)
+        self.grid = matrix_element_grid(params)
         self.last_coefficients = (0.0, 0.0, 0.0)
         self._sigma = 0.0
 
