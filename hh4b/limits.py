@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from hh4b.constants import LUMI_DEFAULT_FB, LUMI_PROJECTIONS_FB
 from hh4b.errors import ConfigError, HH4bError
 from hh4b.stats import kappa as kl
-from hh4b.stats import outputs, plots, projections, tables
+from hh4b.stats import outputs, plots, projections, scores, tables
 from hh4b.stats.limits import upper_limit
 from hh4b.stats.model import Template, build_spec
 
@@ -160,9 +160,13 @@ def _save_workspace(spec: dict, report: Path, name: str) -> None:
     path.write_text(json.dumps(spec, indent=1) + "\n")
 
 
-def resonant(inputs: MethodInputs, report: Path, args) -> list[dict]:
+def resonant_masses(out) -> list[float]:
+    return sorted({float(m["mass"]) for m in out.metadata.values() if m.get("process") == "resonant"})
+
+
+def resonant(inputs: MethodInputs, report: Path, args, masses=None) -> list[dict]:
     out, rows = inputs.out, []
-    masses = sorted({float(m["mass"]) for m in out.metadata.values() if m.get("process") == "resonant"})
+    masses = resonant_masses(out) if masses is None else masses
     for mass in tqdm(masses, desc=f"resonant limits {inputs.method}"):
         datasets = out.datasets("resonant", mass=mass)
         meta = out.metadata[datasets[0]]
@@ -270,22 +274,56 @@ def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files)
     return tables.write_summary(report / "summary.md", "hh4b limits", sections)
 
 
+def _kappa_row(method: str, kappa: dict) -> dict:
+    a, b = kappa["mu_interval"], kappa["profile"]
+    return {"method": method, "mu_lower": a.lower, "mu_upper": a.upper, "mu_width": a.width,
+            "pl_lower": b.lower, "pl_upper": b.upper, "pl_width": b.width, "pl_best": b.best}
+
+
+def score_method(out, method: str, report: Path, args):
+    """A neural selection: per signal hypothesis the score threshold maximising S/sqrt(B) (notes
+    Table 33), then the cut-based limit code on the events above it (hh4b.stats.scores)."""
+    rows, proj, thresholds, inputs = [], [], [], None
+    for mass in resonant_masses(out):
+        scan = scores.best_threshold(out, method, out.datasets("resonant", mass=mass), args.multijet)
+        thresholds.append({"method": method, "signal": f"M{mass:g}", **scan.as_dict()})
+        inputs = MethodInputs(scores.thresholded_output(out, method, scan.threshold), method, args)
+        mass_rows = resonant(inputs, report, args, masses=[mass])
+        rows += mass_rows
+        proj += projection_rows(inputs, mass_rows, None, args) if args.projections else []
+    kappa = None
+    if out.datasets("nonresonant") and scores.SCORE_KL_HIST in out.hists:
+        scan = scores.best_threshold(out, method, out.datasets("nonresonant"), args.multijet, kappa_terms=True)
+        thresholds.append({"method": method, "signal": "kappa_lambda=1", **scan.as_dict()})
+        inputs = MethodInputs(scores.thresholded_output(out, method, scan.threshold), method, args)
+        kappa = nonresonant(inputs, report, args)
+        proj += projection_rows(inputs, [], kappa, args) if args.projections else []
+    return rows, kappa, proj, inputs, thresholds
+
+
 def main(args: argparse.Namespace) -> int:
     out = outputs.load_output(args.output_dir)
     methods = outputs.check_methods(out, args.method)
     report = Path(args.report) if args.report else Path(args.output_dir) / "limits"
     report.mkdir(parents=True, exist_ok=True)
     files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
+    threshold_rows = []
     for method in methods:
+        if method in scores.score_methods(out):
+            rows, kappa, proj, inputs, thresholds = score_method(out, method, report, args)
+            all_inputs[method], threshold_rows = inputs, threshold_rows + thresholds
+            res_rows, proj_rows = res_rows + rows, proj_rows + proj
+            if kappa is not None:
+                kappas[method] = kappa
+                kappa_rows.append(_kappa_row(method, kappa))
+            continue
         inputs = all_inputs[method] = MethodInputs(out, method, args)
         rows = resonant(inputs, report, args)
         res_rows += rows
         kappa = nonresonant(inputs, report, args)
         if kappa is not None:
             kappas[method] = kappa
-            a, b = kappa["mu_interval"], kappa["profile"]
-            kappa_rows.append({"method": method, "mu_lower": a.lower, "mu_upper": a.upper, "mu_width": a.width,
-                               "pl_lower": b.lower, "pl_upper": b.upper, "pl_width": b.width, "pl_best": b.best})
+            kappa_rows.append(_kappa_row(method, kappa))
         proj_rows += projection_rows(inputs, rows, kappa, args) if args.projections else []
     eq_rows = equivalent_lumis(all_inputs, kappas, args) if args.projections else []
     if res_rows:
@@ -303,6 +341,8 @@ def main(args: argparse.Namespace) -> int:
                                               args.lumi, args.sqrt_s)
         files += plots.plot_kappa_scans({m: (d["profile"].kappas, d["profile"].values) for m, d in kappas.items()},
                                         report / "kappa_lambda_scan", args.lumi, args.sqrt_s)
+    if threshold_rows:
+        files += tables.write_table(threshold_rows, report / "score_thresholds")
     if proj_rows:
         files += tables.write_table(proj_rows, report / "projections")
     if eq_rows:

@@ -127,7 +127,7 @@ class HH4bProcessor(processor.ProcessorABC):
                 continue
             rows = np.flatnonzero(q["valid"] & (result["category"] > 0))
             common = {"dataset": dataset, "tags": tags[result["category"][rows]], "method": method,
-                      "score": np.clip(q["score"][rows], 0.0, 1.0 - 1e-9), "mhh": q["mhh"][rows]}
+                      "score": np.clip(q["score"][rows].astype(np.float64), 0.0, 1.0 - 1e-9), "mhh": q["mhh"][rows]}
             hists["mhh_score"].fill(**common, weight=weight[rows])
             if events is not None:
                 a, b, c = (x[rows] for x in kappa_lambda_coefficients(events, meta.get("filename")))

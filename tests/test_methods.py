@@ -95,7 +95,8 @@ def toy_fileset(tmp_path_factory):
     folder = tmp_path_factory.mktemp("nn_toys")
     fileset = {}
     for name, events, meta in (("resonant_M500", hh_events(800, 500.0, 11), {"mass": 500}),
-                               ("ttbar", ttbar_events(800, 12), {})):
+                               ("ttbar", ttbar_events(800, 12), {}),
+                               ("qcd", hh_events(800, 350.0, 13), {})):  # a broad stand-in multijet shape
         n = write_nanoaod(folder / f"{name}.root", events)
         fileset[name] = {"files": {str(folder / f"{name}.root"): "Events"},
                          "metadata": {"process": name.split("_")[0], "xsec_pb": 1.0, "sumw": float(n),
@@ -137,3 +138,27 @@ def test_columns_for_the_background_model(models, toy_fileset):
     four_tag = (columns["tags"] == 4) & (columns["method"] == "cut_mindr") & (columns["dataset"] == "ttbar")
     assert four_tag.sum() == out["cutflow"]["ttbar"]["cut_mindr/pairing"][1]
     assert set(np.unique(columns["tags"])) <= {2, 3, 4} and np.all(columns["jet4_pt"] > 40)
+
+
+def test_limits_for_neural_selections_use_optimised_thresholds(models, toy_fileset, tmp_path):
+    import json
+
+    from hh4b.cli import main as cli_main
+    from hh4b.run import load_fileset, process_fileset, save
+    from processors.hh4b_processor import HH4bProcessor
+
+    _, _, directory = models
+    nn = build_methods(["spanet", "dnn_mindr"], directory / "spanet.onnx", {"dnn_mindr": directory / "dnn.onnx"})
+    output = process_fileset(load_fileset(toy_fileset), HH4bProcessor(methods=("cut_mindr", *nn), models=nn),
+                             "iterative", chunksize=1000, progress=False)
+    save(output, tmp_path)
+    from coffea.util import load
+    assert load(tmp_path / "output.coffea")["lumi_fb"] == 300.0
+    assert cli_main(["limits", str(tmp_path), "--method", "cut_mindr", "spanet", "dnn_mindr", "--projections",
+                     "--no-staterror", "--max-bins", "4", "--min-background", "0.1"]) == 0
+    thresholds = json.loads((tmp_path / "limits" / "score_thresholds.json").read_text())
+    assert {t["method"] for t in thresholds} == {"spanet", "dnn_mindr"}
+    assert all(0.0 <= t["p_th"] <= 1.0 and t["S"] > 0 for t in thresholds)
+    limits = {r["method"]: r for r in json.loads((tmp_path / "limits" / "resonant_limits.json").read_text())}
+    assert set(limits) == {"cut_mindr", "spanet", "dnn_mindr"}
+    assert all(np.isfinite(r["expected"]) and r["expected"] > 0 for r in limits.values())

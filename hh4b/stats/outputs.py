@@ -72,7 +72,8 @@ def load_output(directory) -> ProcessorOutput:
         if not isinstance(out, dict) or key not in out:
             raise InputFileError(f"{path}: missing key {key!r} (see docs/formats.md section 3)")
     meta = dict(out["metadata"])
-    lumi, sqrt_s = meta.pop("lumi_fb", None), meta.pop("sqrt_s", None)
+    # top-level keys (hh4b run), or inside metadata (older outputs)
+    lumi, sqrt_s = out.get("lumi_fb", meta.pop("lumi_fb", None)), out.get("sqrt_s", meta.pop("sqrt_s", None))
     if lumi is None:
         raise InputFileError(f"{path}: metadata has no 'lumi_fb'")
     return ProcessorOutput(path, dict(out["hists"]), {k: v for k, v in meta.items() if isinstance(v, dict)},

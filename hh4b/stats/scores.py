@@ -70,3 +70,51 @@ def score_bins_template(values, variances, score_edges, n_bins: int = 5) -> tupl
     yields = np.array([values[groups == g].sum() for g in range(n_bins)])
     var = np.array([variances[groups == g].sum() for g in range(n_bins)])
     return np.linspace(0.0, 1.0, n_bins + 1), Template(yields, var)
+
+
+def background_datasets(out, multijet: str = "auto") -> list[str]:
+    """Datasets of the simulated backgrounds, one multijet sample (qcd4b preferred), as in outputs."""
+    from hh4b.stats.outputs import BACKGROUND_PROCESSES, MULTIJET
+
+    present = [p for p in BACKGROUND_PROCESSES if out.datasets(p)]
+    multijets = [p for p in MULTIJET if p in present]
+    keep = multijets[:1] if multijet == "auto" else [multijet]
+    return [d for p in present if p not in MULTIJET or p in keep for d in out.datasets(p)]
+
+
+def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False):
+    """ThresholdScan maximising S/sqrt(B); non-resonant signal at the SM point (a + b + c)."""
+    if kappa_terms:
+        parts = [score_mhh(out, signal_datasets, method, name=SCORE_KL_HIST, term=t) for t in "abc"]
+        edges, signal = parts[0][0], sum(p[2] for p in parts)
+    else:
+        edges, _, signal, _ = score_mhh(out, signal_datasets, method)
+    _, _, background, _ = score_mhh(out, background_datasets(out, multijet), method)
+    return optimise(signal.sum(axis=1), background.sum(axis=1), edges)
+
+
+def thresholded_output(out, method: str, threshold: float):
+    """A view of the output in which `method`'s SR m_hh histograms (mhh, mhh_kl_terms) are the events
+    with score >= threshold, so the cut-based limit code applies unchanged."""
+    import copy
+
+    view = copy.copy(out)
+    view.hists = dict(out.hists)
+    for target, source, extra_axis in (("mhh", SCORE_HIST, None), ("mhh_kl_terms", SCORE_KL_HIST, "term")):
+        if target not in out.hists or source not in out.hists:
+            continue
+        h = out.hists[target].copy()
+        src = out.hists[source]
+        for dataset in src.axes["dataset"]:
+            for tags in src.axes["tags"]:
+                for value in (list(src.axes[extra_axis]) if extra_axis else [None]):
+                    index = {"dataset": dataset, "method": method, "tags": tags}
+                    if extra_axis:
+                        index[extra_axis] = value
+                    if method not in list(src.axes["method"]) or dataset not in list(h.axes["dataset"]):
+                        continue
+                    sel = src[index]
+                    t = template_above(sel.axes["score"].edges, sel.values(), sel.variances(), threshold)
+                    h[{**index, "region": "SR"}] = np.stack([t.yields, t.variances], axis=-1)
+        view.hists[target] = h
+    return view
