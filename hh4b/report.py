@@ -84,7 +84,7 @@ def classifier_rows(models_dir: Path) -> list[dict]:
         analysis = card.get("analysis", "nonresonant" if "nonres" in card_path.stem else "resonant")
         key = card.get("method", card.get("model"))
         ref = paper.CLASSIFIER_PERFORMANCE.get(analysis, {}).get(key)
-        rows.append({"model": card_path.stem, "analysis": analysis, "acc": metrics.get("acc"),
+        rows.append({"model": card_path.stem, "analysis": analysis, "acc": metrics.get("acc", metrics.get("accuracy")),
                      "auc": metrics.get("auc"), "auc_spread": metrics.get("auc_std"),
                      "paper_acc": ref[0] if ref else None, "paper_auc": ref[2] if ref else None})
     return rows
