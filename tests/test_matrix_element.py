@@ -212,9 +212,14 @@ def _process_level_sample(kappa: float, n_events: int, seed: int):
     return np.array(m_hh), np.array(coefficients), sigma_fb, process
 
 
-def test_pythia_process_reweighting_reproduces_direct_sample():
-    n = 1500
-    m0, abc0, sigma0, _ = _process_level_sample(0.0, n, seed=11)
+@pytest.fixture(scope="module")
+def sample_k0():
+    return _process_level_sample(0.0, 1500, seed=11)
+
+
+def test_pythia_process_reweighting_reproduces_direct_sample(sample_k0):
+    m0, abc0, sigma0, _ = sample_k0
+    n = len(m0)
     m5, _, sigma5, _ = _process_level_sample(5.0, n, seed=12)
     weights = (abc0[:, 0] + 5.0 * abc0[:, 1] + 25.0 * abc0[:, 2]) / abc0[:, 0]
     edges = np.array([250.0, 300.0, 350.0, 400.0, 450.0, 550.0, 700.0, 5000.0])
@@ -231,3 +236,21 @@ def test_pythia_process_reweighting_reproduces_direct_sample():
     # Pythia's sigma (hard process, no BR) near hh4b xsec: sigma(0) = 34.9, sigma(5) = 38.1 fb
     assert sigma0 == pytest.approx(34.9, rel=0.1)
     assert sigma5 / sigma0 == pytest.approx(weights.mean(), rel=0.1)
+
+
+def test_generation_point_keeps_effective_sample_size(sample_k0):
+    """k_gen = 0 keeps the Kish ESS >= 24% of N over k in [-5, 10]; k_gen = 1 would not."""
+    _, abc, _, _ = sample_k0
+    a, b, c = abc.T
+
+    def ess_fraction(k_target, k_gen):
+        # ESS/N = E_gen[w]^2 / E_gen[w^2], w = msq_target / msq_gen, E_gen over the k_gen density;
+        # the k = 0 sample emulates it with the density ratio msq_gen / msq_0 = base
+        msq_gen = a + b * k_gen + c * k_gen**2
+        base = msq_gen / a
+        w = (a + b * k_target + c * k_target**2) / msq_gen
+        return (base * w).sum() ** 2 / (base.sum() * (base * w**2).sum())
+
+    fractions = {k: ess_fraction(k, 0.0) for k in (-5.0, -1.0, 1.0, 2.5, 5.0, 10.0)}
+    assert min(fractions.values()) > 0.2, fractions
+    assert ess_fraction(5.0, 1.0) < 0.1
