@@ -119,3 +119,9 @@ QCD4B_DR_MIN = 0.3  # every pair of b quarks
 # scalar sum of the b-quark pT: H_T/2, the usual dynamic scale of multijet LO calculations
 # (e.g. Bern et al., arXiv:1112.3940, for four-jet production).
 QCD4B_SCALE_FACTOR = 0.5
+# Event-selection bias of the qcd4b generator (like Pythia's bias2Selection): events are kept
+# with probability b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^QCD4B_BIAS_POWER), pT_4 the softest b
+# quark, and carry weight 1/b. The analysis needs four jets above TAG_JET_PT_MIN = 40 GeV, so the
+# soft events that dominate sigma are thinned out instead of being showered at full rate.
+QCD4B_BIAS_PT_REF = 40.0  # GeV
+QCD4B_BIAS_POWER = 4.0

@@ -185,7 +185,8 @@ def test_unweighted_shapes_match_weighted(trained):
     rng = np.random.default_rng(12)
     _, weighted_points = sampler.sample(np.random.default_rng(13), 40000, integrate.Timers())
     weights = integrand.channels(weighted_points).sum(1)
-    events = integrate.unweight(sampler, integrand, rng, 400, integrate.max_weight(weights, 0.01), progress=False)
+    events = integrate.unweight(sampler, integrand, rng, 400, integrate.max_weight(weights, 0.01), progress=False,
+                                bias_power=0.0)
     assert Counter(events.channel).most_common(1)[0][0] == 0  # g g dominates
 
     def observables(momenta):

@@ -9,9 +9,12 @@ mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T = H_T / 2, H_T = scalar sum of the four b
 Importance sampling: a `vegas.AdaptiveMap` (separable grid over the 9 variables of
 phasespace.lab_frame_points) trained with a fixed seed, so the map (cached on disk) does not
 depend on the job seed; the job then estimates sigma and unweights with its own seed.
-Unweighting: accept with probability w / w_max, where w_max is chosen so that the events above
-it carry at most UNWEIGHT_TRUNCATION of the cross section (they are kept with weight 1: a
-truncation bias of at most that fraction, reported as `truncated_fraction`).
+Unweighting: accept with probability w b / w_max, where w_max is chosen so that the events above
+it carry at most UNWEIGHT_TRUNCATION of the cross section (they are kept at weight 1/b: a
+truncation bias of at most that fraction, reported as `truncated_fraction`). The selection bias
+b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^power) (pT_4 = softest b quark; power 0: no bias) keeps
+fewer of the soft events that dominate sigma but rarely pass the four-jet selection; kept events
+carry the weight 1/b, so every distribution stays unbiased.
 """
 
 from __future__ import annotations
@@ -107,14 +110,15 @@ class VegasSampler:
         timers.add("phase_space", start)
         return y, points
 
-    def train(self, integrand: Integrand, iterations: int, n_per_iteration: int, progress: bool = True) -> list:
-        """Adapt the map (fixed seed); returns the per-iteration (sigma, error) estimates."""
+    def train(self, integrand: Integrand, iterations: int, n_per_iteration: int, progress: bool = True,
+              bias_power: float = C.QCD4B_BIAS_POWER) -> list:
+        """Adapt the map to the biased weights (fixed seed); returns the per-iteration (sigma, error)."""
         rng = np.random.default_rng(GRID_SEED)
         history = []
         for _ in tqdm(range(iterations), desc="qcd4b VEGAS", disable=not progress, leave=False):
             y, points = self.sample(rng, n_per_iteration, integrand.timers)
             weights = integrand.channels(points).sum(1)
-            self.map.add_training_data(y, weights**2)
+            self.map.add_training_data(y, (weights * selection_bias(points, bias_power)) ** 2)
             self.map.adapt(alpha=0.5)
             history.append((weights.mean(), weights.std() / np.sqrt(len(weights))))
         return history
@@ -134,23 +138,24 @@ class FlatSampler:
 
 
 def grid_path(cache: Path, sqrt_s: float, cuts: ps.Cuts, pdf_set: int, iterations: int, n_per_iteration: int,
-              artifact: str) -> Path:
+              artifact: str, bias_power: float) -> Path:
     """Cache file of a trained VEGAS map, keyed by everything that shapes it."""
     key = json.dumps([sqrt_s, cuts.pt_min, cuts.eta_max, cuts.dr_min, pdf_set, iterations, n_per_iteration,
-                      artifact, GRID_SEED, NINC, C.QCD4B_SCALE_FACTOR])
+                      artifact, GRID_SEED, NINC, C.QCD4B_SCALE_FACTOR, bias_power, C.QCD4B_BIAS_PT_REF])
     return cache / f"vegas_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
 def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_iteration: int,
-                    cache: Path | None, pdf_set: int, artifact: str, progress: bool = True) -> VegasSampler:
+                    cache: Path | None, pdf_set: int, artifact: str, progress: bool = True,
+                    bias_power: float = C.QCD4B_BIAS_POWER) -> VegasSampler:
     """A VegasSampler with a trained map, read from / written to `cache` when given."""
     path = None
     if cache is not None:
-        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact)
+        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact, bias_power)
         if path.is_file():
             return VegasSampler(integrand.sqrt_s, cuts, grid=np.load(path))
     sampler = VegasSampler(integrand.sqrt_s, cuts)
-    sampler.train(integrand, iterations, n_per_iteration, progress)
+    sampler.train(integrand, iterations, n_per_iteration, progress, bias_power)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{np.random.default_rng().integers(1 << 30)}.npy")
@@ -159,15 +164,23 @@ def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_
     return sampler
 
 
+def selection_bias(points: ps.Points, power: float = C.QCD4B_BIAS_POWER,
+                   reference: float = C.QCD4B_BIAS_PT_REF) -> np.ndarray:
+    """b = min(1, (pT of the softest b quark / reference)^power), per point."""
+    pt, _, _ = ps.kinematics(points.momenta)
+    return np.minimum(1.0, (pt.min(1) / reference) ** power)
+
+
 def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_points: int,
-                  progress: bool = False) -> tuple[float, float, np.ndarray]:
-    """(sigma in pb, its statistical error, all point weights) from n_points samples."""
-    weights = []
+                  progress: bool = False, bias_power: float = C.QCD4B_BIAS_POWER) -> tuple[float, float, np.ndarray]:
+    """(sigma in pb, its statistical error, point weights times the selection bias) from n_points samples."""
+    weights, biased = [], []
     for start in tqdm(range(0, n_points, BATCH), desc="qcd4b sigma", disable=not progress, leave=False):
         _, points = sampler.sample(rng, min(BATCH, n_points - start), integrand.timers)
         weights.append(integrand.channels(points).sum(1))
+        biased.append(weights[-1] * selection_bias(points, bias_power))
     weights = np.concatenate(weights)
-    return float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), weights
+    return float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), np.concatenate(biased)
 
 
 def max_weight(weights: np.ndarray, truncation: float = UNWEIGHT_TRUNCATION) -> float:
@@ -187,6 +200,7 @@ class Unweighted:
 
     points: ps.Points
     channel: np.ndarray  # index into CHANNELS
+    weight: np.ndarray  # 1 / selection bias (all 1 without bias)
     mu2: np.ndarray
     alpha_s: np.ndarray
     n_tried: int
@@ -195,28 +209,30 @@ class Unweighted:
 
 
 def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: int, w_max: float,
-             progress: bool = True) -> Unweighted:
-    """Hit-or-miss unweighting against w_max; each event's channel drawn from its channel weights."""
+             progress: bool = True, bias_power: float = C.QCD4B_BIAS_POWER) -> Unweighted:
+    """Hit-or-miss unweighting of w * bias against w_max; each event's channel drawn from its channel weights."""
     kept, n_tried, excess, total = [], 0, 0.0, 0.0
     n_kept = 0
     with tqdm(total=n_events, desc="qcd4b unweight", unit="ev", disable=not progress, leave=False) as bar:
         while n_kept < n_events:
             _, points = sampler.sample(rng, BATCH, integrand.timers)
             per_channel = integrand.channels(points)
-            weights = per_channel.sum(1)
+            bias = selection_bias(points, bias_power)
+            weights = per_channel.sum(1) * bias
             n_tried += len(weights)
-            total += weights.sum()
-            excess += np.clip(weights - w_max, 0, None).sum()
+            total += (weights / bias).sum()
+            excess += (np.clip(weights - w_max, 0, None) / bias).sum()
             accept = rng.random(len(weights)) * w_max < weights
             cumulative = np.cumsum(per_channel[accept], 1)
             pick = rng.random(int(accept.sum()))[:, None] * cumulative[:, -1:]
             channel = np.minimum((cumulative < pick).sum(1), len(CHANNELS) - 1)
-            kept.append((points.select(accept), channel))
+            kept.append((points.select(accept), channel, 1.0 / bias[accept]))
             n_kept += int(accept.sum())
             bar.update(min(int(accept.sum()), n_events - bar.n))
     points = ps.Points(*(np.concatenate([getattr(k[0], f) for k in kept])[:n_events]
                          for f in ("momenta", "x1", "x2", "jac")))
     channel = np.concatenate([k[1] for k in kept])[:n_events]
+    weight = np.concatenate([k[2] for k in kept])[:n_events]
     mu2 = integrand.scale2(points)
-    return Unweighted(points, channel, mu2, integrand.pdf.alpha_s(mu2), n_tried, w_max,
+    return Unweighted(points, channel, weight, mu2, integrand.pdf.alpha_s(mu2), n_tried, w_max,
                       excess / total if total > 0 else 0.0)

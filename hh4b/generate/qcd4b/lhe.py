@@ -10,8 +10,9 @@ colour line (colour of a = anticolour of b, outgoing convention); incoming parti
 colour and anticolour (crossing).
 
 The file follows the LHEF standard (hep-ph/0609017): IDWTUP = 3 (events of unit weight,
-accepted as they come), one process, XWGTUP = sigma / N, SCALUP = mu_F = H_T/2 (the shower
-starts at the factorisation scale, as MadGraph's LO default), AQCDUP = alpha_s(mu_R). Quarks
+accepted as they come; XWGTUP = sigma / N) without selection bias, IDWTUP = 4 (weighted events,
+XWGTUP_i = sigma w_i / sum w in pb, Pythia passes them on as event weights) with it; one
+process, SCALUP = mu_F = H_T/2 (the shower starts at the factorisation scale, as MadGraph's LO default), AQCDUP = alpha_s(mu_R). Quarks
 are written massless as in the matrix element; Pythia gives c and b their masses and
 reshuffles the momenta on reading (`LesHouches:setQuarkMass`, on by default).
 """
@@ -100,16 +101,17 @@ def write_lhe(path: str | os.PathLike, events: Unweighted, tags: np.ndarray, xse
     """Write the unweighted events as an LHEF 3.0 file (gzip when the name ends in .gz)."""
     path = Path(path)
     n = len(events.channel)
-    weight = xsec_pb / max(n, 1)
+    weights = xsec_pb * events.weight / max(events.weight.sum(), 1e-300)
+    strategy = 3 if np.allclose(events.weight, events.weight[:1]) else 4
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "wt") as out:
         out.write('<LesHouchesEvents version="3.0">\n<header>\n<!-- hh4b qcd4b: LO p p -> b b~ b b~, pyamplicol '
                   f"full-colour |M|^2, Pythia PDF:pSet = {pdf_set}, mu = H_T/2. {comment} -->\n</header>\n")
-        out.write(f"<init>\n2212 2212 {sqrt_s / 2:.6e} {sqrt_s / 2:.6e} 0 0 0 0 3 1\n"
-                  f"{xsec_pb:.10e} {xsec_err_pb:.10e} {weight:.10e} {PROCESS_ID}\n</init>\n")
+        out.write(f"<init>\n2212 2212 {sqrt_s / 2:.6e} {sqrt_s / 2:.6e} 0 0 0 0 {strategy} 1\n"
+                  f"{xsec_pb:.10e} {xsec_err_pb:.10e} {weights.max(initial=0.0):.10e} {PROCESS_ID}\n</init>\n")
         scales = np.sqrt(events.mu2)
         for i in range(n):  # text formatting only; all physics above is columnar
             ids = CHANNELS[events.channel[i]] + FINAL_IDS
-            out.write(_event_block(ids, tags[i], events.points.momenta[i], scales[i], events.alpha_s[i], weight))
+            out.write(_event_block(ids, tags[i], events.points.momenta[i], scales[i], events.alpha_s[i], weights[i]))
         out.write("</LesHouchesEvents>\n")
     return path
