@@ -81,8 +81,8 @@ def classifier_rows(models_dir: Path) -> list[dict]:
         metrics = card.get("metrics", {})
         if "auc" not in metrics:
             continue
-        analysis = card.get("analysis", "nonresonant" if "nonres" in card_path.stem else "resonant")
-        key = card.get("method", card.get("model"))
+        analysis = card.get("analysis", card.get("preset", "nonresonant" if "nonres" in card_path.stem else "resonant"))
+        key = f"dnn_{card.get('pairing', 'mindr')}" if card.get("model") == "dnn" else card.get("model")
         ref = paper.CLASSIFIER_PERFORMANCE.get(analysis, {}).get(key)
         rows.append({"model": card_path.stem, "analysis": analysis, "acc": metrics.get("acc", metrics.get("accuracy")),
                      "auc": metrics.get("auc"), "auc_spread": metrics.get("auc_std"),
