@@ -225,7 +225,6 @@ def test_few_jets_and_nan_kinematics(tmp_path):
 
     # first 100 events: keep two jets only; next 100: NaN pT everywhere
     idx = np.arange(300)
-    jets = {k: ak.where(idx[:, None] < 100, v[:, :2], v) if False else v for k, v in jets.items()}
     count = ak.num(jets["pt"])
     keep = ak.local_index(jets["pt"]) < ak.where(idx < 100, np.minimum(count, 2), count)
     jets = {k: v[keep] for k, v in jets.items()}
@@ -241,6 +240,20 @@ def test_few_jets_and_nan_kinematics(tmp_path):
     assert cut["four_jets_2tags"][1] <= 100  # only the last 100 events can pass
     for h in output["hists"].values():
         assert np.all(np.isfinite(h.values(flow=True)))
+
+
+def test_zero_event_chunk_gives_empty_output(tmp_path):
+    from coffea.nanoevents import NanoEventsFactory
+
+    from hh4b.events import NanoSchema
+
+    write_nanoaod(tmp_path / "zero.root", hh_events(0, 500, 3))
+    events = NanoEventsFactory.from_root({str(tmp_path / "zero.root"): "Events"}, schemaclass=NanoSchema,
+                                         mode="eager", metadata={"dataset": "zero"}).events()
+    out = HH4bProcessor().process(events)
+    assert out["bookkeeping"]["events_processed"] == 0 and out["bookkeeping"]["failed_chunks"] == []
+    assert all(v[1] == 0 for v in out["cutflow"]["zero"].values())
+    assert all(h.sum(flow=True).value == 0 for h in out["hists"].values())
 
 
 def test_census_counts_entries(toy_fileset):
