@@ -46,11 +46,13 @@ def _pythia_pdf(pset: int):
     import pythia8mc
 
     pythia = pythia8mc.Pythia("", False)
-    for line in ("ProcessLevel:all = off", "Print:quiet = on", f"PDF:pSet = {pset}"):
+    for line in ("ProcessLevel:all = off", "Print:quiet = on"):
         pythia.readString(line)
-    if not pythia.init():
-        raise ConfigError(f"Pythia could not initialise PDF:pSet = {pset}")
-    return pythia, pythia.getPDFPtr(2212)
+    accepted = pythia.readString(f"PDF:pSet = {pset}") and pythia.init()
+    pdf = pythia.getPDFPtr(2212) if accepted else None
+    if pdf is None or not pdf.isSetup():
+        raise ConfigError(f"Pythia has no proton PDF set PDF:pSet = {pset} (--pdf-set)")
+    return pythia, pdf
 
 
 class PartonDensity:

@@ -94,3 +94,8 @@ def test_cli_rejects_bad_options(capsys):
     assert cli.main(["xsec", "--sqrt-s", "100"]) == 2
     err = capsys.readouterr().err
     assert "--sqrt-s" in err and len(err.strip().splitlines()) == 1
+
+
+def test_unknown_pdf_set_is_a_config_error(capsys):
+    assert cli.main(["xsec", "--pdf-set", "999"]) == 2
+    assert "--pdf-set" in capsys.readouterr().err
