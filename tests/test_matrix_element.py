@@ -178,6 +178,16 @@ def test_grid_interpolation_matches_exact(grid):
         assert np.median(rel) < 1e-3 and rel.max() < 5e-2
 
 
+def test_grid_array_lookup_equals_scalar_lookup(grid):
+    rng = np.random.default_rng(8)
+    m_hh = np.concatenate([rng.uniform(250, 7000, 200), [250.0, 345.9, 346.0, 346.1, 1000.0, 6500.0]])
+    s = m_hh**2
+    t = gghh.t_from_cos_theta(s, rng.uniform(-1, 1, m_hh.size))
+    vectorised = np.array(grid.coefficients_array(s, t))
+    scalar = np.array([grid.coefficients(si, ti) for si, ti in zip(s, t)]).T
+    np.testing.assert_allclose(vectorised, scalar, rtol=1e-12, atol=0)
+
+
 def test_process_rejects_kappa_out_of_range():
     from hh4b.generate.nonresonant import GGToHHProcess
 

@@ -96,6 +96,28 @@ class MatrixElementGrid:
         raise AssertionError("unreachable")
 
 
+    def coefficients_array(self, s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(a, b, c) at many points (vectorised; for writing the per-event branches)."""
+        s, t = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(t, dtype=float))
+        m_hh = np.sqrt(s)
+        m_h2 = self.params.m_h**2
+        beta = np.sqrt(np.maximum(1.0 - 4.0 * m_h2 / s, 0.0))
+        cos_theta = np.where(beta > 0.0, (t - m_h2 + 0.5 * s) / (0.5 * s * np.where(beta > 0.0, beta, 1.0)), 0.0)
+        cos2 = np.minimum(cos_theta**2, 1.0)
+        out = np.zeros((3,) + s.shape)
+        lower = -np.inf
+        for kind, cover, splines in self._pieces:
+            sel = (m_hh > lower) & (m_hh <= min(cover, M_HH_GRID_MAX))
+            x = self._to_x(kind, m_hh[sel])
+            for row, spline in zip(out, splines):
+                row[sel] = spline(x, cos2[sel], grid=False)
+            lower = cover
+        beyond = m_hh > M_HH_GRID_MAX
+        if beyond.any():
+            out[:, beyond] = gghh.me_coefficients(s[beyond], t[beyond], self.params)
+        return out[0], out[1], out[2]
+
+
 @functools.lru_cache(maxsize=4)
 def matrix_element_grid(params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()) -> MatrixElementGrid:
     """The grid of `params`, built once per Python process (several Pythia instances share it)."""
@@ -123,9 +145,13 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
         self.last_coefficients = (0.0, 0.0, 0.0)
         self._sigma = 0.0
 
-    def coefficients_for(self, s: float, t: float) -> tuple[float, float, float]:
-        """(a, b, c) of |M|^2 = a + b k + c k^2 at s-hat = s, t-hat = t (GeV^2)."""
-        return self.grid.coefficients(s, t)
+    def coefficients_for(self, s, t):
+        """(a, b, c) of |M|^2 = a + b k + c k^2 at s-hat = s, t-hat = t (GeV^2).
+
+        Floats for scalar (s, t); three arrays for arrays (e.g. a batch's sHat, tHat)."""
+        if np.ndim(s) == 0 and np.ndim(t) == 0:
+            return self.grid.coefficients(float(s), float(t))
+        return self.grid.coefficients_array(s, t)
 
     # --- Pythia interface ---
     def name(self):
