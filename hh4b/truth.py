@@ -17,6 +17,7 @@ import numpy as np
 
 from hh4b.constants import TRUTH_MATCH_DR
 from hh4b.pairing import delta_r
+from hh4b.selection import to_padded
 
 # per-event status codes
 MATCHED, NO_TRUTH, UNMATCHED_QUARK, MULTI_MATCHED_QUARK, SHARED_JET = 0, 1, 2, 3, 4
@@ -27,29 +28,33 @@ def match_quarks(jets: ak.Array, quarks: ak.Array | None, dr_max: float = TRUTH_
 
     Returns {"status": (n,) code, "jet_parent": jagged per jet: 0/1 = which Higgs it came from,
     -1 = not matched}. Parent labels are 0 for the Higgs with the lower index, 1 for the other.
+    Vectorised as dense (events, 4 quarks, jets) arrays; events without exactly four quarks
+    get NO_TRUTH.
     """
-    n = len(jets)
+    n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
     if quarks is None:
-        return {"status": np.full(n, NO_TRUTH), "jet_parent": ak.values_astype(jets.pt * 0 - 1, np.int64)}
-    pairs = ak.cartesian({"q": quarks, "j": jets}, axis=1, nested=True)  # (n, quark, jet)
-    close = delta_r(pairs.q.eta, pairs.q.phi, pairs.j.eta, pairs.j.phi) < dr_max
-    n_per_quark = ak.sum(close, axis=2)
+        return {"status": np.full(len(n_jets), NO_TRUTH), "jet_parent": ak.unflatten(
+            np.full(int(n_jets.sum()), -1, dtype=np.int64), n_jets)}
+    width = int(n_jets.max(initial=0))
+    jet_eta, jet_phi = (to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in ("eta", "phi"))
     n_quarks = ak.to_numpy(ak.num(quarks.pt, axis=1))
-    parents = quarks.parent
-    first_parent = ak.fill_none(ak.min(parents, axis=1), -1)
-    two_parents = ak.to_numpy(ak.fill_none(ak.max(parents, axis=1), -1) != first_parent)
-    label = ak.values_astype(parents != first_parent, np.int64)  # (n, quark)
-    jet_claims = ak.sum(close, axis=1)  # (n, jet): how many quarks claim each jet
-    labelled = ak.where(close, label[:, :, None], 0)
-    jet_parent = ak.where(jet_claims == 1, ak.sum(labelled, axis=1), -1)
-
-    unmatched = ak.to_numpy(ak.any(n_per_quark == 0, axis=1))
-    multi = ak.to_numpy(ak.any(n_per_quark > 1, axis=1))
-    shared = ak.to_numpy(ak.any(jet_claims > 1, axis=1))
+    q_eta, q_phi = (to_padded(ak.values_astype(quarks[k], np.float64), 4, np.nan) for k in ("eta", "phi"))
+    parent = to_padded(ak.values_astype(quarks.parent, np.int64), 4, -1)
+    with np.errstate(invalid="ignore"):
+        close = delta_r(q_eta[:, :, None], q_phi[:, :, None], jet_eta[:, None, :], jet_phi[:, None, :]) < dr_max
+    close &= (n_quarks == 4)[:, None, None]
+    n_per_quark = close.sum(axis=2)  # (n, 4)
+    jet_claims = close.sum(axis=1)  # (n, J)
+    low = parent.min(axis=1, keepdims=True)
+    label = (parent != low).astype(np.int64)  # 0 = the Higgs with the lower index
+    two_parents = parent.max(axis=1) != low[:, 0]
+    jet_parent = np.where(jet_claims == 1, (close * label[:, :, None]).sum(axis=1), -1)
     status = np.select(
-        [(n_quarks != 4) | ~two_parents, unmatched, multi, shared],
+        [(n_quarks != 4) | ~two_parents, (n_per_quark == 0).any(axis=1), (n_per_quark > 1).any(axis=1),
+         (jet_claims > 1).any(axis=1)],
         [NO_TRUTH, UNMATCHED_QUARK, MULTI_MATCHED_QUARK, SHARED_JET], default=MATCHED)
-    return {"status": status, "jet_parent": jet_parent}
+    valid = np.arange(width)[None, :] < n_jets[:, None]
+    return {"status": status, "jet_parent": ak.unflatten(jet_parent[valid], n_jets)}
 
 
 def correct_pairing(jet_parent: ak.Array, jet_idx: np.ndarray) -> np.ndarray:
