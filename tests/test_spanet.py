@@ -335,3 +335,14 @@ def test_efficiency_tables_by_hand():
     assert pairing["parameter"] == "kappa_lambda"
     assert pairing["rows"]["1"] == {"events": 1, "spanet": 1.0, "mindr": 0.0}
     assert pairing["rows"]["5"] == {"events": 1, "spanet": 0.0, "mindr": 1.0}
+
+
+def test_same_seed_same_model(tmp_path):
+    torch.set_num_threads(1)
+    path = tmp_path / "toy.h5"
+    write_toy(path, 600, 200, seed=4)
+    config = SPANET_PRESETS["tiny"].with_(epochs=1, batch_size=64, dropout=0.1)
+    states = [train_spanet(path, tmp_path / f"run{i}", config, seed=s, progress=False)[0].state_dict()
+              for i, s in enumerate((7, 7, 8))]
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+    assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
