@@ -34,16 +34,17 @@ PROCESS_CODE = 10251  # user process codes must be >= 10000
 M_HH_GRID_MAX = 6000.0  # GeV; above it (a, b, c) are computed exactly (rare)
 THRESHOLD_GAP = 0.1  # GeV between 2 m_t and the nearest grid node
 M_HH_SPLIT = 1000.0  # GeV; the grid is uniform in log m_hh above
-N_GRID_BELOW, N_GRID_ABOVE, N_GRID_HIGH, N_GRID_COS2 = 16, 28, 12, 12
+N_GRID_BELOW, N_GRID_ABOVE, N_GRID_HIGH, N_GRID_COS2 = 16, 28, 16, 12
 
 
 class MatrixElementGrid:
-    """(a, b, c)(s, t) interpolated from a grid built once per process (measured 3.7 s CPU).
+    """(a, b, c)(s, t) interpolated from a grid built once per process.
 
     Three pieces in m_hh: [2 m_h, 2 m_t] and [2 m_t, M_HH_SPLIT] in v = sqrt(|m_hh - 2 m_t|)
     (square-root cusps at the top threshold), [M_HH_SPLIT, M_HH_GRID_MAX] in log m_hh; cos^2 theta
-    in [0, 1]. Median interpolation error of |M|^2 ~3e-5, worst ~1e-2 of the local value where
-    |M|^2 nearly cancels (tests/test_matrix_element.py).
+    in [0, 1]. Measured: build 0.9 s CPU (+ ~1 s one-time numba start-up); |M|^2 interpolation
+    error median ~1e-5, worst ~2% (forward |cos theta| > 0.9 above 1 TeV, and within 1 GeV of
+    2 m_t); a look-up costs ~10 us.
     """
 
     def __init__(self, params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()):
