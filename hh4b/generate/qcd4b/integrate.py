@@ -6,9 +6,10 @@ with the channels ab = g g, q q~ and q~ q for q = u, d, s, c (matrix_elements.py
 alpha_s from the Pythia PDF set of the signal (hh4b.pdf), and the dynamic scale
 mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T = H_T / 2, H_T = scalar sum of the four b-quark pT.
 
-Importance sampling: a `vegas.AdaptiveMap` (separable grid over the 9 variables of
-phasespace.lab_frame_points) trained with a fixed seed, so the map (cached on disk) does not
-depend on the job seed; the job then estimates sigma and unweights with its own seed.
+Importance sampling: multi-channel phase space (multichannel.py: lab-frame map + b-b~ pair
+channels), each channel type behind a `vegas.AdaptiveMap` trained with a fixed seed, so the
+maps (cached on disk) do not depend on the job seed; the job then estimates sigma and unweights
+with its own seed.
 Unweighting: accept with probability w b / w_max, where w_max is chosen so that the events above
 it carry at most UNWEIGHT_TRUNCATION of the cross section (they are kept at weight 1/b: a
 truncation bias of at most that fraction, reported as `truncated_fraction`). The selection bias
@@ -31,7 +32,7 @@ import vegas
 from tqdm import tqdm
 
 from hh4b import constants as C
-from hh4b.generate.qcd4b import phasespace as ps
+from hh4b.generate.qcd4b import multichannel, phasespace as ps
 
 QUARKS = (1, 2, 3, 4)  # d, u, s, c in the initial state
 # channel index -> (beam 1 id, beam 2 id): g g, then q q~ for each q, then q~ q
@@ -93,33 +94,31 @@ class Integrand:
 
 
 class VegasSampler:
-    """Lab-frame phase space behind a VEGAS adaptive map."""
+    """Multi-channel phase space (multichannel.py) behind VEGAS adaptive maps."""
 
-    def __init__(self, sqrt_s: float, cuts: ps.Cuts, grid: np.ndarray | None = None):
+    def __init__(self, sqrt_s: float, cuts: ps.Cuts, grids: np.ndarray | None = None):
         self.sqrt_s, self.cuts = float(sqrt_s), cuts
-        self.map = vegas.AdaptiveMap(grid if grid is not None else [[0.0, 1.0]] * ps.DIM,
-                                     ninc=None if grid is not None else NINC)
+        self.channels = multichannel.Channels(sqrt_s, cuts, NINC, None if grids is None else list(grids))
 
-    def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[np.ndarray, ps.Points]:
-        start = time.perf_counter()
-        y = rng.random((n, ps.DIM))
-        x, jac = np.empty_like(y), np.empty(n)
-        self.map.map(y, x, jac)
-        points = ps.lab_frame_points(x, 2.0 * np.pi * rng.random(n), self.sqrt_s, self.cuts)
-        points.jac *= jac
-        timers.add("phase_space", start)
-        return y, points
+    def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[tuple, ps.Points]:
+        channel, y, points = self.channels.sample(rng, n, timers)
+        return (channel, y), points
+
+    def grids(self) -> np.ndarray:
+        return np.stack([np.asarray(m.extract_grid()) for m in self.channels.maps])
 
     def train(self, integrand: Integrand, iterations: int, n_per_iteration: int, progress: bool = True,
               bias_power: float = C.QCD4B_BIAS_POWER) -> list:
-        """Adapt the map to the biased weights (fixed seed); returns the per-iteration (sigma, error)."""
+        """Adapt the maps to the biased weights (fixed seed); returns the per-iteration (sigma, error)."""
         rng = np.random.default_rng(GRID_SEED)
         history = []
         for _ in tqdm(range(iterations), desc="qcd4b VEGAS", disable=not progress, leave=False):
-            y, points = self.sample(rng, n_per_iteration, integrand.timers)
+            (channel, y), points = self.sample(rng, n_per_iteration, integrand.timers)
             weights = integrand.channels(points).sum(1)
-            self.map.add_training_data(y, (weights * selection_bias(points, bias_power)) ** 2)
-            self.map.adapt(alpha=0.5)
+            training = (weights * selection_bias(points, bias_power)) ** 2
+            for index, mask in enumerate((channel == 0, channel > 0)):
+                self.channels.maps[index].add_training_data(np.ascontiguousarray(y[mask]), training[mask])
+                self.channels.maps[index].adapt(alpha=0.5)
             history.append((weights.mean(), weights.std() / np.sqrt(len(weights))))
         return history
 
@@ -141,7 +140,7 @@ def grid_path(cache: Path, sqrt_s: float, cuts: ps.Cuts, pdf_set: int, iteration
               artifact: str, bias_power: float) -> Path:
     """Cache file of a trained VEGAS map, keyed by everything that shapes it."""
     key = json.dumps([sqrt_s, cuts.pt_min, cuts.eta_max, cuts.dr_min, pdf_set, iterations, n_per_iteration,
-                      artifact, GRID_SEED, NINC, C.QCD4B_SCALE_FACTOR, bias_power, C.QCD4B_BIAS_PT_REF])
+                      artifact, GRID_SEED, NINC, "multichannel-1", C.QCD4B_SCALE_FACTOR, bias_power, C.QCD4B_BIAS_PT_REF])
     return cache / f"vegas_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
@@ -153,13 +152,13 @@ def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_
     if cache is not None:
         path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact, bias_power)
         if path.is_file():
-            return VegasSampler(integrand.sqrt_s, cuts, grid=np.load(path))
+            return VegasSampler(integrand.sqrt_s, cuts, grids=np.load(path))
     sampler = VegasSampler(integrand.sqrt_s, cuts)
     sampler.train(integrand, iterations, n_per_iteration, progress, bias_power)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{np.random.default_rng().integers(1 << 30)}.npy")
-        np.save(tmp, np.asarray(sampler.map.extract_grid()))
+        np.save(tmp, sampler.grids())
         tmp.replace(path)
     return sampler
 

@@ -36,6 +36,8 @@ from hh4b import constants as C
 N_FINAL = 4
 DIM = 9  # VEGAS dimensions of the lab-frame map
 FINAL_IDS = (5, -5, 5, -5)
+# (2 pi)^-8 (phase-space factors) * 2 (dx1 dx2 = 2/s dE dp_z) / 2^4 (d^3k / 2E = pT dpT deta dphi / 2)
+MEASURE_CONSTANT = (2.0 * np.pi) ** -8 * 2.0 / 16.0
 
 
 @dataclass(frozen=True)
@@ -82,31 +84,32 @@ def _beams(x1: np.ndarray, x2: np.ndarray, sqrt_s: float) -> np.ndarray:
     return np.stack([np.stack([e1, zero, zero, e1], -1), np.stack([e2, zero, zero, -e2], -1)], 1)
 
 
-def lab_frame_points(u: np.ndarray, phi0: np.ndarray, sqrt_s: float, cuts: Cuts) -> Points:
-    """Map unit-cube points u (N, 9) and global azimuths phi0 (N,) to phase-space points."""
-    pt_max = 0.5 * sqrt_s
-    log_range = np.log(pt_max / cuts.pt_min)
-    pt = np.empty((len(u), N_FINAL))
-    pt[:, :3] = cuts.pt_min * np.exp(u[:, 0:3] * log_range)
-    eta = cuts.eta_max * (2.0 * u[:, 3:7] - 1.0)
-    phi = np.empty((len(u), 3))
-    phi[:, 0] = phi0
-    phi[:, 1:] = phi0[:, None] + 2.0 * np.pi * u[:, 7:9]
-    px = pt[:, :3] * np.cos(phi)
-    py = pt[:, :3] * np.sin(phi)
+def assemble(pt3: np.ndarray, eta: np.ndarray, phi3: np.ndarray, sqrt_s: float):
+    """Momenta from pT, phi of quarks 1-3 and eta of all four (quark 4 balances pT).
+
+    Returns (momenta (N, 6, 4), x1, x2, pT of quark 4).
+    """
+    px, py = pt3 * np.cos(phi3), pt3 * np.sin(phi3)
     px4, py4 = -px.sum(1), -py.sum(1)
-    pt[:, 3] = np.hypot(px4, py4)
-    pxs = np.column_stack([px, px4])
-    pys = np.column_stack([py, py4])
+    pt = np.column_stack([pt3, np.hypot(px4, py4)])
     energy, pz = pt * np.cosh(eta), pt * np.sinh(eta)
     x1 = (energy.sum(1) + pz.sum(1)) / sqrt_s
     x2 = (energy.sum(1) - pz.sum(1)) / sqrt_s
-    final = np.stack([energy, pxs, pys, pz], -1)
-    momenta = np.concatenate([_beams(x1, x2, sqrt_s), final], 1)
+    final = np.stack([energy, np.column_stack([px, px4]), np.column_stack([py, py4]), pz], -1)
+    return np.concatenate([_beams(x1, x2, sqrt_s), final], 1), x1, x2, pt[:, 3]
+
+
+def lab_frame_points(u: np.ndarray, phi0: np.ndarray, sqrt_s: float, cuts: Cuts) -> Points:
+    """Map unit-cube points u (N, 9) and global azimuths phi0 (N,) to phase-space points."""
+    log_range = np.log(0.5 * sqrt_s / cuts.pt_min)
+    pt3 = cuts.pt_min * np.exp(u[:, 0:3] * log_range)
+    eta = cuts.eta_max * (2.0 * u[:, 3:7] - 1.0)
+    phi = np.column_stack([phi0, phi0[:, None] + 2.0 * np.pi * u[:, 7:9]])
+    momenta, x1, x2, pt4 = assemble(pt3, eta, phi, sqrt_s)
     # measure: prod_i pT_i dpT_i (dpT = pT log_range du) deta_i (2 eta_max du) dphi_i (2 pi du)
-    volume = pt[:, :3] ** 2 * log_range * (2.0 * cuts.eta_max) * (2.0 * np.pi)
-    jac = np.prod(volume, 1) * (2.0 * cuts.eta_max) * (2.0 * np.pi) ** -8 * (2.0 / sqrt_s**2) / 16.0
-    inside = (x1 < 1.0) & (x2 < 1.0) & (pt[:, 3] > cuts.pt_min)
+    jac = (np.prod(pt3**2, 1) * log_range**3 * (2.0 * cuts.eta_max) ** 4 * (2.0 * np.pi) ** 3
+           * MEASURE_CONSTANT / sqrt_s**2)
+    inside = (x1 < 1.0) & (x2 < 1.0) & (pt4 > cuts.pt_min)
     inside &= passes_cuts(momenta, cuts)
     return Points(momenta, x1, x2, np.where(inside, jac, 0.0))
 
