@@ -346,3 +346,15 @@ def test_same_seed_same_model(tmp_path):
               for i, s in enumerate((7, 7, 8))]
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     assert not all(torch.equal(states[0][k], states[2][k]) for k in states[0])
+
+
+def test_topology_event_info_yaml():
+    yaml = pytest.importorskip("yaml")
+    from hh4b.nn.topology import HH_TOPOLOGY
+
+    info = yaml.safe_load(HH_TOPOLOGY.event_info_yaml(with_globals=True))
+    assert info["EVENT"] == {"h1": ["b1", "b2"], "h2": ["b1", "b2"]}
+    assert info["PERMUTATIONS"]["EVENT"] == [["h1", "h2"]] and info["PERMUTATIONS"]["h2"] == [["b1", "b2"]]
+    assert info["INPUTS"]["GLOBAL"] == {"Kappa": {"kappa": "normalize"}}
+    assert yaml.safe_load(HH_TOPOLOGY.event_info_yaml(with_globals=False))["INPUTS"]["GLOBAL"] is None
+    assert HH_TOPOLOGY.target_paths()[0] == "TARGETS/h1/b1"

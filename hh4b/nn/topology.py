@@ -48,7 +48,7 @@ class Topology:
         for p in self.particles:
             lines.append(f"  {p}:")
             lines += [f"    - [ {', '.join(g)} ]" for g in self.product_symmetries]
-        lines += ["CLASSIFICATIONS:", "  EVENT:", "    - signal"]
+        lines += ["REGRESSIONS:", "CLASSIFICATIONS:", "  EVENT:", "    - signal"]
         return "\n".join(lines) + "\n"
 
 
