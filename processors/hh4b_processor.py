@@ -148,10 +148,12 @@ class HH4bProcessor(processor.ProcessorABC):
 
     def _truth(self, truth: dict, events, jets, result: dict) -> None:
         four_tag = result["category"] == 4
-        quarks = higgs_b_quarks(events)
-        if quarks is None or not four_tag.any():
+        if not four_tag.any():
             return
-        matching = match_quarks(jets[four_tag], quarks[four_tag])
+        quarks = higgs_b_quarks(events[four_tag])
+        if quarks is None:
+            return
+        matching = match_quarks(jets[four_tag], quarks)
         matched = matching["status"] == MATCHED
         for method, q in result["methods"].items():
             correct = correct_pairing(matching["jet_parent"], q["jet_idx"][four_tag]) & q["valid"][four_tag]
