@@ -75,8 +75,10 @@ class Integrand:
         start = time.perf_counter()
         mu2 = self.scale2(p)
         alpha_s = self.pdf.alpha_s(mu2)
-        f1 = {pid: self.pdf.xfx(pid, p.x1, mu2) / p.x1 for pid in {a for a, _ in CHANNELS}}
-        f2 = {pid: self.pdf.xfx(pid, p.x2, mu2) / p.x2 for pid in {b for _, b in CHANNELS}}
+        x, q2, n = np.concatenate([p.x1, p.x2]), np.concatenate([mu2, mu2]), len(mu2)
+        density = {pid: self.pdf.xfx(pid, x, q2) / x for pid in sorted({a for a, _ in CHANNELS})}
+        f1 = {pid: values[:n] for pid, values in density.items()}
+        f2 = {pid: values[n:] for pid, values in density.items()}
         self.timers.add("pdf", start)
         start = time.perf_counter()
         m_gg = self.me.gg(p.momenta, alpha_s)
