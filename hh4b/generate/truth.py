@@ -50,6 +50,14 @@ class FlatRecord:
         return np.arcsinh(np.divide(self.pz, self.pt, out=np.full_like(self.pz, np.inf), where=self.pt > 0))
 
     @cached_property
+    def heaviest_quark(self) -> np.ndarray:
+        """For hadrons (|status| >= 81) the heaviest quark flavour from the PDG code, else 0."""
+        a = np.abs(self.pid)
+        hadron = (np.abs(self.status) >= 81) & (a > 100) & ((a // 10) % 10 != 0)
+        q = np.where((a // 1000) % 10 > 0, (a // 1000) % 10, (a // 100) % 10)
+        return np.where(hadron, q, 0)
+
+    @cached_property
     def phi(self) -> np.ndarray:
         return np.arctan2(self.py, self.px)
 
@@ -97,10 +105,7 @@ def heavy_flavour_hadrons(rec: FlatRecord, flavour: int, pt_min: float) -> np.nd
     "Weakly decaying" = the last hadron of that flavour in its decay chain: no hadron of the same
     flavour has it as mother.
     """
-    a = np.abs(rec.pid)
-    is_hadron = (np.abs(rec.status) >= 81) & (a > 100) & ((a // 10) % 10 != 0)
-    heaviest = np.where((a // 1000) % 10 > 0, (a // 1000) % 10, (a // 100) % 10)
-    selected = is_hadron & (heaviest == flavour)
+    selected = rec.heaviest_quark == flavour
     last = selected.copy()
     from_same = selected & (rec.mother >= 0)
     from_same[from_same] = selected[rec.mother[from_same]]
