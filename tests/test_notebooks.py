@@ -99,11 +99,33 @@ def test_02_run_processor(notebook_fileset, tmp_path, monkeypatch):
     assert (tmp_path / "out" / "output.coffea").is_file() and (tmp_path / "out" / "summary.json").is_file()
 
 
+SPANET_ENV = {"HH4B_FOUR_TAG": 0, "HH4B_EPOCHS": 2, "HH4B_MAX_EVENTS": 1500}
+
+
+def explained_variance_lines(nb) -> list[str]:
+    return [line for line in stream_text(nb).splitlines() if "explained variance" in line]
+
+
 def test_03_spanet_embeddings(notebook_fileset, tmp_path, monkeypatch):
     nb = execute("03_spanet_embeddings.ipynb", monkeypatch, {
-        "HH4B_FILESET": notebook_fileset, "HH4B_MODELS": tmp_path / "no_models", "HH4B_FOUR_TAG": 0,
-        "HH4B_EPOCHS": 2, "HH4B_MAX_EVENTS": 1500, "HH4B_WORKDIR": tmp_path / "spanet"})
-    assert "explained variance" in stream_text(nb)
+        "HH4B_FILESET": notebook_fileset, "HH4B_MODELS": tmp_path / "no_models", "HH4B_WORKDIR": tmp_path / "spanet",
+        **SPANET_ENV})
+    assert "trained a tiny SPA-NET" in stream_text(nb)
+    assert len(explained_variance_lines(nb)) == 2
+
+
+@pytest.mark.slow
+def test_03_onnx_model_gives_the_torch_embeddings(notebook_fileset, tmp_path, monkeypatch):
+    """The ONNX branch: the fallback model exported with `hh4b export-onnx` gives the same PCA."""
+    from hh4b.cli import main as hh4b_main
+
+    env = {"HH4B_FILESET": notebook_fileset, "HH4B_WORKDIR": tmp_path / "spanet", **SPANET_ENV}
+    trained = execute("03_spanet_embeddings.ipynb", monkeypatch, {**env, "HH4B_MODELS": tmp_path / "none"})
+    onnx = tmp_path / "models" / "spanet_resonant.onnx"
+    assert hh4b_main(["export-onnx", str(tmp_path / "spanet" / "tiny" / "best.pt"), "--output", str(onnx)]) == 0
+    served = execute("03_spanet_embeddings.ipynb", monkeypatch, {**env, "HH4B_MODELS": onnx.parent})
+    assert f"embeddings from {onnx}" in stream_text(served)
+    assert explained_variance_lines(served) == explained_variance_lines(trained)
 
 
 # tiny CI samples leave the four-tag signal region without background events: the looser 2b
