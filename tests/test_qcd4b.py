@@ -195,7 +195,8 @@ def test_unweighted_shapes_match_weighted(trained):
         return {"pt_lead": pt.max(1), "m4b": np.sqrt(np.maximum(total[:, 0] ** 2 - np.sum(total[:, 1:] ** 2, 1), 0))}
 
     weighted, unweighted = observables(weighted_points.momenta), observables(events.points.momenta)
-    for name, edges in (("pt_lead", np.array([25, 40, 55, 70, 90, 120, 1e4])), ("m4b", np.array([0, 150, 200, 250, 300, 400, 1e5]))):
+    binning = {"pt_lead": [25, 40, 55, 70, 90, 120, 1e4], "m4b": [0, 150, 200, 250, 300, 400, 1e5]}
+    for name, edges in binning.items():
         reference = np.histogram(weighted[name], edges, weights=weights)[0]
         expected = reference / reference.sum() * len(events.channel)
         value, ndf = _chi2_per_bin(np.histogram(unweighted[name], edges)[0], expected)

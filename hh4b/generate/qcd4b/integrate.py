@@ -142,7 +142,8 @@ def grid_path(cache: Path, sqrt_s: float, cuts: ps.Cuts, pdf_set: int, iteration
               artifact: str, bias_power: float) -> Path:
     """Cache file of a trained VEGAS map, keyed by everything that shapes it."""
     key = json.dumps([sqrt_s, cuts.pt_min, cuts.eta_max, cuts.dr_min, pdf_set, iterations, n_per_iteration,
-                      artifact, GRID_SEED, NINC, "multichannel-1", C.QCD4B_SCALE_FACTOR, bias_power, C.QCD4B_BIAS_PT_REF])
+                      artifact, GRID_SEED, NINC, "multichannel-1", C.QCD4B_SCALE_FACTOR, bias_power,
+                      C.QCD4B_BIAS_PT_REF])
     return cache / f"vegas_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 

@@ -12,7 +12,8 @@ colour and anticolour (crossing).
 The file follows the LHEF standard (hep-ph/0609017): IDWTUP = 3 (events of unit weight,
 accepted as they come; XWGTUP = sigma / N) without selection bias, IDWTUP = 4 (weighted events,
 XWGTUP_i = sigma w_i / sum w in pb, Pythia passes them on as event weights) with it; one
-process, SCALUP = mu_F = H_T/2 (the shower starts at the factorisation scale, as MadGraph's LO default), AQCDUP = alpha_s(mu_R). Quarks
+process, SCALUP = mu_F = H_T/2 (the shower starts at the factorisation scale, as MadGraph's LO
+default), AQCDUP = alpha_s(mu_R). Quarks
 are written massless as in the matrix element; Pythia gives c and b their masses and
 reshuffles the momenta on reading (`LesHouches:setQuarkMass`, on by default).
 """

@@ -38,8 +38,9 @@ class Channels:
         self.sqrt_s, self.cuts = float(sqrt_s), cuts
         self.log_pt = np.log(0.5 * sqrt_s / cuts.pt_min)
         self.log_dr = np.log(np.pi / cuts.dr_min)
-        self.maps = [vegas.AdaptiveMap(g if g is not None else [[0.0, 1.0]] * ps.DIM, ninc=None if g is not None else ninc)
-                     for g in (grids or (None, None))]
+        grids = grids if grids is not None else (None, None)
+        flat = [[0.0, 1.0]] * ps.DIM
+        self.maps = [vegas.AdaptiveMap(flat, ninc=ninc) if g is None else vegas.AdaptiveMap(g) for g in grids]
         self.alphas = np.array([ALPHA_LAB] + [(1.0 - ALPHA_LAB) / len(PAIR_ORDERS)] * len(PAIR_ORDERS))
 
     # --- pair parametrisation ------------------------------------------------------------

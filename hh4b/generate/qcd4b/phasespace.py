@@ -131,7 +131,8 @@ def rambo_momenta(rng: np.random.Generator, sqrt_shat: np.ndarray) -> np.ndarray
     x = sqrt_shat / mass
     bq = np.einsum("nk,nik->ni", b, q[..., 1:])
     energy = x[:, None] * (gamma[:, None] * q[..., 0] + bq)
-    space = x[:, None, None] * (q[..., 1:] + b[:, None, :] * q[..., 0:1] + a[:, None, None] * bq[..., None] * b[:, None, :])
+    boost = b[:, None, :] * q[..., 0:1] + a[:, None, None] * bq[..., None] * b[:, None, :]
+    space = x[:, None, None] * (q[..., 1:] + boost)
     return np.concatenate([energy[..., None], space], -1)
 
 
