@@ -109,21 +109,30 @@ def assignment_tables(result: dict) -> dict:
 
 
 def pairing_vs_parameter(result: dict) -> dict:
-    """SPA-NET and min-dR pairing efficiency on the same 2h signal events, per mass or kappa."""
+    """SPA-NET and min-dR pairing efficiency on the same 2h signal events, per mass or kappa.
+
+    Efficiencies are weighted by the event weights, so for non-resonant signal reweighted from
+    its generation point to a drawn kappa_lambda (export_h5) each row follows that kappa's
+    kinematics; `events` is the raw count.
+    """
     spanet, matched = higgs_correct(result["assignment"], result["targets"])
     mindr, _ = higgs_correct(result["mindr"], result["targets"])
     use = matched.all(axis=1) & result["mindr_valid"] & (result["signal"] > 0)
+    weight = np.abs(result["weight"]) if "weight" in result else np.ones(len(use))
     has_mass = (result["mass"] > 0).any()
     name = "mass" if has_mass else "kappa_lambda"
     parameter = result["mass"] if has_mass else result["kappa"]
-    rows = {}
-    for value in np.unique(parameter[use]):
-        sel = use & (parameter == value)
-        rows[f"{value:g}"] = {"events": int(sel.sum()), "spanet": float(spanet.all(axis=1)[sel].mean()),
-                              "mindr": float(mindr.all(axis=1)[sel].mean())}
-    rows["all"] = {"events": int(use.sum()),
-                   "spanet": float(spanet.all(axis=1)[use].mean()) if use.any() else float("nan"),
-                   "mindr": float(mindr.all(axis=1)[use].mean()) if use.any() else float("nan")}
+
+    def row(sel):
+        w = weight[sel]
+        total = w.sum()
+        if not sel.any() or total <= 0:
+            return {"events": int(sel.sum()), "spanet": float("nan"), "mindr": float("nan")}
+        return {"events": int(sel.sum()), "spanet": float(np.sum(w * spanet.all(axis=1)[sel]) / total),
+                "mindr": float(np.sum(w * mindr.all(axis=1)[sel]) / total)}
+
+    rows = {f"{value:g}": row(use & (parameter == value)) for value in np.unique(parameter[use])}
+    rows["all"] = row(use)
     return {"parameter": name, "rows": rows}
 
 

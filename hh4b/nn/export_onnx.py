@@ -146,6 +146,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="SPA-NET checkpoint (.pt) from `hh4b train spanet`")
     parser.add_argument("--output", required=True, help="where to write the model, e.g. models/spanet_resonant.onnx")
     parser.add_argument("--opset", type=int, default=OPSET)
+    parser.add_argument("--metrics", nargs="*", default=[],
+                        help="metrics JSON files of `hh4b evaluate spanet` to record in the card")
 
 
 def main(args) -> int:
@@ -155,9 +157,20 @@ def main(args) -> int:
              "training_command": checkpoint.get("command"), "epoch": checkpoint.get("epoch"),
              "metrics": _summary_metrics(checkpoint.get("metrics") or {}),
              "command": "hh4b " + " ".join(sys.argv[1:])}
+    extra["evaluations"] = [_read_metrics(path) for path in args.metrics]
     export_spanet(model, args.output, extra, args.opset)
     print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}")
     return 0
+
+
+def _read_metrics(path) -> dict:
+    from hh4b.errors import InputFileError
+
+    try:
+        metrics = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise InputFileError(f"{path}: cannot read metrics JSON ({err})") from err
+    return {"file": str(path), **metrics}
 
 
 def _summary_metrics(metrics: dict) -> dict:
