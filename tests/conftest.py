@@ -2,7 +2,7 @@
 
 - `sample_file(sample, events=400, seed=1, **options)` -> Path of a generated ROOT file
   (any family of hh4b.generate.generate_file; same arguments -> same cached file).
-- `resonant_file(mass=500, events=600, seed=1)` -> Path (shortcut for the resonant family).
+- `resonant_file(mass=500, events=1000, seed=1)` -> Path (shortcut for the resonant family).
 - `small_fileset` -> Path of a fileset.json (coffea shape, metadata filled) with resonant M500,
   qcd and ttbar files of a few hundred events.
 Each file takes a few seconds on one core.
@@ -44,7 +44,7 @@ def sample_file(generated_dir):
 
 @pytest.fixture(scope="session")
 def resonant_file(sample_file):
-    def make(mass: float = 500.0, events: int = 600, seed: int = 1) -> Path:
+    def make(mass: float = 500.0, events: int = 1000, seed: int = 1) -> Path:
         return sample_file("resonant", events=events, seed=seed, mass=float(mass))
 
     return make

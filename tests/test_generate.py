@@ -28,13 +28,13 @@ def read_events(path):
 
 
 def peak(values, bin_width):
-    """Peak position: centre of the fullest bin after a 3-bin running sum (robust to tails)."""
+    """Peak position: mode of a Gaussian kernel density estimate (robust to the low-mass tail of
+    b jets that lose neutrinos and out-of-cone radiation); `bin_width` sets the scan step."""
+    from scipy.stats import gaussian_kde
+
     values = np.asarray(values, dtype=float)
-    edges = np.arange(values.min(), values.max() + 2 * bin_width, bin_width)
-    counts, edges = np.histogram(values, bins=edges)
-    smooth = np.convolve(counts, np.ones(3), mode="same")
-    i = int(np.argmax(smooth))
-    return 0.5 * (edges[i] + edges[i + 1])
+    grid = np.arange(values.min(), values.max() + bin_width, bin_width / 10.0)
+    return float(grid[np.argmax(gaussian_kde(values)(grid))])
 
 
 def matched_resonant_jets(events):
@@ -66,7 +66,7 @@ def test_nanoaod_schema_reads_without_warnings(resonant_file):
 
 def test_resonant_mass_peaks(resonant500):
     jets, mothers = matched_resonant_jets(resonant500)
-    assert len(jets) > 150
+    assert len(jets) > 400
     m4j = (jets[:, 0] + jets[:, 1] + jets[:, 2] + jets[:, 3]).mass
     assert abs(peak(ak.to_numpy(m4j), 20.0) - 500.0) < 50.0
     first = mothers[:, 0]
@@ -155,7 +155,7 @@ def test_metadata_runs_and_weights(sample_file, resonant_file):
     assert runs["genEventSumw"][0] == pytest.approx(md["sumw"], rel=1e-6) and runs["genEventCount"][0] == len(weights)
     res = writer.read_metadata(resonant_file(500.0))
     assert res["xsec_pb"] == pytest.approx(res["sigma_hard_pb"] * res["br_forced"])
-    assert res["mass"] == 500.0 and res["seed"] == 1 and res["n_events"] == 600
+    assert res["mass"] == 500.0 and res["seed"] == 1 and res["n_events"] == 1000
 
 
 def _arrays(path):
