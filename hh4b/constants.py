@@ -109,12 +109,15 @@ GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)
 # Generator cuts on the four b quarks, looser than the analysis (four tagged jets with
 # pT > TAG_JET_PT_MIN = 40 GeV, |eta| < TAG_JET_ETA_MAX = 2.5, anti-kt R = 0.4): a jet of 40 GeV
 # can come from a b quark of ~25-30 GeV after hadronisation losses and the jet response, a jet
-# at |eta| < 2.5 from a quark at |eta| up to ~2.7 (R = 0.4 cone), and two b quarks closer than
-# dR ~ 0.3 end up in one jet (no four-jet event). test_qcd4b checks the four-tag yield does not
-# move when these are loosened further.
+# at |eta| < 2.5 from a quark at |eta| up to ~2.7 (R = 0.4 cone). Two b quarks closer than the
+# jet radius share a jet, but such events still reach four tags through a tagged radiation jet:
+# measured (6000 events each, 13 TeV, truth-tagged four-tag sigma) 3.49 +- 0.17 pb with dR > 0.3,
+# 4.06 +- 0.23 pb with dR > 0.2, 4.33 +- 0.33 pb with dR > 0.2, pT > 20, |eta| < 3.0: dR > 0.2 is
+# kept. Below dR ~ 0.2 the massless matrix element is unphysical for soft pairs (m_bb ~ pT dR
+# < 2 m_b at pT = 25 GeV). test_qcd4b (slow) compares with looser cuts.
 QCD4B_PT_MIN = 25.0  # GeV, each b quark
 QCD4B_ETA_MAX = 2.7  # each b quark
-QCD4B_DR_MIN = 0.3  # every pair of b quarks
+QCD4B_DR_MIN = 0.2  # every pair of b quarks
 # Renormalisation and factorisation scale mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T, with H_T the
 # scalar sum of the b-quark pT: H_T/2, the usual dynamic scale of multijet LO calculations
 # (e.g. Bern et al., arXiv:1112.3940, for four-jet production).
