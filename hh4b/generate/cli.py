@@ -11,7 +11,7 @@ from hh4b.generate.pythia_driver import FAMILIES
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", help=f"sample family: {', '.join(FAMILIES)} (default: lhe when --lhe is given)")
+    parser.add_argument("--sample", help=f"sample family: {', '.join((*FAMILIES, 'qcd4b'))} (default: lhe when --lhe is given)")
     parser.add_argument("--mass", type=float, help="resonant: heavy scalar mass in GeV, in "
                         f"[{C.RESONANT_MASS_RANGE[0]:g}, {C.RESONANT_MASS_RANGE[1]:g}]")
     parser.add_argument("--kappa-lambda", type=float, default=None,
@@ -43,6 +43,12 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--lhe goes with --sample lhe, not {sample!r}")
     if not args.output:
         raise ConfigError("give --output FILE.root")
+    if sample == "qcd4b":
+        from hh4b.generate.qcd4b import generate_qcd4b
+
+        metadata = generate_qcd4b(args.output, args.events, args.seed, sqrt_s=args.sqrt_s, progress=not args.no_progress)
+        print(f"wrote {args.output}: {json.dumps({k: metadata[k] for k in ('sample', 'n_events', 'xsec_pb', 'sumw')})}")
+        return 0
     from hh4b.generate.pythia_driver import generate_file
 
     metadata = generate_file(sample, args.output, args.events, args.seed, sqrt_s=args.sqrt_s, mass=args.mass,

@@ -77,9 +77,16 @@ def missing_jobs(fileset_path: str | os.PathLike, fileset: dict) -> list[dict]:
 
 
 def _run_job(job: dict) -> str:
-    from hh4b.generate.pythia_driver import generate_file
+    if job["sample"] == "qcd4b":
+        from hh4b.generate.qcd4b import generate_qcd4b
 
-    generate_file(**job)
+        options = {k: v for k, v in job.items() if k not in ("sample", "output", "events", "seed", "mass",
+                                                                "kappa_lambda", "lhe", "process", "xsec_pb")}
+        generate_qcd4b(job["output"], job["events"], job["seed"], **options)
+    else:
+        from hh4b.generate.pythia_driver import generate_file
+
+        generate_file(**job)
     return job["output"]
 
 
