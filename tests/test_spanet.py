@@ -311,7 +311,7 @@ def test_train_evaluate_cli(tmp_path, capsys):
     assert "300" in metrics["pairing"]["rows"] and 0.5 < metrics["classification"]["auc"] <= 1.0
     assert cli_main(["train", "dnn", "--data", str(data), "--preset", "tiny", "--output", str(run),
                      "--epochs", "2", "--no-progress"]) == 0
-    assert (run / "dnn_tiny.onnx").is_file() and (run / "dnn_tiny.json").is_file()
+    assert (run / "dnn_mindr_tiny.onnx").is_file() and (run / "dnn_mindr_tiny.json").is_file()
     assert cli_main(["train", "spanet", "--data", str(data), "--preset", "huge", "--output", str(run)]) == 2
     assert "--preset" in capsys.readouterr().err
 

@@ -4,7 +4,8 @@ spanet: hh4b.nn.train_spanet on the HDF5 file (presets: paper Table VIII, plus `
 writes DIR/best.pt, last.pt, metrics.csv/json and summary.json.
 dnn: the dense baseline of hh4b.nn.train_dnn (lead's module) on the same HDF5 file, with the
 Table II/IV features computed from the min-dR pairing of the four tagged jets (events without
-four tagged jets are skipped); writes DIR/dnn_<preset>.onnx with its card.
+four tagged jets are skipped), or from a SPA-NET model's pairing (--spanet-model); writes
+DIR/dnn_<pairing>_<preset>.onnx with its card (the names `hh4b run --models` looks for).
 """
 
 from __future__ import annotations
@@ -34,6 +35,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--spanet-model", default=None,
+                        help="dnn: build the features on this SPA-NET ONNX model's pairing (method dnn_spanet) "
+                             "instead of min-dR")
 
 
 def _spanet(args) -> int:
@@ -57,13 +61,30 @@ def _spanet(args) -> int:
     return 0
 
 
-def dnn_features(data: dict, feature_names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Table II/IV feature matrix on the min-dR pairing of `SpanetH5.read` arrays, and the events used."""
+def spanet_assignment(data: dict, model_path) -> tuple[np.ndarray, np.ndarray]:
+    """Decoded jet pairs (n, 2, 2) of a SPA-NET ONNX model and the events with >= 4 jets."""
+    from hh4b.inference import OnnxModel
+
+    model = OnnxModel(model_path)
+    model.require(("jets", "mask"), ("assignment",))
+    feeds = {"jets": data["jets"].astype(np.float32), "mask": data["mask"].astype(bool)}
+    if "globals" in model.input_names:
+        feeds["globals"] = data["globals"].astype(np.float32)
+    jet_idx = model.run(feeds, ["assignment"])["assignment"].astype(np.int64)
+    return jet_idx, data["mask"].sum(axis=1) >= 4
+
+
+def dnn_features(data: dict, feature_names: tuple[str, ...], spanet_model=None) -> tuple[np.ndarray, np.ndarray]:
+    """Table II/IV feature matrix on the min-dR (or SPA-NET) pairing of `SpanetH5.read` arrays, and the
+    events used."""
     from hh4b.features import feature_matrix, higgs_features
     from hh4b.nn.evaluate import mindr_assignment
     from hh4b.pairing import higgs_candidates
 
-    jet_idx, valid = mindr_assignment(data["jets"], data["mask"])
+    if spanet_model:
+        jet_idx, valid = spanet_assignment(data, spanet_model)
+    else:
+        jet_idx, valid = mindr_assignment(data["jets"], data["mask"])
     jets = data["jets"][valid].astype(np.float64)
     hh = higgs_candidates(jets[..., 0], jets[..., 1], jets[..., 2], jets[..., 3], jet_idx[valid])
     tags = np.take_along_axis(jets[..., 4], hh["jet_idx"].reshape(len(jets), 4), axis=1)
@@ -92,7 +113,7 @@ def _dnn(args) -> int:
     for dataset in split(args.data, args.valid_fraction):
         data = dataset.read(0, len(dataset))
         try:
-            x, valid = dnn_features(data, names)
+            x, valid = dnn_features(data, names, args.spanet_model)
         except KeyError as err:
             raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
         parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
@@ -100,12 +121,14 @@ def _dnn(args) -> int:
                                progress=not args.no_progress)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    path = output / f"dnn_{args.preset}.onnx"
-    export_onnx(model, names, path, {"preset": args.preset, "pairing": "mindr", "training_data": str(args.data),
+    pairing = "spanet" if args.spanet_model else "mindr"
+    path = output / f"dnn_{pairing}_{args.preset}.onnx"
+    export_onnx(model, names, path, {"preset": args.preset, "pairing": pairing, "training_data": str(args.data),
+                                     "spanet_model": args.spanet_model,
                                      "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
                                      "command": "hh4b " + " ".join(sys.argv[1:])})
     (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    print(f"DNN (min-dR pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}; wrote {path}")
+    print(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}; wrote {path}")
     return 0
 
 
