@@ -316,7 +316,7 @@ def test_four_tag_events_have_four_true_b_jets(tmp_path):
     from hh4b.generate.qcd4b import generate_qcd4b
 
     path = tmp_path / "qcd4b_big.root"
-    generate_qcd4b(path, 3000, seed=6, progress=False)
+    generate_qcd4b(path, 6000, seed=6, progress=False)  # ~2.5% four-tag: ~150 events
     n_four, fraction = _four_tag_truth(path)
     assert n_four > 100 and fraction >= 0.9
 
