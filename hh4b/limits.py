@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pyhf
 from tqdm.auto import tqdm
 
 from hh4b.constants import LUMI_DEFAULT_FB, LUMI_PROJECTIONS_FB
@@ -250,13 +251,15 @@ def equivalent_lumis(all_inputs: dict, kappas: dict, args) -> list[dict]:
     return rows
 
 
-def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files) -> Path:
+def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fallbacks=()) -> Path:
     sections = [("Setup", f"Input `{out.path}` (lumi_fb {out.lumi_fb:g}, sqrt(s) {out.sqrt_s:g} GeV) scaled to "
                           f"{args.lumi:g} fb^-1 at {args.sqrt_s:g} GeV; background model: {args.background}; "
                           f"{'toys: ' + str(args.toys) if args.toys else 'asymptotic q~_mu'}; staterror "
                           f"{'off' if args.no_staterror else 'on'}. Backgrounds are not rescaled in sqrt(s); the "
                           f"non-resonant signal is scaled by the LO sigma(gg->hh) ratio "
                           f"{projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s):.4f}.")]
+    if fallbacks:
+        sections.append(("Fit fallbacks", "\n".join(f"- {n}" for n in fallbacks)))
     if res_rows:
         sections.append(("Resonant: 95% CL upper limits on sigma(gg -> H -> hh) [fb]", tables.markdown_table(
             res_rows, ["method", "mass", "expected_m2", "expected_m1", "expected", "expected_p1", "expected_p2",
@@ -301,30 +304,40 @@ def score_method(out, method: str, report: Path, args):
     return rows, kappa, proj, inputs, thresholds
 
 
+def _method_results(out, method: str, report: Path, args):
+    """(resonant rows, kappa results or None, projection rows, inputs, threshold rows) of one method."""
+    if method in scores.score_methods(out):
+        return score_method(out, method, report, args)
+    inputs = MethodInputs(out, method, args)
+    rows = resonant(inputs, report, args)
+    kappa = nonresonant(inputs, report, args)
+    proj = projection_rows(inputs, rows, kappa, args) if args.projections else []
+    return rows, kappa, proj, inputs, []
+
+
 def main(args: argparse.Namespace) -> int:
     out = outputs.load_output(args.output_dir)
     methods = outputs.check_methods(out, args.method)
     report = Path(args.report) if args.report else Path(args.output_dir) / "limits"
     report.mkdir(parents=True, exist_ok=True)
     files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
-    threshold_rows = []
+    threshold_rows, fallbacks = [], []
     for method in methods:
-        if method in scores.score_methods(out):
-            rows, kappa, proj, inputs, thresholds = score_method(out, method, report, args)
-            all_inputs[method], threshold_rows = inputs, threshold_rows + thresholds
-            res_rows, proj_rows = res_rows + rows, proj_rows + proj
-            if kappa is not None:
-                kappas[method] = kappa
-                kappa_rows.append(_kappa_row(method, kappa))
-            continue
-        inputs = all_inputs[method] = MethodInputs(out, method, args)
-        rows = resonant(inputs, report, args)
-        res_rows += rows
-        kappa = nonresonant(inputs, report, args)
+        try:
+            results = _method_results(out, method, report, args)
+        except (pyhf.exceptions.FailedMinimization, ValueError) as err:
+            if args.no_staterror:
+                raise
+            note = f"{method}: fit failed with MC statistical uncertainties ({str(err).splitlines()[0]}); staterror dropped"
+            print(f"note: {note}")
+            fallbacks.append(note)
+            results = _method_results(out, method, report, argparse.Namespace(**{**vars(args), "no_staterror": True}))
+        rows, kappa, proj, inputs, thresholds = results
+        all_inputs[method], threshold_rows = inputs, threshold_rows + thresholds
+        res_rows, proj_rows = res_rows + rows, proj_rows + proj
         if kappa is not None:
             kappas[method] = kappa
             kappa_rows.append(_kappa_row(method, kappa))
-        proj_rows += projection_rows(inputs, rows, kappa, args) if args.projections else []
     eq_rows = equivalent_lumis(all_inputs, kappas, args) if args.projections else []
     if res_rows:
         files += tables.write_table(res_rows, report / "resonant_limits")
@@ -349,7 +362,7 @@ def main(args: argparse.Namespace) -> int:
         files += tables.write_table(eq_rows, report / "equivalent_luminosity")
     if not res_rows and not kappas:
         raise HH4bError(f"{out.path}: no resonant or non-resonant signal datasets in the metadata")
-    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files)
+    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fallbacks)
     print(f"limits: wrote {len(files) + 1} files and workspaces/ to {report}/ (summary: {summary})")
     return 0
 
