@@ -42,18 +42,10 @@ METADATA_COLUMNS = ("mass", "dataset", "n_jets", "met_pt", "met_phi", "n_electro
 
 
 def read_fileset(path) -> dict:
-    """The fileset JSON (coffea shape); errors name the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputFileError(f"{path}: fileset not found")
-    try:
-        fileset = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputFileError(f"{path}: not valid JSON ({err})") from err
-    for name, entry in fileset.items():
-        if "files" not in entry:
-            raise InputFileError(f"{path}: dataset {name!r} has no 'files'")
-    return fileset
+    """The fileset JSON (coffea shape) with paths resolved; errors name the file (hh4b.run)."""
+    from hh4b.run import load_fileset
+
+    return load_fileset(path)
 
 
 def _open_events(path: str, tree: str, start: int, stop: int):
