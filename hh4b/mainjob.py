@@ -26,6 +26,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sqrt-s", type=float, default=14000.0, help="centre-of-mass energy of the limits in GeV")
     parser.add_argument("--analysis", choices=ANALYSES, action="append",
                         help="run only this analysis (repeatable; default: both)")
+    parser.add_argument("--max-bins", type=int, default=6,
+                        help="m_hh bins of the limit fits (fewer = faster; default: %(default)s)")
     parser.add_argument("--ensemble", type=int, default=5,
                         help="bootstrap retrainings of the data-driven background (default: %(default)s)")
 
@@ -53,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
         if analysis == "resonant":
             _stage(["background", str(out), "--ensemble", str(args.ensemble)], optional=True)
         _stage(["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
-                "--report", str(out / "limits")])
+                "--report", str(out / "limits"), "--max-bins", str(args.max_bins), "--kappa-step", "1.0"])
         _stage(["report", str(out), "--models", args.models])
     print(f"main job done: per analysis under {output}/: output.coffea, limits/ (plots, tables, workspaces), "
           f"report/report.md")
