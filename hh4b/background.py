@@ -29,7 +29,8 @@ import numpy as np
 
 from hh4b.errors import ConfigError
 from hh4b.histograms import mhh_axis
-from hh4b.nn.reweight import ReweightConfig, density_ratio, train_ensemble, train_reweighter
+from hh4b.nn.reweight import (ReweightConfig, control_region_normalisation, density_ratio, train_ensemble,
+                               train_reweighter)
 
 REWEIGHT_FEATURES = ("h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh", "jet4_pt", "n_jets")
 MULTIJET_PROCESSES = ("qcd4b", "qcd")
@@ -65,26 +66,33 @@ def _xw(columns: dict, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, columns["weight"][mask].astype(np.float64)
 
 
-def train_model(columns: dict, region: str, config: ReweightConfig, seed: int) -> Model:
+def _training_sets(columns: dict, region: str) -> tuple:
+    """(x_2b, w_2b, x_4b, w_4b) of a region; too few events to train is an error naming it."""
     in_region = region_mask(columns, region)
     x2, w2 = _xw(columns, in_region & (columns["tags"] == 2))
     x4, w4 = _xw(columns, in_region & (columns["tags"] == 4))
     if len(x2) < 20 or len(x4) < 20:
         raise ConfigError(f"background model: too few events to train in {region} "
                           f"({len(x2)} two-tag, {len(x4)} four-tag); generate more multijet events")
-    network = train_reweighter(x2, w2, x4, w4, config, seed=seed)
-    return Model(network, float(w4.sum() / np.sum(w2 * density_ratio(network, x2))))
+    return x2, w2, x4, w4
+
+
+def _model(network, x2, w2, w4) -> Model:
+    return Model(network, control_region_normalisation(network, x2, w2, w4))
+
+
+def train_model(columns: dict, region: str, config: ReweightConfig, seed: int) -> Model:
+    x2, w2, x4, w4 = _training_sets(columns, region)
+    return _model(train_reweighter(x2, w2, x4, w4, config, seed=seed), x2, w2, w4)
 
 
 def train_models(columns: dict, n_ensemble: int, config: ReweightConfig, seed: int) -> dict[str, Model]:
     """Nominal (CR), `cr_alt` (VR) and `ensemble_<i>` bootstrap models."""
-    models = {"nominal": train_model(columns, "CR", config, seed),
+    x2, w2, x4, w4 = _training_sets(columns, "CR")
+    models = {"nominal": _model(train_reweighter(x2, w2, x4, w4, config, seed=seed), x2, w2, w4),
               "cr_alt": train_model(columns, "VR", config, seed + 1000)}
-    cr = region_mask(columns, "CR")
-    x2, w2 = _xw(columns, cr & (columns["tags"] == 2))
-    x4, w4 = _xw(columns, cr & (columns["tags"] == 4))
     for i, network in enumerate(train_ensemble(x2, w2, x4, w4, n_ensemble, config, seed=seed + 1)):
-        models[f"ensemble_{i}"] = Model(network, float(w4.sum() / np.sum(w2 * density_ratio(network, x2))))
+        models[f"ensemble_{i}"] = _model(network, x2, w2, w4)
     return models
 
 
