@@ -41,6 +41,18 @@ def _pairings_on(cands: dict, ok: np.ndarray) -> dict:
         return all_pairings(*cols)
 
 
+def _to_event_jets(cands: dict, slots: np.ndarray) -> np.ndarray:
+    """(n, 2, 2) candidate slots 0-3 -> indices into each event's jet list."""
+    return np.take_along_axis(cands["index"][:, None, :], slots.reshape(-1, 1, 4), axis=2).reshape(-1, 2, 2)
+
+
+def builtin_jet_indices(cands: dict, method: str, centre=DHH_CENTRE) -> tuple[np.ndarray, np.ndarray]:
+    """A built-in pairing as (n, 2, 2) indices into each event's jets, h1 first, and its validity."""
+    ok = cands["category"] > 0
+    hh, valid = _builtin(_pairings_on(cands, ok), ok, method, centre)
+    return _to_event_jets(cands, hh["jet_idx"]), valid
+
+
 def _candidate_columns(jets: ak.Array, width: int) -> list[np.ndarray]:
     """(n, width) numpy columns of the leading `width` jets, NaN-padded."""
     return [to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in KINEMATICS]
@@ -52,8 +64,7 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, event_c
     with np.errstate(invalid="ignore"):
         if name in BUILTIN_METHODS:
             hh, valid = _builtin(pairings, ok, name, centre)
-            hh["jet_idx"] = np.take_along_axis(cands["index"][:, None, :], hh["jet_idx"].reshape(-1, 1, 4),
-                                               axis=2).reshape(-1, 2, 2)
+            hh["jet_idx"] = _to_event_jets(cands, hh["jet_idx"])
         elif name in pairers:
             args = (jets, cands) if event_columns is None else (jets, cands, event_columns)
             pick = dict(pairers[name](*args))

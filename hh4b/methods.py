@@ -24,7 +24,8 @@ from hh4b.constants import SPANET_MAX_JETS
 from hh4b.errors import ConfigError
 from hh4b.features import higgs_features
 from hh4b.inference import DNNScorer, OnnxModel
-from hh4b.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
+from hh4b.cutbased import builtin_jet_indices
+from hh4b.pairing import higgs_candidates
 from hh4b.selection import to_padded
 
 NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet")
@@ -106,19 +107,9 @@ class NeuralMethod:
             raise ConfigError(f"method {name!r} needs a {' and a '.join(wanted)} model (processor option `models`)")
         self.name, self.spanet, self.dnn, self.kappa_lambda = name, spanet, dnn, kappa_lambda
 
-    def _mindr(self, cands: dict) -> tuple[np.ndarray, np.ndarray]:
-        ok = cands["category"] > 0
-        cols = [np.where(ok[:, None], cands[k], 0.0) for k in ("pt", "eta", "phi", "mass")]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            pairings = all_pairings(*cols)
-        choice, valid = choose(pairings, "mindr")
-        slots = chosen_candidates(pairings, choice)["jet_idx"]
-        index = np.take_along_axis(cands["index"], slots.reshape(-1, 4), axis=1).reshape(-1, 2, 2)
-        return index, valid & ok
-
     def __call__(self, jets: ak.Array, cands: dict, event_columns: dict | None = None) -> dict:
         if self.name == "dnn_mindr":
-            jet_idx, valid = self._mindr(cands)
+            jet_idx, valid = builtin_jet_indices(cands, "cut_mindr")
             result = {"jet_idx": jet_idx, "valid": valid}
         else:
             result = dict(self.spanet(jets))
