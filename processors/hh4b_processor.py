@@ -112,14 +112,15 @@ class HH4bProcessor(processor.ProcessorABC):
                          event_columns=event_columns(events) if self.models else None)
         self._cutflow(out["cutflow"][dataset], result, weight)
         self._truth(out["truth"][dataset], events, jets, result)
-        self._fill(out["hists"], dataset, result, weight, events if nonresonant else None, meta)
-        self._fill_scores(out["hists"], dataset, result, weight, events if nonresonant else None, meta)
+        kl = kappa_lambda_inputs(events, meta) if nonresonant else None
+        self._fill(out["hists"], dataset, result, weight, kl)
+        self._fill_scores(out["hists"], dataset, result, weight, kl)
         if self.save_columns:
             for name, values in per_event_columns(dataset, jets, result, weight).items():
                 out["columns"][name].append(values)
         return out
 
-    def _fill_scores(self, hists: dict, dataset: str, result: dict, weight, events, meta: dict) -> None:
+    def _fill_scores(self, hists: dict, dataset: str, result: dict, weight, kl) -> None:
         """mhh_score for methods with a classifier score: all events with a valid pairing."""
         tags = np.array(["", "", "2b", "3b", "4b"])
         for method, q in result["methods"].items():
@@ -129,10 +130,9 @@ class HH4bProcessor(processor.ProcessorABC):
             common = {"dataset": dataset, "tags": tags[result["category"][rows]], "method": method,
                       "score": np.clip(q["score"][rows].astype(np.float64), 0.0, 1.0 - 1e-9), "mhh": q["mhh"][rows]}
             hists["mhh_score"].fill(**common, weight=weight[rows])
-            if events is not None:
-                a, b, c = (x[rows] for x in kappa_lambda_coefficients(events, meta.get("filename")))
-                k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
-                factors = kl_term_factors(a, b, c, k0)
+            if kl is not None:
+                a, b, c, k0 = kl
+                factors = kl_term_factors(a[rows], b[rows], c[rows], k0)
                 for term in TERMS:
                     hists["mhh_score_kl_terms"].fill(**common, term=term, weight=weight[rows] * factors[term])
 
@@ -160,7 +160,7 @@ class HH4bProcessor(processor.ProcessorABC):
             truth[method]["matched"] += int(matched.sum())
             truth[method]["correct"] += int((correct & matched).sum())
 
-    def _fill(self, hists: dict, dataset: str, result: dict, weight: np.ndarray, events, meta: dict) -> None:
+    def _fill(self, hists: dict, dataset: str, result: dict, weight: np.ndarray, kl) -> None:
         cols: dict[str, list] = {k: [] for k in ("event", "region", "method", "tags")}
         for method, q in result["methods"].items():
             for label in REGION_LABELS:
@@ -187,8 +187,8 @@ class HH4bProcessor(processor.ProcessorABC):
         hists["deta_hh"].fill(**common, deta=values["deta"], weight=w)
         hists["xhh"].fill(**common, xhh=values["xhh"], weight=w)
         hists["xwt"].fill(**common, xwt=np.minimum(result["xwt"][rows], 1e9), weight=w)
-        if events is not None:
-            self._fill_kl(hists, common, values["mhh"], w, events, rows, meta)
+        if kl is not None:
+            self._fill_kl(hists, common, values["mhh"], w, kl, rows)
 
     @staticmethod
     def _columns(result: dict, methods: np.ndarray, rows: np.ndarray) -> dict:
@@ -205,10 +205,10 @@ class HH4bProcessor(processor.ProcessorABC):
             out["deta"][sel] = np.abs(h1["eta"][r] - h2["eta"][r])
         return out
 
-    def _fill_kl(self, hists: dict, common: dict, mhh, weight, events, rows, meta: dict) -> None:
+    def _fill_kl(self, hists: dict, common: dict, mhh, weight, kl, rows) -> None:
         """kappa_lambda reweighted m_hh and the a/b/c term histograms (docs/formats.md)."""
-        a, b, c = (x[rows] for x in kappa_lambda_coefficients(events, meta.get("filename")))
-        k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+        a, b, c = (x[rows] for x in kl[:3])
+        k0 = kl[3]
         n = len(mhh)
         klabels = np.repeat([kl_label(k) for k in self.kappa_lambdas], n)
         kweights = np.concatenate([weight * kl_ratio(a, b, c, k, k0) for k in self.kappa_lambdas])
@@ -233,6 +233,12 @@ def kappa_lambda_coefficients(events, filename) -> tuple[np.ndarray, np.ndarray,
     if missing:
         raise InputFileError(f"{filename}: branch KappaLambda_{missing[0]} not found (non-resonant sample)")
     return tuple(ak.to_numpy(events.KappaLambda[x]).astype(np.float64) for x in "abc")
+
+
+def kappa_lambda_inputs(events, meta: dict) -> tuple:
+    """(a, b, c, generation kappa_lambda) of a non-resonant chunk, read once per chunk."""
+    k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+    return (*kappa_lambda_coefficients(events, meta.get("filename")), k0)
 
 
 def finalise(output: dict) -> dict:
