@@ -97,13 +97,14 @@ def truth_targets(jets: ak.Array, quarks, max_jets: int) -> tuple[np.ndarray, np
 
 
 def event_columns(events) -> dict:
-    """Missing pT and lepton counts (DNN inputs of paper Table IV); zeros when a file lacks them."""
-    n, fields = len(events), events.fields
-    met = events.MET if "MET" in fields and {"pt", "phi"} <= set(events.MET.fields) else None
-    return {"met_pt": ak.to_numpy(met.pt).astype(np.float32) if met is not None else np.zeros(n, np.float32),
-            "met_phi": ak.to_numpy(met.phi).astype(np.float32) if met is not None else np.zeros(n, np.float32),
-            **{f"n_{name.lower()}": (ak.to_numpy(ak.num(events[name], axis=1)).astype(np.int32) if name in fields
-                                    else np.zeros(n, np.int32)) for name in ("Electron", "Muon")}}
+    """Missing pT and lepton counts (DNN inputs of paper Table IV, read by hh4b.columns); zeros when a
+    file lacks them."""
+    from hh4b.columns import event_columns as read_event_columns
+
+    present, n = read_event_columns(events), len(events)
+    dtypes = {"met_pt": np.float32, "met_phi": np.float32, "n_electron": np.int32, "n_muon": np.int32}
+    return {name: present[name].astype(dtype) if name in present else np.zeros(n, dtype)
+            for name, dtype in dtypes.items()}
 
 
 def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
