@@ -127,9 +127,8 @@ def kappa_terms(out: ProcessorOutput, datasets, method: str, region: str = "SR",
     return parts["a"][0], KappaTerms(*(parts[t][1].yields for t in "abc"))
 
 
-def simulated_backgrounds(out: ProcessorOutput, method: str, multijet: str = "auto", region: str = "SR",
-                          tags: str = "4b") -> tuple[np.ndarray, dict[str, Template]]:
-    """Background templates per process; one multijet sample (qcd4b preferred when `auto`)."""
+def background_processes(out: ProcessorOutput, multijet: str = "auto") -> list[str]:
+    """The simulated background processes present, with one multijet sample (qcd4b preferred when `auto`)."""
     present = [p for p in BACKGROUND_PROCESSES if out.datasets(p)]
     multijets = [p for p in MULTIJET if p in present]
     if multijet == "auto":
@@ -141,8 +140,14 @@ def simulated_backgrounds(out: ProcessorOutput, method: str, multijet: str = "au
     processes = [p for p in present if p not in drop]
     if not processes:
         raise InputFileError(f"{out.path}: no background datasets (process qcd, qcd4b or ttbar) in the metadata")
+    return processes
+
+
+def simulated_backgrounds(out: ProcessorOutput, method: str, multijet: str = "auto", region: str = "SR",
+                          tags: str = "4b") -> tuple[np.ndarray, dict[str, Template]]:
+    """Background templates per process; one multijet sample (qcd4b preferred when `auto`)."""
     result, edges = {}, None
-    for p in processes:
+    for p in background_processes(out, multijet):
         edges, result[p] = template(out, out.datasets(p), method, region=region, tags=tags)
     return edges, result
 

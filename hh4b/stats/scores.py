@@ -73,13 +73,10 @@ def score_bins_template(values, variances, score_edges, n_bins: int = 5) -> tupl
 
 
 def background_datasets(out, multijet: str = "auto") -> list[str]:
-    """Datasets of the simulated backgrounds, one multijet sample (qcd4b preferred), as in outputs."""
-    from hh4b.stats.outputs import BACKGROUND_PROCESSES, MULTIJET
+    """Datasets of the simulated backgrounds used by the limits (hh4b.stats.outputs.background_processes)."""
+    from hh4b.stats.outputs import background_processes
 
-    present = [p for p in BACKGROUND_PROCESSES if out.datasets(p)]
-    multijets = [p for p in MULTIJET if p in present]
-    keep = multijets[:1] if multijet == "auto" else [multijet]
-    return [d for p in present if p not in MULTIJET or p in keep for d in out.datasets(p)]
+    return [d for p in background_processes(out, multijet) for d in out.datasets(p)]
 
 
 def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False):
