@@ -30,6 +30,7 @@ from hh4b.stats import kappa as kl
 from hh4b.stats import outputs, plots, projections, scores, tables
 from hh4b.stats.limits import upper_limit
 from hh4b.stats.model import Template, build_spec
+from hh4b.weights import generation_kappa_lambda
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -192,7 +193,7 @@ def nonresonant(inputs: MethodInputs, report: Path, args) -> dict | None:
     idx = np.searchsorted(edges, inputs.edges[:-1])
     terms = kl.KappaTerms(*(np.add.reduceat(np.asarray(x, float), idx) * inputs.scale * xfac
                             for x in (terms.a, terms.b, terms.c)))
-    k0 = float(meta.get("kappa_lambda", meta.get("generation_kappa_lambda", 0.0)))
+    k0 = generation_kappa_lambda(meta)
     sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / _br(meta) * xfac
     grid = np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step), 6)
     signal_sm = Template(np.clip(terms.yields(1.0), 0.0, None))

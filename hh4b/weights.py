@@ -14,7 +14,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from hh4b.constants import NONRESONANT_GENERATION_KL
+
 FB_PER_PB = 1000.0
+
+
+def generation_kappa_lambda(metadata: dict) -> float:
+    """The kappa_lambda a non-resonant sample was generated at: `generation_kappa_lambda`, else
+    `kappa_lambda`, else the default generation point (hh4b.constants)."""
+    return float(metadata.get("generation_kappa_lambda", metadata.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
 
 
 def normalisation(metadata: dict, lumi_fb: float) -> float:

@@ -30,11 +30,12 @@ import awkward as ak
 import numpy as np
 from tqdm.auto import tqdm
 
-from hh4b.constants import KAPPA_LAMBDA_TRAINING, NONRESONANT_GENERATION_KL, SPANET_MAX_JETS, TRUTH_MATCH_DR
+from hh4b.constants import KAPPA_LAMBDA_TRAINING, SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.nn.data import write_spanet_h5
 from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
 from hh4b.pairing import delta_r
+from hh4b.weights import generation_kappa_lambda
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
 CHUNK_EVENTS = 200_000
@@ -157,7 +158,7 @@ def assign_kappa(data: dict, metadata: dict, rng: np.random.Generator) -> tuple[
     factor = np.ones(n)
     if metadata.get("process") == "nonresonant":
         if all(c in data for c in "abc"):
-            k0 = float(metadata.get("generation_kappa_lambda", metadata.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+            k0 = generation_kappa_lambda(metadata)
             a, b, c = data["a"], data["b"], data["c"]
             denominator = a + b * k0 + c * k0 * k0
             factor = np.divide(a + b * kappa + c * kappa * kappa, denominator,
