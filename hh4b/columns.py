@@ -6,6 +6,10 @@ electron and muon counts), read from the NanoAOD-style branches when present.
 `per_event_columns`: with `save_columns=True` the processor keeps, for every event with a tag
 category and a valid pairing, what the data-driven background model (hh4b.background) needs:
 dataset, method, tag count, weight, masses, cut flags, region codes and the reweighting inputs.
+`mass_region` is the mass-plane region of the processor's centre for every event (no other cut);
+`veto_ok` is every cut but the mass plane (pT, |deta_hh|, top veto, any classifier pass), so
+`region == where(veto_ok, mass_region, 0)` and regions of another centre are
+`where(veto_ok, region_codes(mh1, mh2, centre), 0)`.
 Chunks append to lists ({name: [array, ...]}), which coffea concatenates when merging.
 """
 
@@ -14,10 +18,11 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from hh4b.constants import DHH_CENTRE
 from hh4b.selection import region_codes
 
 COLUMN_NAMES = ("dataset", "method", "tags", "weight", "mhh", "mh1", "mh2", "region", "mass_region", "pt_ok",
-                "deta_ok", "h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh",
+                "deta_ok", "veto_ok", "h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh",
                 "jet4_pt", "n_jets")
 
 
@@ -34,8 +39,9 @@ def event_columns(events) -> dict:
     return out
 
 
-def per_event_columns(dataset: str, jets, result: dict, weight: np.ndarray) -> dict:
-    """Columns of the events with a category and a valid pairing, for every method."""
+def per_event_columns(dataset: str, jets, result: dict, weight: np.ndarray, centre=DHH_CENTRE) -> dict:
+    """Columns of the events with a category and a valid pairing, for every method; `centre` is
+    the processor's X_hh centre (the one its `region` used)."""
     n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
     pts = ak.to_numpy(ak.fill_none(ak.pad_none(jets.pt, 4, clip=True), 0.0)).astype(np.float64)
     out = {k: [] for k in COLUMN_NAMES}
@@ -48,8 +54,9 @@ def per_event_columns(dataset: str, jets, result: dict, weight: np.ndarray) -> d
             "dataset": np.full(len(rows), dataset), "method": np.full(len(rows), method),
             "tags": result["category"][rows], "weight": weight[rows], "mhh": q["mhh"][rows],
             "mh1": h1["mass"], "mh2": h2["mass"], "region": q["region"][rows],
-            "mass_region": region_codes(h1["mass"], h2["mass"]), "pt_ok": q["pt_ok"][rows],
-            "deta_ok": q["deta_ok"][rows], "h1_pt": h1["pt"], "h1_eta": h1["eta"], "h1_dr": h1["dr"],
+            "mass_region": region_codes(h1["mass"], h2["mass"], centre), "pt_ok": q["pt_ok"][rows],
+            "deta_ok": q["deta_ok"][rows], "veto_ok": q["veto_ok"][rows],
+            "h1_pt": h1["pt"], "h1_eta": h1["eta"], "h1_dr": h1["dr"],
             "h2_pt": h2["pt"], "h2_eta": h2["eta"], "h2_dr": h2["dr"], "hh_pt": np.hypot(px, py),
             "deta_hh": np.abs(h1["eta"] - h2["eta"]), "jet4_pt": pts[rows, 3], "n_jets": n_jets[rows],
         }

@@ -116,7 +116,7 @@ class HH4bProcessor(processor.ProcessorABC):
         self._fill(out["hists"], dataset, result, weight, kl)
         self._fill_scores(out["hists"], dataset, result, weight, kl)
         if self.save_columns:
-            for name, values in per_event_columns(dataset, jets, result, weight).items():
+            for name, values in per_event_columns(dataset, jets, result, weight, self.dhh_centre).items():
                 out["columns"][name].append(values)
         return out
 
