@@ -51,6 +51,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="kappa_lambda fed to the non-resonant networks (default: SM, %(default)s)")
     parser.add_argument("--save-columns", action="store_true",
                         help="keep per-event columns for the data-driven background (`hh4b background`)")
+    parser.add_argument("--truth-tagging", default="",
+                        help="comma-separated datasets or processes (e.g. qcd4b) whose events enter every tag "
+                             "category weighted by its probability from the jets' true flavours instead of "
+                             "their drawn b-tags (needs Jet_hadronFlavour; hh4b.truthtag)")
 
 
 def load_fileset(path) -> dict:
@@ -237,6 +241,17 @@ def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
     return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda)
 
 
+def truth_tagged_names(option: str, fileset: dict) -> tuple[str, ...]:
+    """The --truth-tagging names; each must be a dataset or a process of the fileset."""
+    names = tuple(x for x in option.split(",") if x)
+    known = set(fileset) | {e["metadata"].get("process") for e in fileset.values()}
+    unknown = [x for x in names if x not in known]
+    if unknown:
+        raise ConfigError(f"--truth-tagging {unknown[0]!r} is neither a dataset nor a process of the fileset "
+                          f"(datasets: {', '.join(sorted(fileset))})")
+    return names
+
+
 def main(args: argparse.Namespace) -> int:
     from processors.hh4b_processor import HH4bProcessor
 
@@ -247,11 +262,12 @@ def main(args: argparse.Namespace) -> int:
     wp, dropped = ANALYSES[args.analysis]
     fileset = {d: e for d, e in fileset.items() if e["metadata"].get("process") != dropped}
     methods = [m for m in args.methods.split(",") if m]
+    truth_tagging = truth_tagged_names(args.truth_tagging, fileset)
     models = {} if args.no_nn else neural_methods(Path(args.models), args.analysis, args.kappa_lambda_input)
     methods += [m for m in models if m not in methods]
     proc = HH4bProcessor(btag_wp=args.btag_wp or wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
                          methods=tuple(methods), models=models, retries=args.retries,
-                         save_columns=args.save_columns)
+                         save_columns=args.save_columns, truth_tagging=truth_tagging)
     print(f"analysis {args.analysis}: {len(fileset)} datasets, methods {', '.join(methods)}")
     for dataset, entry in fileset.items():
         meta = entry["metadata"]

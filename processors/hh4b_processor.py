@@ -9,6 +9,9 @@ Options are __init__ keyword arguments. `models` is the hook for neural methods:
 {method name: callable(jets, cands) -> {"jet_idx": (n, 2, 2), "valid": (n,), "score"?,
 "pass"?}} (see hh4b.cutbased); every name in `methods` must be a built-in (cut_mindr,
 cut_dhh) or a key of `models`. Callables must pickle (they travel to Dask workers).
+`truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
+category weighted by its probability from the jets' true flavours instead of their drawn tags
+(hh4b.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from hh4b.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
 from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
+from hh4b.truthtag import chunk_rng, expand as truth_tag
 from hh4b.weights import event_weight, kl_ratio, kl_term_factors
 
 COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
@@ -44,7 +48,7 @@ class HH4bProcessor(processor.ProcessorABC):
                  dhh_centre=DHH_CENTRE, kappa_lambdas=KAPPA_LAMBDA_TRAINING,
                  methods=("cut_mindr", "cut_dhh"), models: dict | None = None,
                  deepflav_threshold: float = DEEPFLAV_B_THRESHOLD, retries: int = 1,
-                 save_columns: bool = False):
+                 save_columns: bool = False, truth_tagging=()):
         self.btag_wp = btag_wp
         self.lumi_fb = float(lumi_fb)
         self.dhh_centre = tuple(float(c) for c in dhh_centre)
@@ -54,6 +58,7 @@ class HH4bProcessor(processor.ProcessorABC):
         self.deepflav_threshold = float(deepflav_threshold)
         self.retries = int(retries)
         self.save_columns = bool(save_columns)
+        self.truth_tagging = tuple(truth_tagging)
 
     def cut_names(self) -> list[str]:
         """Cutflow keys in order: common cuts, then `method/cut` for every method."""
@@ -108,11 +113,19 @@ class HH4bProcessor(processor.ProcessorABC):
         if not np.all(np.isfinite(weight)):
             raise InputFileError(f"{meta.get('filename')}: non-finite genWeight in entries "
                                  f"{meta.get('entrystart')}-{meta.get('entrystop')}")
-        result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models,
-                         event_columns=event_columns(events) if self.models else None)
-        self._cutflow(out["cutflow"][dataset], result, weight)
-        self._truth(out["truth"][dataset], events, jets, result)
+        total = (weight.sum(), len(weight))
+        source = np.arange(len(weight))
+        if dataset in self.truth_tagging or meta.get("process") in self.truth_tagging:
+            jets, probability, source = truth_tag(jets, self._working_point(meta), chunk_rng(
+                dataset, meta.get("filename", ""), int(meta.get("entrystart", 0))), meta.get("filename"))
+            weight = weight[source] * probability
+        inputs = {k: v[source] for k, v in event_columns(events).items()} if self.models else None
+        result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models, event_columns=inputs)
+        self._cutflow(out["cutflow"][dataset], result, weight, total, source)
+        self._truth(out["truth"][dataset], events, jets, result, source)
         kl = kappa_lambda_inputs(events, meta) if nonresonant else None
+        if kl is not None:
+            kl = (*(x[source] for x in kl[:3]), kl[3])
         self._fill(out["hists"], dataset, result, weight, kl)
         self._fill_scores(out["hists"], dataset, result, weight, kl)
         if self.save_columns:
@@ -136,21 +149,24 @@ class HH4bProcessor(processor.ProcessorABC):
                 for term in TERMS:
                     hists["mhh_score_kl_terms"].fill(**common, term=term, weight=weight[rows] * factors[term])
 
-    def _cutflow(self, cutflow: dict, result: dict, weight: np.ndarray) -> None:
+    def _cutflow(self, cutflow: dict, result: dict, weight: np.ndarray, total: tuple, source: np.ndarray) -> None:
+        """`total`: (sum of weights, events) of the chunk; `source`: the event of each analysed row
+        (rows are events, or truth-tagging copies: raw counts count distinct events)."""
         category = result["category"]
         four_tag = category == 4
-        masks = {"all": np.ones(len(weight), dtype=bool), "four_jets_2tags": category > 0, "four_tag": four_tag}
+        cutflow["all"] += np.array(total, dtype=np.float64)
+        masks = {"four_jets_2tags": category > 0, "four_tag": four_tag}
         for method, q in result["methods"].items():
             for cut, key in zip(METHOD_CUTS, ("valid", "pt_ok", "deta_ok", "veto_ok", "sr")):
                 masks[f"{method}/{cut}"] = four_tag & q[key]
         for cut, mask in masks.items():
-            cutflow[cut] += np.array([weight[mask].sum(), mask.sum()], dtype=np.float64)
+            cutflow[cut] += np.array([weight[mask].sum(), np.unique(source[mask]).size], dtype=np.float64)
 
-    def _truth(self, truth: dict, events, jets, result: dict) -> None:
+    def _truth(self, truth: dict, events, jets, result: dict, source: np.ndarray) -> None:
         four_tag = result["category"] == 4
         if not four_tag.any():
             return
-        quarks = higgs_b_quarks(events[four_tag])
+        quarks = higgs_b_quarks(events[source[four_tag]])
         if quarks is None:
             return
         matching = match_quarks(jets[four_tag], quarks)
