@@ -1,6 +1,7 @@
 """Throughput of the LO p p -> b b~ b b~ generator (hh4b.generate.qcd4b) after the four-tag cut.
 
     python benchmarks/bench_qcd4b.py --events 3000 [--seed 1] [--pythia-qcd FILE.root] [--json out.json]
+    python benchmarks/bench_qcd4b.py --files data/qcd4b_*.root [--json out.json]
 
 One job, one core: parton level (VEGAS map from the cache, cross section, unweighting, colour
 flows, LHE) + Pythia shower/hadronisation/MPI + jets + detector + ROOT output. A warm-up job of
@@ -9,10 +10,17 @@ timed job measures the per-job cost. Reported: LO cross section with the generat
 unweighting efficiency, CPU seconds and shares (matrix element, PDFs, phase space, shower, ...),
 and the paper's four-tag cut (>= 4 b-tagged jets at the DL1r 77% point, pT > 40 GeV, |eta| < 2.5):
 weighted Kish effective events (sum w)^2 / sum w^2 per CPU hour (goal >= 20,000; Pythia-only
-b-enriched QCD ~350), fraction with four true b jets, and the same count if the processor used
-truth tagging (each event weighted by its probability to have >= 4 tags among its taggable jets,
-from the per-flavour efficiencies of the working point) instead of drawn tags. With --pythia-qcd, the m_4j shape of the
-four leading tagged jets is compared with that Pythia-only QCD file (normalised histograms, chi2).
+b-enriched QCD ~350), fraction with four true b jets, and the same count with the processor's
+truth tagging (hh4b.truthtag: every event enters the 4b category with its probability from the
+per-flavour efficiencies of the working point, with a tag configuration drawn given that category).
+With --pythia-qcd, the m_4j shape of the four leading tagged jets is compared with that
+Pythia-only QCD file (normalised histograms, chi2).
+
+--files measures already generated files instead (e.g. the committed data/qcd4b_*.root): the
+CPU cost is --cpu-seconds when given (the measured CPU time of the jobs that made the files), else
+the sum of the seconds per stage in each file's metadata (wall clock: an upper bound when jobs
+shared cores), the yields come from the analysis chain (hh4b.cutbased: four-tag cut, then the Eq. (4) pT cuts with
+the min-dR pairing) at both working points, with drawn tags and with truth tagging.
 """
 
 from __future__ import annotations
@@ -54,30 +62,29 @@ def four_tag(path: str | Path) -> dict:
             "sumw_all": float(all_weights.sum())}
 
 
-def probability_four_tags(path: str | Path, wp: str = C.BTAG_WP_NONRESONANT) -> tuple[np.ndarray, np.ndarray]:
-    """(genWeight, P(>= 4 tags)) per event from per-jet tag efficiencies (truth tagging).
-
-    Poisson-binomial probability over the taggable jets (pT > 40 GeV, |eta| < 2.5): a dynamic
-    programme over the jet index (at most ~20 steps), vectorised over events.
-    """
-    import awkward as ak
+def analysis_weights(path: str | Path, wp: str, truth_tagging: bool, method: str = "cut_mindr") -> dict:
+    """Per-row weights (genWeight, times P(4b) with truth tagging) of the 4b events of a file after
+    the four-tag cut and after the Eq. (4) pT cuts, from the analysis chain itself."""
     import uproot
 
-    point = C.BTAG_WORKING_POINTS[wp]
+    from hh4b import truthtag
+    from hh4b.cutbased import analyse
+    from hh4b.events import make_jets
+
     with uproot.open(path) as fin:
-        arrays = fin["Events"].arrays(["genWeight", "Jet_pt", "Jet_eta", "Jet_hadronFlavour"])
-    taggable = (arrays.Jet_pt > C.TAG_JET_PT_MIN) & (np.abs(arrays.Jet_eta) < C.TAG_JET_ETA_MAX)
-    flavour = arrays.Jet_hadronFlavour[taggable]
-    eff = ak.where(flavour == 5, point["eff_b"], ak.where(flavour == 4, 1 / point["rej_c"], 1 / point["rej_light"]))
-    eff = ak.to_numpy(ak.fill_none(ak.pad_none(eff, max(int(ak.max(ak.num(eff))), 1), clip=True), 0.0))
-    n_tags = np.zeros((len(eff), C.N_TAGS_REQUIRED + 1))  # P(k tags) for k < 4, last column: k >= 4
-    n_tags[:, 0] = 1.0
-    for column in eff.T:
-        e = column[:, None]
-        shifted = np.concatenate([np.zeros((len(e), 1)), n_tags[:, :-1]], 1)
-        shifted[:, -1] += n_tags[:, -1]
-        n_tags = n_tags * (1 - e) + shifted * e
-    return ak.to_numpy(arrays.genWeight).astype(float), n_tags[:, -1]
+        arrays = fin["Events"].arrays(["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", f"Jet_btagWP{wp}",
+                                       "Jet_hadronFlavour"])
+    jets = make_jets(arrays.Jet_pt, arrays.Jet_eta, arrays.Jet_phi, arrays.Jet_mass, arrays[f"Jet_btagWP{wp}"],
+                     arrays.Jet_hadronFlavour)
+    weight = np.asarray(arrays.genWeight, dtype=np.float64)
+    sumw = weight.sum()
+    if truth_tagging:
+        jets, probability, source = truthtag.expand(jets, wp, truthtag.chunk_rng("qcd4b", str(path), 0), str(path))
+        weight = weight[source] * probability
+    result = analyse(jets, (method,))
+    four = result["category"] == 4
+    return {"four_tag": weight[four], "pt_cuts": weight[four & result["methods"][method]["pt_ok"]], "sumw": sumw,
+            "n_events": len(arrays)}
 
 
 def kish(weights: np.ndarray) -> float:
@@ -110,7 +117,7 @@ def run(events: int, seed: int, pythia_qcd: str | None, bias_power: float = C.QC
         metadata = generate_qcd4b(path, events, seed, progress=False, **options)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
         result = four_tag(path)
-        gen_weight, p_four = probability_four_tags(path)
+        tagged = analysis_weights(path, C.BTAG_WP_NONRESONANT, truth_tagging=True)
     info = metadata["qcd4b"]
     seconds = {k: round(v, 2) for k, v in info["seconds"].items()}
     effective = kish(result["weights"])
@@ -126,11 +133,36 @@ def run(events: int, seed: int, pythia_qcd: str | None, bias_power: float = C.QC
         "effective_four_tag_per_cpu_hour": round(effective / cpu * 3600.0),
         "goal_per_cpu_hour": 20000, "pythia_only_per_cpu_hour": 350,
         "four_true_b_fraction": round(result["true_b_fraction"], 3),
-        "four_tag_xsec_truth_tagged_pb": info["xsec_pb"] * np.sum(gen_weight * p_four) / gen_weight.sum(),
-        "effective_four_tag_truth_tagged_per_cpu_hour": round(kish(gen_weight * p_four) / cpu * 3600.0),
+        "four_tag_xsec_truth_tagged_pb": info["xsec_pb"] * tagged["four_tag"].sum() / tagged["sumw"],
+        "effective_four_tag_truth_tagged_per_cpu_hour": round(kish(tagged["four_tag"]) / cpu * 3600.0),
     }
     if pythia_qcd:
         report["mhh_shape_vs_pythia_qcd"] = compare_shapes(result, four_tag(pythia_qcd))
+    return report
+
+
+def measure_files(paths: list[str], cpu_seconds: float | None = None) -> dict:
+    """Effective 4b events per CPU hour of generated files, drawn tags vs truth tagging, at both
+    working points, after the four-tag cut and after the pT cuts (weights normalised per file to
+    its cross section, so files of one sample combine)."""
+    from hh4b.generate import writer
+
+    metas = [writer.read_metadata(p) for p in paths]
+    wall = sum(sum(m["qcd4b"]["seconds"].values()) for m in metas)
+    cpu = cpu_seconds or wall
+    report = {"files": [str(p) for p in paths], "events": sum(m["n_events"] for m in metas),
+              "stage_seconds_from_metadata": round(wall, 1), "cpu_s": round(cpu, 1), "goal_per_cpu_hour": 20000, "pythia_only_per_cpu_hour": 350}
+    for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT):
+        for tagging in (False, True):
+            parts = [analysis_weights(p, wp, tagging) for p in paths]
+            label = f"wp{wp}_{'truth_tagged' if tagging else 'drawn'}"
+            for cut in ("four_tag", "pt_cuts"):
+                w = np.concatenate([part[cut] * m["xsec_pb"] / part["sumw"] for part, m in zip(parts, metas)])
+                report[f"{label}_{cut}"] = {
+                    "xsec_fb": round(1000 * w.sum() / len(paths), 2),
+                    "xsec_err_fb": round(1000 * np.sqrt(np.sum(w**2)) / len(paths), 2),
+                    "rows": int(len(w)), "effective": round(kish(w), 1),
+                    "effective_per_cpu_hour": round(kish(w) / cpu * 3600.0)}
     return report
 
 
@@ -141,9 +173,11 @@ def main() -> None:
     parser.add_argument("--pythia-qcd", help="Pythia-only QCD file (hh4b generate --sample qcd) for the m_4j shape")
     parser.add_argument("--bias-power", type=float, default=C.QCD4B_BIAS_POWER,
                         help="selection bias power on the softest b-quark pT (default: %(default)g)")
+    parser.add_argument("--files", nargs="+", help="measure these generated qcd4b files instead of generating")
+    parser.add_argument("--cpu-seconds", type=float, help="with --files: their measured generation CPU seconds")
     parser.add_argument("--json", help="write the report here too")
     args = parser.parse_args()
-    report = run(args.events, args.seed, args.pythia_qcd, args.bias_power)
+    report = measure_files(args.files, args.cpu_seconds) if args.files else run(args.events, args.seed, args.pythia_qcd, args.bias_power)
     text = json.dumps(report, indent=1, default=float)
     print(text)
     if args.json:
