@@ -13,30 +13,28 @@ Method (seed talk `talk_hh4b_background_modelling.txt`):
 - the normalisation is the CR ratio of four-tag yield to reweighted two-tag yield;
 - uncertainty: an ensemble of bootstrap retrainings (`ensemble_<i>` variations) and a
   control-region choice variation (`cr_alt`: trained in the validation region instead);
-- validation: observed four-tag vs predicted yields and shapes in the validation region (VR,
-  the ring between SR and CR) and in the signal-region mass window with |deta_hh| reversed.
-
-The result is the histogram `mhh_bkgmodel` (axes dataset, method, region, variation, tags, mhh)
-read by hh4b.stats.outputs.datadriven_background.
+- the models are exported to ONNX (OUTPUT_DIR/background/models/<method>/<variation>.onnx with
+  cards, hh4b.bkgmodel) and applied in the processor: `hh4b background` reruns the processor
+  over the multijet datasets with `background_model=` that directory, and its `mhh_bkgmodel`
+  (axes dataset, method, region, variation, tags, mhh) goes into output.coffea, where
+  hh4b.stats.outputs.datadriven_background reads it;
+- validation: hh4b.bkg_validation (CR, VR, reversed |deta_hh|, 3-tag, shifted centres).
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-import hist
 import numpy as np
 
-from hh4b.errors import ConfigError
-from hh4b.histograms import mhh_axis
+from hh4b.bkgmodel import HIST_NAME, MULTIJET_PROCESSES, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
+from hh4b.errors import ConfigError, HH4bError, InputFileError
 from hh4b.nn.reweight import (ReweightConfig, control_region_normalisation, density_ratio, train_ensemble,
                                train_reweighter)
+from hh4b.selection import region_codes
 
-REWEIGHT_FEATURES = ("h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh", "jet4_pt", "n_jets")
-MULTIJET_PROCESSES = ("qcd4b", "qcd")
-REGION_CODES = {"SR": 1, "VR": 2, "CR": 3}
-VALIDATION_REGIONS = ("CR", "VR", "SR_deta_reversed")
-SHAPE_VARIABLES = ("mhh", "h1_pt", "h2_pt", "deta_hh")
+MIN_TRAINING_EVENTS = 20
 
 
 @dataclass
@@ -54,11 +52,16 @@ def select(columns: dict, mask: np.ndarray) -> dict:
     return {k: v[mask] for k, v in columns.items()}
 
 
-def region_mask(columns: dict, region: str) -> np.ndarray:
-    """Events of a region: the processor's SR/VR/CR after all cuts, or the reversed-deta window."""
+def shifted_regions(columns: dict, centre) -> np.ndarray:
+    """Region codes (1 SR, 2 VR, 3 CR, 0 none) around another centre, with every other cut applied."""
+    return np.where(columns["veto_ok"], region_codes(columns["mh1"], columns["mh2"], centre), 0)
+
+
+def region_mask(columns: dict, region: str, codes: np.ndarray | None = None) -> np.ndarray:
+    """Events of SR/VR/CR (the processor's, or those of `codes`) or of the reversed-deta SR window."""
     if region == "SR_deta_reversed":
         return columns["pt_ok"] & ~columns["deta_ok"] & (columns["mass_region"] == REGION_CODES["SR"])
-    return columns["region"] == REGION_CODES[region]
+    return (columns["region"] if codes is None else codes) == REGION_CODES[region]
 
 
 def _xw(columns: dict, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,29 +69,30 @@ def _xw(columns: dict, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return x, columns["weight"][mask].astype(np.float64)
 
 
-def _training_sets(columns: dict, region: str) -> tuple:
-    """(x_2b, w_2b, x_4b, w_4b) of a region; too few events to train is an error naming it."""
-    in_region = region_mask(columns, region)
+def training_sets(columns: dict, region: str, target_tags: int = 4, codes: np.ndarray | None = None) -> tuple:
+    """(x_2b, w_2b, x_target, w_target) of a region; too few events to train is an error naming it."""
+    in_region = region_mask(columns, region, codes)
     x2, w2 = _xw(columns, in_region & (columns["tags"] == 2))
-    x4, w4 = _xw(columns, in_region & (columns["tags"] == 4))
-    if len(x2) < 20 or len(x4) < 20:
+    xt, wt = _xw(columns, in_region & (columns["tags"] == target_tags))
+    if len(x2) < MIN_TRAINING_EVENTS or len(xt) < MIN_TRAINING_EVENTS:
         raise ConfigError(f"background model: too few events to train in {region} "
-                          f"({len(x2)} two-tag, {len(x4)} four-tag); generate more multijet events")
-    return x2, w2, x4, w4
+                          f"({len(x2)} two-tag, {len(xt)} {target_tags}-tag); generate more multijet events")
+    return x2, w2, xt, wt
 
 
 def _model(network, x2, w2, w4) -> Model:
     return Model(network, control_region_normalisation(network, x2, w2, w4))
 
 
-def train_model(columns: dict, region: str, config: ReweightConfig, seed: int) -> Model:
-    x2, w2, x4, w4 = _training_sets(columns, region)
-    return _model(train_reweighter(x2, w2, x4, w4, config, seed=seed), x2, w2, w4)
+def train_model(columns: dict, region: str, config: ReweightConfig, seed: int, target_tags: int = 4,
+                codes: np.ndarray | None = None) -> Model:
+    x2, w2, xt, wt = training_sets(columns, region, target_tags, codes)
+    return _model(train_reweighter(x2, w2, xt, wt, config, seed=seed), x2, w2, wt)
 
 
 def train_models(columns: dict, n_ensemble: int, config: ReweightConfig, seed: int) -> dict[str, Model]:
     """Nominal (CR), `cr_alt` (VR) and `ensemble_<i>` bootstrap models."""
-    x2, w2, x4, w4 = _training_sets(columns, "CR")
+    x2, w2, x4, w4 = training_sets(columns, "CR")
     models = {"nominal": _model(train_reweighter(x2, w2, x4, w4, config, seed=seed), x2, w2, w4),
               "cr_alt": train_model(columns, "VR", config, seed + 1000)}
     for i, network in enumerate(train_ensemble(x2, w2, x4, w4, n_ensemble, config, seed=seed + 1)):
@@ -101,68 +105,32 @@ def predicted_weights(columns: dict, model: Model, mask: np.ndarray) -> np.ndarr
     return w * model.weights(x)
 
 
-def bkgmodel_histogram(columns: dict, models: dict[str, Model], method: str, datasets) -> hist.Hist:
-    """`mhh_bkgmodel`: reweighted two-tag m_hh per region and variation."""
-    h = hist.Hist(hist.axis.StrCategory(list(datasets), name="dataset"),
-                  hist.axis.StrCategory([method], name="method"),
-                  hist.axis.StrCategory(list(REGION_CODES), name="region"),
-                  hist.axis.StrCategory(list(models), name="variation"),
-                  hist.axis.StrCategory(["2b"], name="tags"),
-                  mhh_axis(), storage=hist.storage.Weight())
-    two_tag = columns["tags"] == 2
-    for region in REGION_CODES:
-        mask = two_tag & region_mask(columns, region)
-        for name, model in models.items():
-            h.fill(dataset=columns["dataset"][mask], method=method, region=region, variation=name, tags="2b",
-                   mhh=columns["mhh"][mask], weight=predicted_weights(columns, model, mask))
+def bkgmodel_histogram(columns: dict, models: dict[str, Model], method: str):
+    """`mhh_bkgmodel` computed from the columns with the torch models (the processor's reference)."""
+    h = bkgmodel_hist([method], list(models))
+    for name, model in models.items():
+        fill(h, columns, method, name, lambda cols, mask, m=model: predicted_weights(cols, m, mask))
     return h
 
 
-def _shape_chi2(observed, obs_var, predicted, pred_var) -> tuple[float, int]:
-    keep = (obs_var + pred_var) > 0
-    diff = (observed / observed.sum() - predicted / predicted.sum())[keep]
-    var = (obs_var / observed.sum() ** 2 + pred_var / predicted.sum() ** 2)[keep]
-    return float(np.sum(diff**2 / var)), int(keep.sum() - 1)
+def save_models(models: dict[str, Model], directory, method: str, card: dict) -> None:
+    """`directory/<method>/<variation>.onnx` and cards (hh4b.bkgmodel)."""
+    from hh4b.nn.reweight import export_reweighter
+
+    for name, model in models.items():
+        export_reweighter(model.network, REWEIGHT_FEATURES, directory / method / f"{name}.onnx",
+                          card={**card, "method": method, "variation": name, "norm": model.norm,
+                                "training_region": "VR" if name == "cr_alt" else "CR"})
 
 
-def validation_table(columns: dict, models: dict[str, Model]) -> list[dict]:
-    """Observed vs predicted four-tag yields and shapes per validation region."""
-    rows = []
-    ensemble = [m for k, m in models.items() if k.startswith("ensemble_")]
-    for region in VALIDATION_REGIONS:
-        in_region = region_mask(columns, region)
-        obs_mask, pred_mask = in_region & (columns["tags"] == 4), in_region & (columns["tags"] == 2)
-        w_obs = columns["weight"][obs_mask]
-        w_pred = predicted_weights(columns, models["nominal"], pred_mask)
-        spread = np.std([predicted_weights(columns, m, pred_mask).sum() for m in ensemble]) if ensemble else 0.0
-        row = {"region": region, "observed": float(w_obs.sum()), "observed_err": float(np.sqrt(np.sum(w_obs**2))),
-               "predicted": float(w_pred.sum()), "predicted_stat": float(np.sqrt(np.sum(w_pred**2))),
-               "predicted_ensemble": float(spread), "n_observed": int(obs_mask.sum()), "n_template": int(pred_mask.sum())}
-        row["ratio"] = row["observed"] / row["predicted"] if row["predicted"] > 0 else float("nan")
-        for var in SHAPE_VARIABLES:
-            edges = np.quantile(np.concatenate([columns[var][obs_mask], columns[var][pred_mask]]),
-                                np.linspace(0, 1, 9)) if obs_mask.sum() > 8 else None
-            if edges is None or len(np.unique(edges)) < 3:
-                continue
-            edges = np.unique(edges)
-            o, _ = np.histogram(columns[var][obs_mask], edges, weights=w_obs)
-            ov, _ = np.histogram(columns[var][obs_mask], edges, weights=w_obs**2)
-            p, _ = np.histogram(columns[var][pred_mask], edges, weights=w_pred)
-            pv, _ = np.histogram(columns[var][pred_mask], edges, weights=w_pred**2)
-            if o.sum() > 0 and p.sum() > 0:
-                chi2, ndf = _shape_chi2(o, ov, p, pv)
-                row[f"chi2_{var}"] = f"{chi2:.1f}/{ndf}"
-        rows.append(row)
-    return rows
-
-
-def multijet_columns(columns: dict, metadata: dict, method: str) -> tuple[dict, list[str]]:
-    """The method's events of the multijet datasets (qcd4b preferred over Pythia-only qcd)."""
+def multijet_columns(columns: dict, metadata: dict, method: str) -> tuple[dict, list[str], str]:
+    """The method's events of the multijet datasets (qcd4b preferred over Pythia-only qcd),
+    their dataset names and process."""
     for process in MULTIJET_PROCESSES:
         datasets = sorted(d for d, m in metadata.items() if isinstance(m, dict) and m.get("process") == process)
         if datasets:
             mask = np.isin(columns["dataset"], datasets) & (columns["method"] == method)
-            return select(columns, mask), datasets
+            return select(columns, mask), datasets, process
     raise ConfigError(f"background model: no multijet datasets (process {' or '.join(MULTIJET_PROCESSES)}) in the outputs")
 
 
@@ -171,7 +139,35 @@ def gather_columns(output: dict) -> dict:
     raw = output.get("columns")
     if not raw:
         raise ConfigError("processor output has no per-event columns: rerun `hh4b run` with --save-columns")
-    return {k: np.concatenate([np.asarray(a) for a in v]) if len(v) else np.zeros(0) for k, v in raw.items()}
+    columns = {k: np.concatenate([np.asarray(a) for a in v]) if len(v) else np.zeros(0) for k, v in raw.items()}
+    if "veto_ok" not in columns:
+        raise ConfigError("processor output has no veto_ok column (made by an older hh4b): rerun "
+                          "`hh4b run --save-columns`")
+    return columns
+
+
+def processor_pass(options: dict, fileset_path, process: str, methods, models_dir, workers: int):
+    """Rerun the processor over the multijet datasets with the exported models: `mhh_bkgmodel`."""
+    from pathlib import Path
+
+    from hh4b.cutbased import BUILTIN_METHODS
+    from hh4b.run import load_fileset, neural_methods, process_fileset
+    from processors.hh4b_processor import HH4bProcessor
+
+    fileset = {d: e for d, e in load_fileset(fileset_path).items() if e["metadata"].get("process") == process}
+    if not fileset:
+        raise ConfigError(f"{fileset_path}: no datasets of process {process!r} to apply the background model to")
+    pairers = {}
+    if any(m not in BUILTIN_METHODS for m in methods):
+        pairers = neural_methods(Path(options["models"]), options["analysis"], options["kappa_lambda_input"])
+    proc = HH4bProcessor(btag_wp=options["btag_wp"], lumi_fb=options["lumi_fb"], dhh_centre=options["dhh_centre"],
+                         methods=tuple(methods), models={m: p for m, p in pairers.items() if m in methods},
+                         truth_tagging=tuple(options.get("truth_tagging", ())), background_model=models_dir)
+    result = process_fileset(fileset, proc, "futures", workers, int(options["chunksize"]), progress=False)
+    failed = result["bookkeeping"]["failed_chunks"]
+    if failed:
+        raise HH4bError(f"background model pass: {len(failed)} chunks failed, first {failed[0]}")
+    return result["hists"][HIST_NAME]
 
 
 def add_arguments(parser) -> None:
@@ -180,50 +176,71 @@ def add_arguments(parser) -> None:
     parser.add_argument("--ensemble", type=int, default=10, help="bootstrap retrainings (talk: 100; default %(default)s)")
     parser.add_argument("--epochs", type=int, default=ReweightConfig.epochs, help="max epochs per training")
     parser.add_argument("--seed", type=int, default=0, help="seed of every training and bootstrap")
+    parser.add_argument("--fileset", default=None,
+                        help="fileset of the processor pass that applies the models (default: the one `hh4b run` used)")
+    parser.add_argument("--workers", type=int, default=2, help="processor worker processes (default: %(default)s)")
+    parser.add_argument("--no-validation", action="store_true",
+                        help="skip the 3-tag and shifted-centre validation trainings")
 
 
-def _write_report(directory, method: str, rows: list[dict]) -> None:
-    import json
-
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / f"validation_{method}.json").write_text(json.dumps(rows, indent=2) + "\n")
-    keys = [k for k in rows[0] if k not in ("n_observed", "n_template")]
-    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
-    lines += ["| " + " | ".join(f"{r.get(k, ''):.4g}" if isinstance(r.get(k), float) else str(r.get(k, ""))
-                                 for k in keys) + " |" for r in rows]
-    (directory / f"validation_{method}.md").write_text(
-        f"# Data-driven background validation ({method})\n\nObserved four-tag vs reweighted two-tag yields "
-        "(predicted_ensemble = spread of the bootstrap retrainings).\n\n" + "\n".join(lines) + "\n")
+def _run_options(output: dict, path, fileset) -> dict:
+    options = output.get("run_options")
+    if not options:
+        raise InputFileError(f"{path}: no run_options (made by an older `hh4b run`): rerun `hh4b run --save-columns`")
+    if fileset is not None:
+        options = {**options, "fileset": str(fileset)}
+    return options
 
 
 def main(args) -> int:
+    import shutil
     from pathlib import Path
 
     from coffea.util import load, save
 
-    from hh4b.errors import InputFileError
-    from hh4b.nn.dnn import export_onnx
+    from hh4b.bkg_validation import check_processor_fill, template_stat, validation_table, write_report
 
+    if args.ensemble < 0 or args.workers < 1:
+        raise ConfigError("--ensemble must be >= 0 and --workers >= 1")
     path = Path(args.output_dir) / "output.coffea"
     if not path.is_file():
         raise InputFileError(f"{path}: not found (run `hh4b run --save-columns` first)")
     output = load(path)
+    options = _run_options(output, path, args.fileset)
     columns = gather_columns(output)
     config = ReweightConfig(epochs=args.epochs)
-    for method in args.method or ["cut_mindr"]:
-        selected, datasets = multijet_columns(columns, output.get("metadata", {}), method)
+    report_dir = Path(args.output_dir) / "background"
+    models_dir = report_dir / "models"
+    shutil.rmtree(models_dir, ignore_errors=True)
+    methods, rows, reference, timings, process = args.method or ["cut_mindr"], {}, {}, {}, None
+    for method in methods:
+        selected, datasets, process = multijet_columns(columns, output.get("metadata", {}), method)
+        start = time.perf_counter()
         models = train_models(selected, args.ensemble, config, args.seed)
-        output["hists"]["mhh_bkgmodel"] = bkgmodel_histogram(selected, models, method, datasets)
-        rows = validation_table(selected, models)
-        report_dir = Path(args.output_dir) / "background"
-        _write_report(report_dir, method, rows)
-        export_onnx(models["nominal"].network, REWEIGHT_FEATURES, report_dir / f"reweighter_{method}.onnx",
-                    card={"model": "reweighter", "method": method, "norm": models["nominal"].norm,
-                          "trained_on": datasets, "seed": args.seed})
-        for r in rows:
+        timings[f"train {method} ({len(models)} models)"] = time.perf_counter() - start
+        save_models(models, models_dir, method, card={
+            "process": process, "trained_on": datasets, "seed": args.seed, "dhh_centre": options["dhh_centre"],
+            "btag_wp": options["btag_wp"], "epochs": args.epochs})
+        start = time.perf_counter()
+        rows[method] = validation_table(selected, models, config, args.seed, options["dhh_centre"],
+                                        extra=not args.no_validation)
+        timings[f"validation {method}"] = time.perf_counter() - start
+        reference[method] = bkgmodel_histogram(selected, models, method)
+    start = time.perf_counter()
+    h = processor_pass(options, options["fileset"], process, methods, models_dir, args.workers)
+    timings["processor pass"] = time.perf_counter() - start
+    output["hists"][HIST_NAME] = h
+    for method in methods:
+        deviation = check_processor_fill(h, reference[method], method)
+        stat = template_stat(h, method)
+        write_report(report_dir, method, rows[method], stat, deviation, timings)
+        for r in rows[method]:
             print(f"{method} {r['region']:>17}: observed {r['observed']:.4g} +- {r['observed_err']:.2g}, "
-                  f"predicted {r['predicted']:.4g} +- {r['predicted_stat']:.2g} (stat) "
-                  f"+- {r['predicted_ensemble']:.2g} (ensemble)")
+                  f"predicted {r['predicted']:.4g} +- {r['predicted_stat']:.2g} (stat), "
+                  f"non-closure {r['non_closure_pct']:.1f} +- {r['non_closure_err_pct']:.1f} %")
+        print(f"{method}: processor fill vs torch on the columns, largest relative bin difference {deviation:.1e}; "
+              f"SR template stat. uncertainty per bin {stat['summary']}")
     save(output, path)
-    print(f"wrote mhh_bkgmodel into {path} and validation tables under {Path(args.output_dir) / 'background'}")
+    print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    print(f"wrote {HIST_NAME} (processor pass with {models_dir}) into {path} and validation tables under {report_dir}")
     return 0

@@ -70,6 +70,13 @@ LUMI_PROJECTIONS_FB = (139.0, 300.0, 3000.0)
 # VR: R_VR < 30 GeV outside the SR; CR: R_CR < 45 GeV outside SR and VR.
 REGION_VR = (1.03, 30.0)  # (centre scale s, radius in GeV)
 REGION_CR = (1.05, 45.0)
+# Shifted-centre validation of the data-driven background (seed talk "Shift the center (5x)"; the
+# talk gives no size): SR, VR and CR are rebuilt around (c1 +- d, c2 +- d) for the four diagonal
+# directions. d = 25 GeV is the smallest 5 GeV step at which every shifted SR shares at most 5% of
+# its area with the nominal SR (20 GeV: up to 15%), so the check predicts four-tag events outside
+# the nominal SR, while the shifted centre stays inside the nominal CR (25 * sqrt(2) = 35 < 45 GeV).
+SHIFTED_CENTRE_OFFSET = 25.0  # GeV, added to both centre coordinates with the signs below
+SHIFTED_CENTRES = {"lower_left": (-1, -1), "lower_right": (1, -1), "upper_right": (1, 1), "upper_left": (-1, 1)}
 
 # --- CMS NanoAOD b-tagging (files without hh4b's tag flags) ---------------------------------
 DEEPFLAV_B_THRESHOLD = 0.2783  # DeepJet medium WP, CMS BTV recommendation for 2018 UL

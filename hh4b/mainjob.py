@@ -53,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
         _stage(["run", args.fileset, "--analysis", analysis, "--models", args.models, "--executor", "futures",
                 "--workers", workers, "--output", str(out), "--save-columns", "--no-progress"])
         if analysis == "resonant":
-            _stage(["background", str(out), "--ensemble", str(args.ensemble)], optional=True)
+            _stage(["background", str(out), "--ensemble", str(args.ensemble), "--workers", workers],
+                   optional=True)
         _stage(["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
                 "--report", str(out / "limits"), "--max-bins", str(args.max_bins), "--kappa-step", "1.0"])
         _stage(["report", str(out), "--models", args.models])

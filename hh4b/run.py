@@ -241,6 +241,15 @@ def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
     return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda)
 
 
+def run_options(args: argparse.Namespace, proc) -> dict:
+    """How the output was made, for stages that rerun the processor (`hh4b background`)."""
+    return {"fileset": str(Path(args.fileset).resolve()), "analysis": args.analysis, "btag_wp": proc.btag_wp,
+            "dhh_centre": list(proc.dhh_centre), "methods": list(proc.methods), "lumi_fb": proc.lumi_fb,
+            "models": str(Path(args.models).resolve()), "no_nn": bool(args.no_nn),
+            "kappa_lambda_input": args.kappa_lambda_input, "chunksize": args.chunksize,
+            "truth_tagging": list(proc.truth_tagging)}
+
+
 def truth_tagged_names(option: str, fileset: dict) -> tuple[str, ...]:
     """The --truth-tagging names; each must be a dataset or a process of the fileset."""
     names = tuple(x for x in option.split(",") if x)
@@ -278,6 +287,7 @@ def main(args: argparse.Namespace) -> int:
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
                              args.retries, progress=not args.no_progress)
     seconds = time.perf_counter() - start
+    output["run_options"] = run_options(args, proc)
     coffea_path, summary_path = save(output, args.output)
     book = output["bookkeeping"]
     print(f"events in fileset {book['events_in']} = processed {book['events_processed']} "

@@ -9,6 +9,8 @@ Options are __init__ keyword arguments. `models` is the hook for neural methods:
 {method name: callable(jets, cands) -> {"jet_idx": (n, 2, 2), "valid": (n,), "score"?,
 "pass"?}} (see hh4b.cutbased); every name in `methods` must be a built-in (cut_mindr,
 cut_dhh) or a key of `models`. Callables must pickle (they travel to Dask workers).
+`background_model`: a directory of 2b -> 4b reweighters from `hh4b background` (hh4b.bkgmodel),
+checked when the processor is made; chunks of the model's multijet process fill `mhh_bkgmodel`.
 `truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
 category weighted by its probability from the jets' true flavours instead of their drawn tags
 (hh4b.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
@@ -20,6 +22,7 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from hh4b.bkgmodel import HIST_NAME as BKGMODEL_HIST, BackgroundModel
 from hh4b.constants import (
     BTAG_WP_NONRESONANT,
     BTAG_WP_RESONANT,
@@ -48,7 +51,7 @@ class HH4bProcessor(processor.ProcessorABC):
                  dhh_centre=DHH_CENTRE, kappa_lambdas=KAPPA_LAMBDA_TRAINING,
                  methods=("cut_mindr", "cut_dhh"), models: dict | None = None,
                  deepflav_threshold: float = DEEPFLAV_B_THRESHOLD, retries: int = 1,
-                 save_columns: bool = False, truth_tagging=()):
+                 save_columns: bool = False, truth_tagging=(), background_model=None):
         self.btag_wp = btag_wp
         self.lumi_fb = float(lumi_fb)
         self.dhh_centre = tuple(float(c) for c in dhh_centre)
@@ -59,6 +62,8 @@ class HH4bProcessor(processor.ProcessorABC):
         self.retries = int(retries)
         self.save_columns = bool(save_columns)
         self.truth_tagging = tuple(truth_tagging)
+        self.background_model = None if background_model is None else BackgroundModel(
+            background_model, self.methods, self.dhh_centre, btag_wp)
 
     def cut_names(self) -> list[str]:
         """Cutflow keys in order: common cuts, then `method/cut` for every method."""
@@ -73,7 +78,8 @@ class HH4bProcessor(processor.ProcessorABC):
 
     def empty_output(self, dataset: str, nonresonant: bool) -> dict:
         return {
-            "hists": {**make_histograms(nonresonant), **score_histograms(nonresonant)},
+            "hists": {**make_histograms(nonresonant), **score_histograms(nonresonant),
+                      **({BKGMODEL_HIST: self.background_model.histogram()} if self.background_model else {})},
             "columns": {k: [] for k in COLUMN_NAMES} if self.save_columns else {},
             "cutflow": {dataset: new_cutflow(self.cut_names())},
             "truth": {dataset: {m: {"matched": 0, "correct": 0} for m in self.methods}},
@@ -128,9 +134,14 @@ class HH4bProcessor(processor.ProcessorABC):
             kl = (*(x[source] for x in kl[:3]), kl[3])
         self._fill(out["hists"], dataset, result, weight, kl)
         self._fill_scores(out["hists"], dataset, result, weight, kl)
+        background = self.background_model is not None and self.background_model.applies_to(meta)
+        columns = per_event_columns(dataset, jets, result, weight, self.dhh_centre) \
+            if self.save_columns or background else {}
         if self.save_columns:
-            for name, values in per_event_columns(dataset, jets, result, weight, self.dhh_centre).items():
+            for name, values in columns.items():
                 out["columns"][name].append(values)
+        if background:
+            self.background_model.fill(out["hists"][BKGMODEL_HIST], columns)
         return out
 
     def _fill_scores(self, hists: dict, dataset: str, result: dict, weight, kl) -> None:

@@ -3,52 +3,79 @@
 import numpy as np
 import pytest
 
-from hh4b.background import (REWEIGHT_FEATURES, bkgmodel_histogram, multijet_columns, region_mask,
-                             train_models, validation_table)
+from hh4b.background import (REWEIGHT_FEATURES, bkgmodel_histogram, multijet_columns, region_mask, shifted_regions,
+                             train_models)
+from hh4b.bkg_validation import shifted_centre, validation_table
+from hh4b.constants import DHH_CENTRE, SHIFTED_CENTRES
 from hh4b.errors import ConfigError
 from hh4b.nn.reweight import ReweightConfig
+from hh4b.selection import region_codes
 
 FAST = ReweightConfig(hidden=32, layers=2, epochs=25, patience=4, learning_rate=3e-3)
 
 
 def _events(n, seed):
-    """2b and 4b multijet-like events: the 4b/2b density ratio is exp(0.01 (h1_pt - 150)), the same in
-    every region, and the regions are assigned independently of the kinematics (a closure-friendly world)."""
+    """2b, 3b and 4b multijet-like events: the 4b/2b density ratio is exp(0.01 (h1_pt - 150)) and the
+    3b/2b one exp(-0.01 (h1_pt - 80)), the same everywhere in the mass plane; the candidate masses
+    are uniform around the SR, independent of the kinematics (a closure-friendly world)."""
     rng = np.random.default_rng(seed)
-    tags = np.where(rng.random(n) < 0.5, 2, 4)
+    tags = rng.choice([2, 3, 4], n, p=[0.4, 0.2, 0.4])
     h1_pt = rng.exponential(60.0, n) + 80.0
-    keep = (tags == 2) | (rng.random(n) < np.exp(0.01 * (h1_pt - 150.0)) / np.exp(0.01 * 250.0))
+    keep = ((tags == 2) | ((tags == 4) & (rng.random(n) < np.exp(0.01 * (h1_pt - 150.0)) / np.exp(0.01 * 250.0)))
+            | ((tags == 3) & (rng.random(n) < np.exp(-0.01 * (h1_pt - 80.0)))))
     cols = {name: rng.normal(size=n).astype(np.float32) for name in REWEIGHT_FEATURES}
     cols.update(h1_pt=h1_pt, tags=tags, weight=np.ones(n), mhh=h1_pt * 2.5 + rng.normal(0, 20, n),
-                region=rng.choice([1, 2, 3], n, p=[0.2, 0.3, 0.5]), dataset=np.full(n, "qcd4b_a"),
+                mh1=rng.uniform(60.0, 190.0, n), mh2=rng.uniform(50.0, 180.0, n), dataset=np.full(n, "qcd4b_a"),
                 method=np.full(n, "cut_mindr"))
-    cols["mass_region"] = cols["region"]
+    cols["mass_region"] = region_codes(cols["mh1"], cols["mh2"])
     cols["pt_ok"] = np.ones(n, bool)
     cols["deta_ok"] = rng.random(n) < 0.7
-    cols["region"] = np.where(cols["deta_ok"], cols["region"], 0)
+    cols["veto_ok"] = cols["deta_ok"]
+    cols["region"] = np.where(cols["veto_ok"], cols["mass_region"], 0)
     return {k: np.asarray(v)[keep] for k, v in cols.items()}
 
 
 @pytest.fixture(scope="module")
 def trained():
-    columns = _events(30000, 1)
-    return columns, train_models(columns, n_ensemble=3, config=FAST, seed=0)
+    columns = _events(40000, 1)
+    models = train_models(columns, n_ensemble=3, config=FAST, seed=0)
+    return columns, models, validation_table(columns, models, FAST, 0, DHH_CENTRE)
 
 
 def test_reweighted_two_tag_closes_on_four_tag(trained):
-    columns, models = trained
-    rows = {r["region"]: r for r in validation_table(columns, models)}
-    for region in ("CR", "VR", "SR_deta_reversed"):
+    columns, models, table = trained
+    rows = {r["region"]: r for r in table}
+    regions = ("CR", "VR", "SR_deta_reversed", "SR", "3b_SR", "3b_VR", *(f"shift_{d}" for d in SHIFTED_CENTRES))
+    assert list(rows) == list(regions)
+    for region in regions:
         r = rows[region]
         total_err = np.hypot(r["observed_err"], np.hypot(r["predicted_stat"], r["predicted_ensemble"]))
         assert abs(r["observed"] - r["predicted"]) < 3 * total_err, r
+        assert r["non_closure_pct"] == pytest.approx(100 * (1 - r["predicted"] / r["observed"]))
+        assert abs(r["non_closure_pct"]) < 3 * r["non_closure_err_pct"]
     # the shape in h1_pt, which differs by a factor ~e^3 between 2b and 4b, is recovered in the VR
     chi2, ndf = map(float, rows["VR"]["chi2_h1_pt"].split("/"))
     assert chi2 / ndf < 3.0
+    # the 3b row is a separate 2b -> 3b training: the 4b model would predict the wrong 3b shape
+    chi2, ndf = map(float, rows["3b_VR"]["chi2_h1_pt"].split("/"))
+    assert chi2 / ndf < 3.0 and rows["3b_VR"]["tags"] == "3b"
+
+
+def test_shifted_rows_use_regions_around_the_moved_centre(trained):
+    columns, _, table = trained
+    rows = {r["region"]: r for r in table}
+    for direction, (s1, s2) in SHIFTED_CENTRES.items():
+        centre = shifted_centre(DHH_CENTRE, direction)
+        assert np.sign(centre[0] - DHH_CENTRE[0]) == s1 and np.sign(centre[1] - DHH_CENTRE[1]) == s2
+        codes = shifted_regions(columns, centre)
+        observed = ((codes == 1) & (columns["tags"] == 4)).sum()
+        assert rows[f"shift_{direction}"]["n_observed"] == observed > 0
+        overlap = ((codes == 1) & (columns["region"] == 1)).sum() / (codes == 1).sum()
+        assert overlap < 0.1  # the shifted SR lies outside the nominal SR
 
 
 def test_unweighted_template_would_fail_the_same_check(trained):
-    columns, _ = trained
+    columns, _, _ = trained
     vr = region_mask(columns, "VR")
     obs = np.histogram(columns["h1_pt"][vr & (columns["tags"] == 4)], np.linspace(80, 400, 9))[0]
     raw = np.histogram(columns["h1_pt"][vr & (columns["tags"] == 2)], np.linspace(80, 400, 9))[0]
@@ -57,8 +84,8 @@ def test_unweighted_template_would_fail_the_same_check(trained):
 
 
 def test_bkgmodel_histogram_has_variations_and_ensemble_spread(trained):
-    columns, models = trained
-    h = bkgmodel_histogram(columns, models, "cut_mindr", ["qcd4b_a"])
+    columns, models, _ = trained
+    h = bkgmodel_histogram(columns, models, "cut_mindr")
     assert list(h.axes["variation"]) == ["nominal", "cr_alt", "ensemble_0", "ensemble_1", "ensemble_2"]
     sr = [h[{"region": "SR", "variation": v, "dataset": "qcd4b_a", "method": "cut_mindr", "tags": "2b"}].values().sum()
           for v in ("ensemble_0", "ensemble_1", "ensemble_2")]

@@ -105,3 +105,29 @@ def train_ensemble(x_2b, w_2b, x_4b, w_4b, n_models: int, config: ReweightConfig
         boot_4b = w_4b * rng.poisson(1.0, len(w_4b))
         models.append(train_reweighter(x_2b, boot_2b, x_4b, boot_4b, config, seed=seed + 1 + i))
     return models
+
+
+class _LogRatio(torch.nn.Module):
+    """The exported graph: features -> Q(x) = log w(x) (exp is applied by the reader, in float64)."""
+
+    def __init__(self, model: DenseClassifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.model.logits(features)
+
+
+def export_reweighter(model: DenseClassifier, feature_names: tuple[str, ...], path, card: dict) -> None:
+    """ONNX file (input `features` (batch, F), output `log_ratio` (batch,)) and its card `<path>.json`."""
+    import json
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model.eval()
+    torch.onnx.export(_LogRatio(model), (torch.zeros(2, len(feature_names)),), str(path),
+                      input_names=["features"], output_names=["log_ratio"], opset_version=17,
+                      dynamic_axes={"features": {0: "batch"}, "log_ratio": {0: "batch"}}, dynamo=False)
+    card = {"model": "reweighter", "inputs": {"features": list(feature_names)}, "outputs": ["log_ratio"], **card}
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
