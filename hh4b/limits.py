@@ -6,6 +6,10 @@ For every analysis method in OUTPUT_DIR/output.coffea:
 - non-resonant: (a) mu as POI, the sigma_HH limit vs kappa_lambda and the allowed kappa_lambda range,
   (b) kappa_lambda as POI, the profile-likelihood interval (paper Table VI);
 - projections to other luminosities and the equivalent luminosity between methods (notes Table 28).
+Methods with a classifier score (spanet, dnn_*) select events above the S/sqrt(B)-optimal score
+threshold (paper), and/or (--score-fit, beyond the paper) fit the m_hh distributions of several score
+slices at once, labelled `<method> (score bins)`; those enter the limit and interval tables and plots,
+not the projections.
 Writes workspaces/*.json (pyhf), tables (JSON + CSV), plots (PNG + PDF) and summary.md to --report.
 
 Cross sections: the resonant signal histograms are normalised to the dataset's xsec_pb, which
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -31,6 +36,8 @@ from hh4b.stats import outputs, plots, projections, scores, tables
 from hh4b.stats.limits import upper_limit
 from hh4b.stats.model import Template, build_spec
 from hh4b.weights import generation_kappa_lambda
+
+SCORE_BINS_SUFFIX = " (score bins)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -70,6 +77,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--projections", type=float, nargs="*", default=list(LUMI_PROJECTIONS_FB),
                         help="extra luminosities in fb^-1 for the projection table; none to skip "
+                             "(default: %(default)s)")
+    parser.add_argument("--score-fit", choices=("threshold", "bins", "both"), default="both",
+                        help="methods with a classifier score: m_hh above the S/sqrt(B)-optimal threshold (paper), "
+                             "a fit of --score-bins score slices with nested optimal edges, or both "
+                             "(default: %(default)s)")
+    parser.add_argument("--score-bins", type=int, default=3,
+                        help="score slices of the binned fit; the top one is the threshold selection "
                              "(default: %(default)s)")
     parser.add_argument("--kappa-step", type=float, default=0.5,
                         help="step of the kappa_lambda grid in [-10, 15] for the mu-as-POI limits; the profile "
@@ -133,6 +147,17 @@ class MethodInputs:
     def rebin(self, template: Template) -> Template:
         return outputs.rebin(template, self.native_edges, self.edges)
 
+    def signal(self, datasets) -> Template:
+        """The summed SR template of `datasets` on the fit bins, at --lumi."""
+        return self.rebin(outputs.template(self.out, datasets, self.method)[1]).scaled(self.scale)
+
+    def kappa_terms(self, datasets) -> kl.KappaTerms:
+        """The non-resonant (a, b, c) terms of `datasets` on the fit bins, at --lumi."""
+        edges, terms = outputs.kappa_terms(self.out, datasets, self.method)
+        idx = np.searchsorted(edges, self.edges[:-1])
+        return kl.KappaTerms(*(np.add.reduceat(np.asarray(x, float), idx) * self.scale
+                               for x in (terms.a, terms.b, terms.c)))
+
     def _rebin_rows(self, rows):
         idx = np.searchsorted(self.native_edges, self.edges[:-1])
         return np.add.reduceat(np.asarray(rows, float), idx, axis=1)
@@ -156,8 +181,41 @@ class MethodInputs:
                           label=f"method {self.method}", **kwargs)
 
 
+class ScoreBinnedInputs(MethodInputs):
+    """The fit in bins of the classifier score: one MethodInputs per score slice [lo, hi) of `score_edges`
+    (each on its own merged m_hh bins), concatenated into the bins of one channel."""
+
+    def __init__(self, out: outputs.ProcessorOutput, method: str, args, score_edges):
+        self.out, self.args, self.score_edges = out, args, np.asarray(score_edges, float)
+        self.method = f"{method}{SCORE_BINS_SUFFIX}"
+        self.slices = [MethodInputs(scores.thresholded_output(out, method, lo, hi if hi < 1.0 else np.inf), method,
+                                    args) for lo, hi in zip(self.score_edges[:-1], self.score_edges[1:])]
+        self.scale = self.slices[0].scale
+        self.edges = np.arange(sum(s.edges.size - 1 for s in self.slices) + 1.0)  # fit-bin index
+        self.backgrounds = {n: self._join([s.backgrounds[n] for s in self.slices]) for n in self.slices[0].backgrounds}
+        self.ensembles = {n: np.concatenate([s.ensembles[n] for s in self.slices], axis=1)
+                          for n in self.slices[0].ensembles}
+        self.variations = {n: {k: np.concatenate([s.variations[n][k] for s in self.slices]) for k in d}
+                           for n, d in self.slices[0].variations.items()}
+        observed = [s.observed for s in self.slices]
+        self.observed = None if any(o is None for o in observed) else np.concatenate(observed)
+
+    @staticmethod
+    def _join(templates) -> Template:
+        variances = [t.variances for t in templates]
+        return Template(np.concatenate([t.yields for t in templates]),
+                        None if any(v is None for v in variances) else np.concatenate(variances))
+
+    def signal(self, datasets) -> Template:
+        return self._join([s.signal(datasets) for s in self.slices])
+
+    def kappa_terms(self, datasets) -> kl.KappaTerms:
+        parts = [s.kappa_terms(datasets) for s in self.slices]
+        return kl.KappaTerms(*(np.concatenate([getattr(p, t) for p in parts]) for t in "abc"))
+
+
 def _save_workspace(spec: dict, report: Path, name: str) -> None:
-    path = report / "workspaces" / f"{name}.json"
+    path = report / "workspaces" / f"{re.sub(r'[^A-Za-z0-9.+-]+', '_', name).strip('_')}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec, indent=1) + "\n")
 
@@ -172,7 +230,7 @@ def resonant(inputs: MethodInputs, report: Path, args, masses=None) -> list[dict
     for mass in tqdm(masses, desc=f"resonant limits {inputs.method}"):
         datasets = out.datasets("resonant", mass=mass)
         meta = out.metadata[datasets[0]]
-        signal = inputs.rebin(outputs.template(out, datasets, inputs.method)[1]).scaled(inputs.scale)
+        signal = inputs.signal(datasets)
         spec = inputs.spec({"signal": (signal, "mu")}, observed=inputs.observed)
         _save_workspace(spec, report, f"resonant_{inputs.method}_M{mass:g}")
         result = upper_limit(spec, observed=inputs.observed is not None, toys=args.toys, seed=args.seed)
@@ -189,10 +247,7 @@ def nonresonant(inputs: MethodInputs, report: Path, args) -> dict | None:
         return None
     meta = out.metadata[datasets[0]]
     xfac = projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s)
-    edges, terms = outputs.kappa_terms(out, datasets, inputs.method)
-    idx = np.searchsorted(edges, inputs.edges[:-1])
-    terms = kl.KappaTerms(*(np.add.reduceat(np.asarray(x, float), idx) * inputs.scale * xfac
-                            for x in (terms.a, terms.b, terms.c)))
+    terms = inputs.kappa_terms(datasets).scaled(xfac)
     k0 = generation_kappa_lambda(meta)
     sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / _br(meta) * xfac
     grid = np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step), 6)
@@ -227,8 +282,7 @@ def projection_rows(inputs: MethodInputs, res_rows, kappa, args) -> list[dict]:
             iv = _kappa_width(inputs, kappa["terms"], scale, args)
             row.update(kappa_lower=iv.lower, kappa_upper=iv.upper, kappa_width=iv.width)
         for r in res_rows:
-            signal = inputs.rebin(outputs.template(inputs.out, inputs.out.datasets("resonant", mass=r["mass"]),
-                                                   inputs.method)[1]).scaled(inputs.scale)
+            signal = inputs.signal(inputs.out.datasets("resonant", mass=r["mass"]))
             limit = upper_limit(inputs.spec({"signal": (signal.scaled(scale), "mu")}, scale=scale))
             row[f"sigma_limit_fb_M{r['mass']:g}"] = limit.median * r["sigma_assumed_fb"]
         rows.append(row)
@@ -305,15 +359,50 @@ def score_method(out, method: str, report: Path, args):
     return rows, kappa, proj, inputs, thresholds
 
 
-def _method_results(out, method: str, report: Path, args):
-    """(resonant rows, kappa results or None, projection rows, inputs, threshold rows) of one method."""
+def score_bins_method(out, method: str, report: Path, args):
+    """The fit in bins of the classifier score (beyond the paper): per signal hypothesis the
+    --score-bins slices with nested S/sqrt(B)-optimal edges (scores.nested_edges) in one fit."""
+    rows, edge_rows, inputs, kappa = [], [], None, None
+    for mass in resonant_masses(out):
+        edges = scores.score_bin_edges(out, method, out.datasets("resonant", mass=mass), args.score_bins,
+                                       args.multijet)
+        inputs = ScoreBinnedInputs(out, method, args, edges)
+        edge_rows.append({"method": inputs.method, "signal": f"M{mass:g}", "score_edges": _edges_text(edges)})
+        rows += resonant(inputs, report, args, masses=[mass])
+    if out.datasets("nonresonant") and scores.SCORE_KL_HIST in out.hists:
+        edges = scores.score_bin_edges(out, method, out.datasets("nonresonant"), args.score_bins, args.multijet,
+                                       kappa_terms=True)
+        inputs = ScoreBinnedInputs(out, method, args, edges)
+        edge_rows.append({"method": inputs.method, "signal": "kappa_lambda=1", "score_edges": _edges_text(edges)})
+        kappa = nonresonant(inputs, report, args)
+    return rows, kappa, [], inputs, edge_rows
+
+
+def _edges_text(edges) -> str:
+    return " ".join(f"{e:g}" for e in edges)
+
+
+def _score_fits(args) -> list[str]:
+    fits = ["threshold", "bins"] if args.score_fit == "both" else [args.score_fit]
+    if args.background == "datadriven" and "bins" in fits:
+        if args.score_fit == "bins":
+            raise ConfigError("--score-fit bins needs --background simulation: the data-driven multijet model "
+                              "has no classifier-score axis")
+        fits.remove("bins")
+    return fits
+
+
+def _method_results(out, method: str, report: Path, args) -> list[tuple]:
+    """[(label, resonant rows, kappa results or None, projection rows, inputs, threshold/edge rows)]: one
+    entry per method, or for a method with a classifier score one per --score-fit choice."""
     if method in scores.score_methods(out):
-        return score_method(out, method, report, args)
+        fits = {"threshold": (method, score_method), "bins": (f"{method}{SCORE_BINS_SUFFIX}", score_bins_method)}
+        return [(fits[f][0], *fits[f][1](out, method, report, args)) for f in _score_fits(args)]
     inputs = MethodInputs(out, method, args)
     rows = resonant(inputs, report, args)
     kappa = nonresonant(inputs, report, args)
     proj = projection_rows(inputs, rows, kappa, args) if args.projections else []
-    return rows, kappa, proj, inputs, []
+    return [(method, rows, kappa, proj, inputs, [])]
 
 
 def main(args: argparse.Namespace) -> int:
@@ -322,7 +411,7 @@ def main(args: argparse.Namespace) -> int:
     report = Path(args.report) if args.report else Path(args.output_dir) / "limits"
     report.mkdir(parents=True, exist_ok=True)
     files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
-    threshold_rows, fallbacks = [], []
+    threshold_rows, edge_rows, fallbacks = [], [], []
     for method in methods:
         try:
             results = _method_results(out, method, report, args)
@@ -333,13 +422,16 @@ def main(args: argparse.Namespace) -> int:
             print(f"note: {note}")
             fallbacks.append(note)
             results = _method_results(out, method, report, argparse.Namespace(**{**vars(args), "no_staterror": True}))
-        rows, kappa, proj, inputs, thresholds = results
-        all_inputs[method], threshold_rows = inputs, threshold_rows + thresholds
-        res_rows, proj_rows = res_rows + rows, proj_rows + proj
-        if kappa is not None:
-            kappas[method] = kappa
-            kappa_rows.append(_kappa_row(method, kappa))
-    eq_rows = equivalent_lumis(all_inputs, kappas, args) if args.projections else []
+        for label, rows, kappa, proj, inputs, thresholds in results:
+            if not label.endswith(SCORE_BINS_SUFFIX):
+                all_inputs[label] = inputs
+            (edge_rows if label.endswith(SCORE_BINS_SUFFIX) else threshold_rows).extend(thresholds)
+            res_rows, proj_rows = res_rows + rows, proj_rows + proj
+            if kappa is not None:
+                kappas[label] = kappa
+                kappa_rows.append(_kappa_row(label, kappa))
+    eq_rows = equivalent_lumis(all_inputs, {m: k for m, k in kappas.items() if m in all_inputs},
+                               args) if args.projections else []
     if res_rows:
         files += tables.write_table(res_rows, report / "resonant_limits")
         files += plots.plot_resonant_limits(res_rows, report / "resonant_limits", args.lumi, args.sqrt_s)
@@ -357,6 +449,8 @@ def main(args: argparse.Namespace) -> int:
                                         report / "kappa_lambda_scan", args.lumi, args.sqrt_s)
     if threshold_rows:
         files += tables.write_table(threshold_rows, report / "score_thresholds")
+    if edge_rows:
+        files += tables.write_table(edge_rows, report / "score_bin_edges")
     if proj_rows:
         files += tables.write_table(proj_rows, report / "projections")
     if eq_rows:

@@ -6,7 +6,7 @@ import hist
 import numpy as np
 import pytest
 
-from hh4b.stats.scores import optimise, score_bins_template, score_mhh, template_above
+from hh4b.stats.scores import nested_edges, optimise, score_mhh, template_above
 from hh4b.stats.thresholds import scan_threshold
 
 
@@ -43,6 +43,19 @@ def test_template_above_threshold_counts_the_right_events():
     expected = np.histogram(m[s >= 0.62], mhh_edges, weights=w[s >= 0.62])[0]
     np.testing.assert_allclose(t.yields, expected)
     np.testing.assert_allclose(t.variances, expected * 0.01)
-    bins, t5 = score_bins_template(sig.sum(axis=1), var.sum(axis=1), edges)
-    assert len(bins) == 6 and t5.yields.sum() == pytest.approx(w.sum())
-    assert t5.yields[-1] > t5.yields[0]  # signal piles up at high score
+    between = template_above(edges, sig, var, 0.3, 0.62)
+    inside = (s >= 0.3) & (s < 0.62)
+    np.testing.assert_allclose(between.yields, np.histogram(m[inside], mhh_edges, weights=w[inside])[0])
+
+
+def test_nested_score_edges_start_from_the_threshold_and_descend():
+    out, _ = _out()
+    edges, _, sig, _ = score_mhh(out, ["sig"], "spanet")
+    _, _, bkg, _ = score_mhh(out, ["bkg"], "spanet")
+    s, b = sig.sum(axis=1), bkg.sum(axis=1)
+    nested = nested_edges(s, b, edges, 4)
+    assert nested[0] == 0.0 and nested[-1] == 1.0 and len(nested) == 5 and np.all(np.diff(nested) > 0)
+    assert nested[-2] == pytest.approx(optimise(s, b, edges).threshold)  # top slice = the threshold selection
+    below = edges[:-1] < nested[-2] - 1e-9  # the next edge is the best threshold of what is left
+    assert nested[-3] == pytest.approx(optimise(np.where(below, s, 0), np.where(below, b, 0), edges).threshold)
+    np.testing.assert_array_equal(nested_edges(s, b, edges, 1), [0.0, 1.0])

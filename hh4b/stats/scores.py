@@ -6,14 +6,17 @@ VI.A.2-3: the NN selections need no mass-plane cuts). Here, per signal hypothesi
 threshold p_th maximising S/sqrt(B) is chosen on the 0.01 grid (notes section 16.7,
 hh4b.stats.thresholds) and the signal-region template is the m_hh distribution of events with
 score >= p_th. `mhh_score_kl_terms` carries the non-resonant (a, b, c) terms the same way.
-The alternative beyond the paper, a fit in bins of the score, uses `score_bins_template`.
+The alternative beyond the paper, a fit in bins of the score (`limits --score-fit bins`), uses
+score slices whose edges are nested S/sqrt(B) thresholds (`nested_score_edges`): the top slice is
+the threshold selection itself, each lower slice the best threshold of what is left, so the binned
+fit contains the threshold fit and adds the events below it as further bins.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from hh4b.errors import InputFileError
+from hh4b.errors import ConfigError, InputFileError
 from hh4b.stats.model import Template
 from hh4b.stats.thresholds import ThresholdScan, thresholds_grid
 
@@ -58,18 +61,32 @@ def optimise(signal_per_score, background_per_score, score_edges, min_background
     return ThresholdScan(grid, s, b, significance, int(np.argmax(significance)))
 
 
-def template_above(score_edges, values, variances, threshold: float) -> Template:
-    """m_hh template of events with score >= threshold."""
-    keep = score_edges[:-1] >= threshold - 1e-9
+def template_above(score_edges, values, variances, threshold: float, upper: float = np.inf) -> Template:
+    """m_hh template of events with threshold <= score < upper."""
+    lower_edges = score_edges[:-1]
+    keep = (lower_edges >= threshold - 1e-9) & (lower_edges < upper - 1e-9)
     return Template(values[keep].sum(axis=0), variances[keep].sum(axis=0))
 
 
-def score_bins_template(values, variances, score_edges, n_bins: int = 5) -> tuple[np.ndarray, Template]:
-    """The fit in bins of the classifier score (m_hh summed): n_bins equal-width score bins."""
-    groups = np.searchsorted(np.linspace(0, 1, n_bins + 1)[1:-1], score_edges[:-1], side="right")
-    yields = np.array([values[groups == g].sum() for g in range(n_bins)])
-    var = np.array([variances[groups == g].sum() for g in range(n_bins)])
-    return np.linspace(0.0, 1.0, n_bins + 1), Template(yields, var)
+def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: int) -> np.ndarray:
+    """Ascending edges [0, ..., p_2, p_1, 1] of at most n_bins score slices: p_1 maximises S/sqrt(B)
+    (the threshold selection), p_2 maximises it among the events below p_1, and so on; the lowest
+    slice starts at 0. Stops early when no threshold below the last one leaves background."""
+    if n_bins < 1:
+        raise ConfigError(f"--score-bins {n_bins}: need at least one score bin")
+    signal, background = np.asarray(signal_per_score, float), np.asarray(background_per_score, float)
+    edges, upper = [1.0], np.inf
+    for _ in range(n_bins - 1):
+        below = score_edges[:-1] < upper - 1e-9
+        try:
+            scan = optimise(np.where(below, signal, 0.0), np.where(below, background, 0.0), score_edges)
+        except InputFileError:
+            break
+        if scan.threshold <= 0.0:
+            break
+        edges.append(scan.threshold)
+        upper = scan.threshold
+    return np.array(sorted({0.0, *edges}))
 
 
 def background_datasets(out, multijet: str = "auto") -> list[str]:
@@ -79,20 +96,34 @@ def background_datasets(out, multijet: str = "auto") -> list[str]:
     return [d for p in background_processes(out, multijet) for d in out.datasets(p)]
 
 
-def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False):
-    """ThresholdScan maximising S/sqrt(B); non-resonant signal at the SM point (a + b + c)."""
+def _per_score(out, method: str, signal_datasets, multijet: str, kappa_terms: bool):
+    """(score edges, signal, background) per score bin, m_hh summed; non-resonant signal at the SM
+    point (a + b + c)."""
     if kappa_terms:
         parts = [score_mhh(out, signal_datasets, method, name=SCORE_KL_HIST, term=t) for t in "abc"]
         edges, signal = parts[0][0], sum(p[2] for p in parts)
     else:
         edges, _, signal, _ = score_mhh(out, signal_datasets, method)
     _, _, background, _ = score_mhh(out, background_datasets(out, multijet), method)
-    return optimise(signal.sum(axis=1), background.sum(axis=1), edges)
+    return edges, signal.sum(axis=1), background.sum(axis=1)
 
 
-def thresholded_output(out, method: str, threshold: float):
+def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False):
+    """ThresholdScan maximising S/sqrt(B)."""
+    edges, signal, background = _per_score(out, method, signal_datasets, multijet, kappa_terms)
+    return optimise(signal, background, edges)
+
+
+def score_bin_edges(out, method: str, signal_datasets, n_bins: int, multijet: str = "auto",
+                    kappa_terms: bool = False) -> np.ndarray:
+    """Score-slice edges of the fit in bins of the score (nested_edges) for one signal hypothesis."""
+    edges, signal, background = _per_score(out, method, signal_datasets, multijet, kappa_terms)
+    return nested_edges(signal, background, edges, n_bins)
+
+
+def thresholded_output(out, method: str, threshold: float, upper: float = np.inf):
     """A view of the output in which `method`'s SR m_hh histograms (mhh, mhh_kl_terms) are the events
-    with score >= threshold, so the cut-based limit code applies unchanged."""
+    with threshold <= score < upper, so the cut-based limit code applies unchanged."""
     import copy
 
     view = copy.copy(out)
@@ -111,7 +142,7 @@ def thresholded_output(out, method: str, threshold: float):
                     if method not in list(src.axes["method"]) or dataset not in list(h.axes["dataset"]):
                         continue
                     sel = src[index]
-                    t = template_above(sel.axes["score"].edges, sel.values(), sel.variances(), threshold)
+                    t = template_above(sel.axes["score"].edges, sel.values(), sel.variances(), threshold, upper)
                     h[{**index, "region": "SR"}] = np.stack([t.yields, t.variances], axis=-1)
         view.hists[target] = h
     return view
