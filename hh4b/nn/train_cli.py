@@ -6,6 +6,8 @@ dnn: the dense baseline of hh4b.nn.train_dnn (lead's module) on the same HDF5 fi
 Table II/IV features computed from the min-dR pairing of the four tagged jets (events without
 four tagged jets are skipped), or from a SPA-NET model's pairing (--spanet-model); writes
 DIR/dnn_<pairing>_<preset>.onnx with its card (the names `hh4b run --models` looks for).
+dnn --seeds K: K trainings (seeds S..S+K-1) with ACC/AUC mean and spread in the card
+(`metrics_over_seeds`, hh4b.nn.seeds); --update-card also writes that block into an existing card.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--seeds", type=int, default=1,
+                        help="dnn: train this many seeds (--seed, --seed+1, ...) on the same data; the first is "
+                             "exported, ACC/AUC mean and std go to the card's metrics_over_seeds (default: 1)")
+    parser.add_argument("--update-card", default=None, metavar="CARD",
+                        help="dnn with --seeds: also write metrics_over_seeds into this existing card (its .onnx is "
+                             "left alone); refused unless --seed reproduces the card's metrics")
     parser.add_argument("--spanet-model", default=None,
                         help="dnn: build the features on this SPA-NET ONNX model's pairing (method dnn_spanet) "
                              "instead of min-dR")
@@ -100,6 +108,7 @@ def _dnn(args) -> int:
     from hh4b.features import FEATURE_SETS
     from hh4b.nn.data import split
     from hh4b.nn.dnn import DNN_PRESETS, export_onnx
+    from hh4b.nn.seeds import metrics_over_seeds, update_card
     from hh4b.nn.train_dnn import train_dnn
 
     if args.preset not in DNN_PRESETS:
@@ -117,8 +126,13 @@ def _dnn(args) -> int:
         except KeyError as err:
             raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
         parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
-    model, metrics = train_dnn(parts[0], parts[1], config, seed=args.seed, patience=args.patience,
-                               progress=not args.no_progress)
+    if args.seeds < 1 or (args.update_card and args.seeds < 2):
+        raise ConfigError(f"--seeds {args.seeds}: need >= 1 (>= 2 with --update-card)")
+    command = "hh4b " + " ".join(sys.argv[1:])
+    runs = [train_dnn(parts[0], parts[1], config, seed=args.seed + i, patience=args.patience,
+                      progress=not args.no_progress) for i in range(args.seeds)]
+    model, metrics = runs[0]
+    spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     pairing = "spanet" if args.spanet_model else "mindr"
@@ -126,9 +140,14 @@ def _dnn(args) -> int:
     export_onnx(model, names, path, {"preset": args.preset, "pairing": pairing, "training_data": str(args.data),
                                      "spanet_model": args.spanet_model,
                                      "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
-                                     "command": "hh4b " + " ".join(sys.argv[1:])})
+                                     "command": command, **({"metrics_over_seeds": spread} if spread else {})})
     (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     print(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}; wrote {path}")
+    if spread:
+        print(f"over seeds {spread['seeds']}: ACC {spread['accuracy']['mean']:.4f} +- {spread['accuracy']['std']:.4f}, "
+              f"AUC {spread['auc']['mean']:.4f} +- {spread['auc']['std']:.4f}")
+    if args.update_card:
+        print(f"wrote metrics_over_seeds into {update_card(args.update_card, spread, metrics)}")
     return 0
 
 
