@@ -37,8 +37,6 @@ from hh4b.stats.limits import upper_limit
 from hh4b.stats.model import Template, build_spec
 from hh4b.weights import generation_kappa_lambda
 
-SCORE_BINS_SUFFIX = " (score bins)"
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="directory holding the processor's output.coffea")
@@ -187,7 +185,7 @@ class ScoreBinnedInputs(MethodInputs):
 
     def __init__(self, out: outputs.ProcessorOutput, method: str, args, score_edges):
         self.out, self.args, self.score_edges = out, args, np.asarray(score_edges, float)
-        self.method = f"{method}{SCORE_BINS_SUFFIX}"
+        self.method = f"{method}{scores.SCORE_BINS_SUFFIX}"
         self.slices = [MethodInputs(scores.thresholded_output(out, method, lo, hi if hi < 1.0 else np.inf), method,
                                     args) for lo, hi in zip(self.score_edges[:-1], self.score_edges[1:])]
         self.scale = self.slices[0].scale
@@ -396,7 +394,8 @@ def _method_results(out, method: str, report: Path, args) -> list[tuple]:
     """[(label, resonant rows, kappa results or None, projection rows, inputs, threshold/edge rows)]: one
     entry per method, or for a method with a classifier score one per --score-fit choice."""
     if method in scores.score_methods(out):
-        fits = {"threshold": (method, score_method), "bins": (f"{method}{SCORE_BINS_SUFFIX}", score_bins_method)}
+        fits = {"threshold": (method, score_method),
+                "bins": (f"{method}{scores.SCORE_BINS_SUFFIX}", score_bins_method)}
         return [(fits[f][0], *fits[f][1](out, method, report, args)) for f in _score_fits(args)]
     inputs = MethodInputs(out, method, args)
     rows = resonant(inputs, report, args)
@@ -423,9 +422,9 @@ def main(args: argparse.Namespace) -> int:
             fallbacks.append(note)
             results = _method_results(out, method, report, argparse.Namespace(**{**vars(args), "no_staterror": True}))
         for label, rows, kappa, proj, inputs, thresholds in results:
-            if not label.endswith(SCORE_BINS_SUFFIX):
+            if not label.endswith(scores.SCORE_BINS_SUFFIX):
                 all_inputs[label] = inputs
-            (edge_rows if label.endswith(SCORE_BINS_SUFFIX) else threshold_rows).extend(thresholds)
+            (edge_rows if label.endswith(scores.SCORE_BINS_SUFFIX) else threshold_rows).extend(thresholds)
             res_rows, proj_rows = res_rows + rows, proj_rows + proj
             if kappa is not None:
                 kappas[label] = kappa

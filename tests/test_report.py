@@ -47,3 +47,36 @@ def test_report_puts_paper_numbers_beside_ours(tmp_path, capsys):
 def test_missing_output_is_a_clear_error(tmp_path, capsys):
     assert cli_main(["report", str(tmp_path / "nowhere")]) == 2
     assert "output.coffea: not found" in capsys.readouterr().err
+
+
+def test_report_shows_seed_spread_score_bins_and_goals(tmp_path):
+    _output(tmp_path)
+    models, limits = tmp_path / "models", tmp_path / "limits"
+    models.mkdir()
+    limits.mkdir()
+    seeds = {"n": 5, "accuracy": {"mean": 0.75, "std": 0.02}, "auc": {"mean": 0.84, "std": 0.012}}
+    (models / "dnn_mindr_resonant.json").write_text(json.dumps(
+        {"model": "dnn", "pairing": "mindr", "preset": "resonant", "metrics": {"accuracy": 0.77, "auc": 0.85},
+         "metrics_over_seeds": seeds}))
+    (models / "dnn_spanet_resonant.json").write_text(json.dumps(
+        {"model": "dnn", "pairing": "spanet", "preset": "resonant", "metrics": {"accuracy": 0.8, "auc": 0.9}}))
+    (models / "spanet_resonant.json").write_text(json.dumps(
+        {"model": "spanet", "preset": "compact", "metrics": {"valid_classification": {"accuracy": 0.96, "auc": 0.99}},
+         "metrics_dnn_validation": {"accuracy": 0.5, "auc": 0.95}}))
+    rows = [{"method": m, "mass": 300.0, "expected": e} for m, e in
+            (("spanet", 80.0), ("spanet (score bins)", 60.0), ("dnn_mindr", 100.0), ("dnn_mindr (score bins)", 90.0))]
+    (limits / "resonant_limits.json").write_text(json.dumps(rows))
+    (limits / "kappa_lambda_intervals.json").write_text(json.dumps(
+        [{"method": "spanet", "pl_width": 9.0, "mu_width": 9.5}, {"method": "spanet (score bins)", "pl_width": 8.1,
+                                                                  "mu_width": 9.0},
+         {"method": "dnn_mindr", "pl_width": 10.0, "mu_width": 10.0}]))
+    assert cli_main(["report", str(tmp_path), "--models", str(models)]) == 0
+    text = (tmp_path / "report" / "report.md").read_text()
+    assert "| dnn_mindr_resonant | resonant | 5 | 0.750 ± 0.020 | 0.840 ± 0.012 | 0.850 | 0.865 ± 0.001 |" in text
+    assert "| spanet | M300 sigma_95 [fb] | 80 | 60 | 0.75 |" in text  # threshold beside score bins
+    assert "| spanet | kappa_lambda width (profile) | 9 | 8.1 | 0.9 |" in text
+    goals = text.split("## Paper goals")[1]
+    assert "spanet 0.950 / dnn_spanet 0.900 / dnn_mindr 0.840 ± 0.012 | yes |" in goals  # same-events SPA-NET AUC
+    assert "M300: spanet limit >= 10% below dnn_mindr | 80 vs 100 fb (+20%) | yes |" in goals
+    assert "spanet (score bins) limit >= 10% below dnn_mindr (score bins) | 60 vs 90 fb (+33%) | yes |" in goals
+    assert "kappa_lambda (profile): spanet >= 15% narrower than dnn_mindr | 9 vs 10 (+10%) | no |" in goals

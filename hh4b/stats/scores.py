@@ -22,6 +22,7 @@ from hh4b.stats.thresholds import ThresholdScan, thresholds_grid
 
 SCORE_HIST = "mhh_score"
 SCORE_KL_HIST = "mhh_score_kl_terms"
+SCORE_BINS_SUFFIX = " (score bins)"  # label of a method's fit in bins of the score: "spanet (score bins)"
 
 
 def score_methods(out) -> list[str]:
