@@ -102,3 +102,22 @@ def test_missing_multijet_samples_and_empty_regions_are_named():
     tiny = {k: v[:30] for k, v in columns.items()}
     with pytest.raises(ConfigError, match="too few events to train in CR"):
         train_models(tiny, 1, FAST, 0)
+
+
+def test_template_stat_is_the_relative_error_of_the_sr_template(trained):
+    from hh4b.background import predicted_weights
+    from hh4b.bkg_validation import template_stat
+
+    columns, models, _ = trained
+    stat = template_stat(bkgmodel_histogram(columns, models, "cut_mindr"), "cut_mindr")
+    sr = (columns["tags"] == 2) & (columns["region"] == 1)
+    w = predicted_weights(columns, models["nominal"], sr)
+    edges = np.asarray(stat["limit_6"]["edges"])
+    inside = (columns["mhh"][sr] >= edges[0]) & (columns["mhh"][sr] < edges[-1])
+    total, _ = np.histogram(columns["mhh"][sr][inside], edges, weights=w[inside])
+    sumw2, _ = np.histogram(columns["mhh"][sr][inside], edges, weights=w[inside] ** 2)
+    np.testing.assert_allclose(stat["limit_6"]["yield"], total, rtol=1e-6)
+    filled = total > 0
+    np.testing.assert_allclose(np.asarray(stat["limit_6"]["rel_stat"])[filled], np.sqrt(sumw2[filled]) / total[filled],
+                               rtol=1e-6)
+    assert stat["limit_6"]["bins_over_goal"] == int(np.sum(np.sqrt(sumw2) > 0.05 * total))
