@@ -39,3 +39,20 @@ def test_seeds_in_the_card_and_update_of_an_existing_card(tmp_path, capsys):
     shipped.write_text(json.dumps(other))
     assert cli_main([*base, "--output", str(tmp_path / "third"), "--seeds", "2", "--update-card", str(shipped)]) == 2
     assert "retrain with the card's data" in capsys.readouterr().err
+
+
+def test_spanet_seeds_write_their_spread_and_update_a_spanet_card(tmp_path):
+    data = tmp_path / "toy.h5"
+    write_toy(data, 400, 200, seed=6)
+    run = tmp_path / "sp"
+    base = ["train", "spanet", "--data", str(data), "--preset", "tiny", "--epochs", "1", "--no-progress", "--seed", "3",
+            "--seeds", "2", "--valid-fraction", "0.3"]
+    assert cli_main([*base, "--output", str(run)]) == 0
+    block = json.loads((run / "metrics_over_seeds.json").read_text())
+    first = json.loads((run / "seed3" / "summary.json").read_text())["metrics"]["classification"]
+    assert block["seeds"] == [3, 4] and (run / "seed4" / "best.pt").is_file()
+    assert block["auc"]["values"][0] == first["auc"]
+    card = tmp_path / "spanet.json"
+    card.write_text(json.dumps({"model": "spanet", "metrics": {"valid_classification": first}}))
+    assert cli_main([*base, "--output", str(tmp_path / "sp2"), "--update-card", str(card)]) == 0
+    assert json.loads(card.read_text())["metrics_over_seeds"]["auc"]["values"] == block["auc"]["values"]

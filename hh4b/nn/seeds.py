@@ -1,9 +1,9 @@
 """Mean and spread of a classifier's ACC and AUC over several trainings (paper Tables III and V
 quote mean +- error over 10 trainings).
 
-`hh4b train dnn --seeds K` trains seeds S, S+1, ..., S+K-1 on the same data, split and settings
-(only the weight initialisation and the batch order change), keeps the first as the model, and
-records the spread in the card as `metrics_over_seeds`; `--update-card CARD` writes that block
+`hh4b train dnn|spanet --seeds K` trains seeds S, S+1, ..., S+K-1 on the same data, split and
+settings (only the weight initialisation and the batch order change), keeps the first as the
+model, and records the spread as `metrics_over_seeds` (dnn: in its card); `--update-card CARD` writes that block
 into an existing card (the shipped models) after checking that seed S reproduces the card's own
 metrics, so the block belongs to that model's data and settings. The .onnx is never touched.
 """
@@ -39,8 +39,10 @@ def update_card(card_path, block: dict, first: dict) -> Path:
     if not path.is_file():
         raise ConfigError(f"--update-card {path}: no such model card")
     card = json.loads(path.read_text())
+    metrics = card.get("metrics", {})
+    own = metrics if "auc" in metrics else metrics.get("valid_classification", {})  # dnn | spanet card
     for key in METRICS:
-        shipped = card.get("metrics", {}).get(key)
+        shipped = own.get(key)
         if shipped is not None and not np.isclose(float(shipped), float(first[key]), rtol=0.0, atol=1e-9):
             raise ConfigError(f"--update-card {path}: seed {first['seed']} gives {key} {first[key]:.6f} but the card "
                               f"says {shipped:.6f}; retrain with the card's data and `command`")

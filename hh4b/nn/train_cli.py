@@ -6,8 +6,9 @@ dnn: the dense baseline of hh4b.nn.train_dnn (lead's module) on the same HDF5 fi
 Table II/IV features computed from the min-dR pairing of the four tagged jets (events without
 four tagged jets are skipped), or from a SPA-NET model's pairing (--spanet-model); writes
 DIR/dnn_<pairing>_<preset>.onnx with its card (the names `hh4b run --models` looks for).
-dnn --seeds K: K trainings (seeds S..S+K-1) with ACC/AUC mean and spread in the card
-(`metrics_over_seeds`, hh4b.nn.seeds); --update-card also writes that block into an existing card.
+--seeds K: K trainings (seeds S..S+K-1) with ACC/AUC mean and spread (`metrics_over_seeds`,
+hh4b.nn.seeds): dnn puts it in its card; spanet trains into DIR/seed<S>/ and writes
+DIR/metrics_over_seeds.json; --update-card also writes the block into an existing card.
 """
 
 from __future__ import annotations
@@ -38,14 +39,37 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--seeds", type=int, default=1,
-                        help="dnn: train this many seeds (--seed, --seed+1, ...) on the same data; the first is "
-                             "exported, ACC/AUC mean and std go to the card's metrics_over_seeds (default: 1)")
+                        help="train this many seeds (--seed, --seed+1, ...) on the same data; ACC/AUC mean and std "
+                             "go to metrics_over_seeds (dnn: its card, the first seed exported; spanet: "
+                             "DIR/seed<S>/ and DIR/metrics_over_seeds.json) (default: 1)")
     parser.add_argument("--update-card", default=None, metavar="CARD",
-                        help="dnn with --seeds: also write metrics_over_seeds into this existing card (its .onnx is "
+                        help="with --seeds: also write metrics_over_seeds into this existing card (its .onnx is "
                              "left alone); refused unless --seed reproduces the card's metrics")
     parser.add_argument("--spanet-model", default=None,
                         help="dnn: build the features on this SPA-NET ONNX model's pairing (method dnn_spanet) "
                              "instead of min-dR")
+
+
+def _spanet_seeds(args, config, info) -> int:
+    """--seeds K for spanet: one training per seed under DIR/seed<S>/, the spread of the validation
+    ACC/AUC in DIR/metrics_over_seeds.json (and --update-card)."""
+    from hh4b.nn.seeds import metrics_over_seeds, update_card
+    from hh4b.nn.train_spanet import train_spanet
+
+    runs = []
+    for seed in range(args.seed, args.seed + args.seeds):
+        _, summary = train_spanet(args.data, Path(args.output) / f"seed{seed}", config, seed=seed,
+                                  valid_fraction=args.valid_fraction, patience=args.patience,
+                                  progress=not args.no_progress, info=info)
+        runs.append({"seed": seed, **summary["metrics"]["classification"]})
+        print(f"seed {seed}: ACC {runs[-1]['accuracy']:.4f} AUC {runs[-1]['auc']:.4f}")
+    spread = metrics_over_seeds(runs, info["command"])
+    (Path(args.output) / "metrics_over_seeds.json").write_text(json.dumps(spread, indent=2) + "\n")
+    print(f"over seeds {spread['seeds']}: ACC {spread['accuracy']['mean']:.4f} +- {spread['accuracy']['std']:.4f}, "
+          f"AUC {spread['auc']['mean']:.4f} +- {spread['auc']['std']:.4f}")
+    if args.update_card:
+        print(f"wrote metrics_over_seeds into {update_card(args.update_card, spread, runs[0])}")
+    return 0
 
 
 def _spanet(args) -> int:
@@ -58,6 +82,8 @@ def _spanet(args) -> int:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.learning_rate,
         assignment_scale=args.assignment_scale, classification_scale=args.classification_scale)
     info = {"preset": args.preset, "command": "hh4b " + " ".join(sys.argv[1:])}
+    if args.seeds > 1:
+        return _spanet_seeds(args, config, info)
     _, summary = train_spanet(args.data, args.output, config, seed=args.seed, valid_fraction=args.valid_fraction,
                               patience=args.patience, progress=not args.no_progress, info=info)
     total = summary["metrics"]["assignment"]["by_n_jets"]["total"]
@@ -126,8 +152,6 @@ def _dnn(args) -> int:
         except KeyError as err:
             raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
         parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
-    if args.seeds < 1 or (args.update_card and args.seeds < 2):
-        raise ConfigError(f"--seeds {args.seeds}: need >= 1 (>= 2 with --update-card)")
     command = "hh4b " + " ".join(sys.argv[1:])
     runs = [train_dnn(parts[0], parts[1], config, seed=args.seed + i, patience=args.patience,
                       progress=not args.no_progress) for i in range(args.seeds)]
@@ -152,6 +176,8 @@ def _dnn(args) -> int:
 
 
 def main(args) -> int:
+    if args.seeds < 1 or (args.update_card and args.seeds < 2):
+        raise ConfigError(f"--seeds {args.seeds}: need >= 1 (>= 2 with --update-card)")
     if args.threads:
         torch.set_num_threads(args.threads)
     return _spanet(args) if args.model == "spanet" else _dnn(args)
