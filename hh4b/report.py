@@ -109,7 +109,10 @@ def classifier_rows(models_dir: Path) -> list[dict]:
         acc = (seeds["accuracy"]["mean"], seeds["accuracy"]["std"]) if seeds else (own.get("accuracy"), None)
         auc = (seeds["auc"]["mean"], seeds["auc"]["std"]) if seeds else (own["auc"], None)
         common = card.get("metrics_dnn_validation") or (own if card.get("model") == "dnn" else {})
-        rows.append({"model": card_path.stem, "analysis": analysis, "key": key, "trainings": seeds["n"] if seeds else 1,
+        trainings = seeds["n"] if seeds else 1
+        if seeds and seeds.get("shipped_model_included") is False:
+            trainings = f"{trainings} retrained (not incl. the shipped model)"
+        rows.append({"model": card_path.stem, "analysis": analysis, "key": key, "trainings": trainings,
                      "acc_mean": acc[0], "acc_std": acc[1], "auc_mean": auc[0], "auc_std": auc[1],
                      "auc_common": common.get("auc"), "auc_common_std": auc[1] if card.get("model") == "dnn" else None,
                      "ACC": _pm(*acc), "AUC": _pm(*auc), "AUC on DNN events": _pm(common.get("auc"), None),

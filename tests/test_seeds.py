@@ -33,7 +33,8 @@ def test_seeds_in_the_card_and_update_of_an_existing_card(tmp_path, capsys):
     shipped = tmp_path / "shipped.json"
     shipped.write_text(json.dumps({k: v for k, v in card.items() if k != "metrics_over_seeds"}))
     assert cli_main([*base, "--output", str(tmp_path / "again"), "--seeds", "2", "--update-card", str(shipped)]) == 0
-    assert json.loads(shipped.read_text())["metrics_over_seeds"]["seeds"] == [4, 5]
+    written = json.loads(shipped.read_text())["metrics_over_seeds"]
+    assert written["seeds"] == [4, 5] and written["shipped_model_included"]
     other = json.loads(shipped.read_text())
     other["metrics"]["auc"] = 0.5
     shipped.write_text(json.dumps(other))

@@ -46,6 +46,6 @@ def update_card(card_path, block: dict, first: dict) -> Path:
         if shipped is not None and not np.isclose(float(shipped), float(first[key]), rtol=0.0, atol=1e-9):
             raise ConfigError(f"--update-card {path}: seed {first['seed']} gives {key} {first[key]:.6f} but the card "
                               f"says {shipped:.6f}; retrain with the card's data and `command`")
-    card["metrics_over_seeds"] = block
+    card["metrics_over_seeds"] = {**block, "shipped_model_included": True}  # seed S is the card's model
     path.write_text(json.dumps(card, indent=2) + "\n")
     return path
