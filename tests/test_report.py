@@ -70,8 +70,12 @@ def test_report_shows_seed_spread_score_bins_and_goals(tmp_path):
         [{"method": "spanet", "pl_width": 9.0, "mu_width": 9.5}, {"method": "spanet (score bins)", "pl_width": 8.1,
                                                                   "mu_width": 9.0},
          {"method": "dnn_mindr", "pl_width": 10.0, "mu_width": 10.0}]))
+    (limits / "kappa_lambda_mu_scan.json").write_text(json.dumps(
+        [{"method": m, "kappa_lambda": k, "mu95": u} for m, k, u in
+         (("spanet", 0.0, 30.0), ("spanet", 1.0, 40.0), ("spanet (score bins)", 1.0, 36.0))]))
     assert cli_main(["report", str(tmp_path), "--models", str(models)]) == 0
     text = (tmp_path / "report" / "report.md").read_text()
+    assert "| spanet | mu_95 at kappa_lambda=1 | 40 | 36 | 0.9 |" in text
     assert "| dnn_mindr_resonant | resonant | 5 | 0.750 ± 0.020 | 0.840 ± 0.012 | 0.850 | 0.865 ± 0.001 |" in text
     assert "| spanet | M300 sigma_95 [fb] | 80 | 60 | 0.75 |" in text  # threshold beside score bins
     assert "| spanet | kappa_lambda width (profile) | 9 | 8.1 | 0.9 |" in text
