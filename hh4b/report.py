@@ -262,8 +262,8 @@ def build_report(output_dir: Path, models_dir: Path, limits_dir: Path) -> Path:
             "No score-bins fits (run `hh4b limits --score-fit both` on an output with NN methods).\n",
             "\nExpected 95% CL limits, mu_95 of the non-resonant signal at kappa_lambda = 1 and the "
             "kappa_lambda interval widths (rows only where both intervals close). The score-bins fit uses the "
-            f"slices in `{limits_dir.name}/score_bin_edges.csv`; its top slice is the threshold selection, so with Asimov "
-            "data it can only be as strong or stronger (ratio <= 1).\n")),
+            f"slices in `{limits_dir.name}/score_bin_edges.csv`; its top slice is the threshold selection, so "
+            "with Asimov data it can only be as strong or stronger (ratio <= 1).\n")),
         ("kappa_lambda constraints (paper Table VI)", _section_table(
             kappas, ["method", "mu_lower", "mu_upper", "mu_width", "paper_mu_width",
                                      "pl_lower", "pl_upper", "pl_width", "paper_pl_width"],
