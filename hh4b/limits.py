@@ -361,15 +361,16 @@ def score_bins_method(out, method: str, report: Path, args):
     """The fit in bins of the classifier score (beyond the paper): per signal hypothesis the
     --score-bins slices with nested S/sqrt(B)-optimal edges (scores.nested_edges) in one fit."""
     rows, edge_rows, inputs, kappa = [], [], None, None
+    min_background = args.min_background / projections.lumi_factor(args.lumi, out.lumi_fb)  # at the output's lumi
     for mass in resonant_masses(out):
         edges = scores.score_bin_edges(out, method, out.datasets("resonant", mass=mass), args.score_bins,
-                                       args.multijet)
+                                       args.multijet, min_background=min_background)
         inputs = ScoreBinnedInputs(out, method, args, edges)
         edge_rows.append({"method": inputs.method, "signal": f"M{mass:g}", "score_edges": _edges_text(edges)})
         rows += resonant(inputs, report, args, masses=[mass])
     if out.datasets("nonresonant") and scores.SCORE_KL_HIST in out.hists:
         edges = scores.score_bin_edges(out, method, out.datasets("nonresonant"), args.score_bins, args.multijet,
-                                       kappa_terms=True)
+                                       kappa_terms=True, min_background=min_background)
         inputs = ScoreBinnedInputs(out, method, args, edges)
         edge_rows.append({"method": inputs.method, "signal": "kappa_lambda=1", "score_edges": _edges_text(edges)})
         kappa = nonresonant(inputs, report, args)

@@ -59,3 +59,11 @@ def test_nested_score_edges_start_from_the_threshold_and_descend():
     below = edges[:-1] < nested[-2] - 1e-9  # the next edge is the best threshold of what is left
     assert nested[-3] == pytest.approx(optimise(np.where(below, s, 0), np.where(below, b, 0), edges).threshold)
     np.testing.assert_array_equal(nested_edges(s, b, edges, 1), [0.0, 1.0])
+
+
+def test_slice_without_background_is_left_out():
+    edges = np.linspace(0.0, 1.0, 101)
+    signal, background = np.zeros(100), np.full(100, 0.001)
+    signal[90:], background[90:] = 1.0, 10.0  # below 0.9: 0.09 background events, no signal
+    np.testing.assert_allclose(nested_edges(signal, background, edges, 3, min_background=1.0), [0.9, 1.0])
+    np.testing.assert_allclose(nested_edges(signal, background, edges, 3), [0.0, 0.9, 1.0])

@@ -69,10 +69,13 @@ def template_above(score_edges, values, variances, threshold: float, upper: floa
     return Template(values[keep].sum(axis=0), variances[keep].sum(axis=0))
 
 
-def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: int) -> np.ndarray:
+def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: int,
+                 min_background: float = 0.0) -> np.ndarray:
     """Ascending edges [0, ..., p_2, p_1, 1] of at most n_bins score slices: p_1 maximises S/sqrt(B)
-    (the threshold selection), p_2 maximises it among the events below p_1, and so on; the lowest
-    slice starts at 0. Stops early when no threshold below the last one leaves background."""
+    (the threshold selection), p_2 maximises it among the events below p_1 with a slice background
+    above min_background, and so on; the lowest slice starts at 0. Stops early when no threshold
+    below the last one leaves enough background; a lowest slice [0, p_k) without more background
+    than min_background is left out (the edges then start at p_k)."""
     if n_bins < 1:
         raise ConfigError(f"--score-bins {n_bins}: need at least one score bin")
     signal, background = np.asarray(signal_per_score, float), np.asarray(background_per_score, float)
@@ -80,14 +83,16 @@ def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: in
     for _ in range(n_bins - 1):
         below = score_edges[:-1] < upper - 1e-9
         try:
-            scan = optimise(np.where(below, signal, 0.0), np.where(below, background, 0.0), score_edges)
+            scan = optimise(np.where(below, signal, 0.0), np.where(below, background, 0.0), score_edges,
+                            min_background if len(edges) > 1 else 0.0)  # p_1: the threshold selection's
         except InputFileError:
             break
         if scan.threshold <= 0.0:
             break
         edges.append(scan.threshold)
         upper = scan.threshold
-    return np.array(sorted({0.0, *edges}))
+    bottom = background[score_edges[:-1] < upper - 1e-9].sum()
+    return np.array(sorted({*edges, *([0.0] if bottom > min_background else [])}))
 
 
 def background_datasets(out, multijet: str = "auto") -> list[str]:
@@ -116,10 +121,11 @@ def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", ka
 
 
 def score_bin_edges(out, method: str, signal_datasets, n_bins: int, multijet: str = "auto",
-                    kappa_terms: bool = False) -> np.ndarray:
-    """Score-slice edges of the fit in bins of the score (nested_edges) for one signal hypothesis."""
+                    kappa_terms: bool = False, min_background: float = 0.0) -> np.ndarray:
+    """Score-slice edges of the fit in bins of the score (nested_edges) for one signal hypothesis;
+    min_background in the output's own luminosity."""
     edges, signal, background = _per_score(out, method, signal_datasets, multijet, kappa_terms)
-    return nested_edges(signal, background, edges, n_bins)
+    return nested_edges(signal, background, edges, n_bins, min_background)
 
 
 def thresholded_output(out, method: str, threshold: float, upper: float = np.inf):
