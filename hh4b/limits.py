@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--score-bins", type=int, default=3,
                         help="score slices of the binned fit; the top one is the threshold selection "
                              "(default: %(default)s)")
+    parser.add_argument("--score-slice-bins", type=int, default=2,
+                        help="at most this many m_hh bins in each score slice below the top one, which keeps "
+                             "--max-bins like the threshold fit; fewer bins keep the fits fast (default: %(default)s)")
     parser.add_argument("--kappa-step", type=float, default=0.5,
                         help="step of the kappa_lambda grid in [-10, 15] for the mu-as-POI limits; the profile "
                              "scan uses half of it (default: %(default)s)")
@@ -181,13 +184,16 @@ class MethodInputs:
 
 class ScoreBinnedInputs(MethodInputs):
     """The fit in bins of the classifier score: one MethodInputs per score slice [lo, hi) of `score_edges`
-    (each on its own merged m_hh bins), concatenated into the bins of one channel."""
+    (each on its own merged m_hh bins: --max-bins in the top slice, as in the threshold fit,
+    --score-slice-bins below it), concatenated into the bins of one channel."""
 
     def __init__(self, out: outputs.ProcessorOutput, method: str, args, score_edges):
         self.out, self.args, self.score_edges = out, args, np.asarray(score_edges, float)
         self.method = f"{method}{scores.SCORE_BINS_SUFFIX}"
+        lower = argparse.Namespace(**{**vars(args), "max_bins": min(args.score_slice_bins, args.max_bins)})
         self.slices = [MethodInputs(scores.thresholded_output(out, method, lo, hi if hi < 1.0 else np.inf), method,
-                                    args) for lo, hi in zip(self.score_edges[:-1], self.score_edges[1:])]
+                                    args if hi >= 1.0 else lower)
+                       for lo, hi in zip(self.score_edges[:-1], self.score_edges[1:])]
         self.scale = self.slices[0].scale
         self.edges = np.arange(sum(s.edges.size - 1 for s in self.slices) + 1.0)  # fit-bin index
         self.backgrounds = {n: self._join([s.backgrounds[n] for s in self.slices]) for n in self.slices[0].backgrounds}
@@ -382,6 +388,8 @@ def _edges_text(edges) -> str:
 
 
 def _score_fits(args) -> list[str]:
+    if args.score_slice_bins < 1:
+        raise ConfigError(f"--score-slice-bins {args.score_slice_bins}: need at least one m_hh bin per slice")
     fits = ["threshold", "bins"] if args.score_fit == "both" else [args.score_fit]
     if args.background == "datadriven" and "bins" in fits:
         if args.score_fit == "bins":
