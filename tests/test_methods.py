@@ -160,5 +160,7 @@ def test_limits_for_neural_selections_use_optimised_thresholds(models, toy_files
     assert {t["method"] for t in thresholds} == {"spanet", "dnn_mindr"}
     assert all(0.0 <= t["p_th"] <= 1.0 and t["S"] > 0 for t in thresholds)
     limits = {r["method"]: r for r in json.loads((tmp_path / "limits" / "resonant_limits.json").read_text())}
-    assert set(limits) == {"cut_mindr", "spanet", "dnn_mindr"}
+    assert set(limits) == {"cut_mindr", "spanet", "dnn_mindr", "spanet (score bins)", "dnn_mindr (score bins)"}
     assert all(np.isfinite(r["expected"]) and r["expected"] > 0 for r in limits.values())
+    for method in ("spanet", "dnn_mindr"):  # the score-bins fit contains the threshold selection
+        assert limits[f"{method} (score bins)"]["expected"] <= limits[method]["expected"] * (1 + 2e-3)
