@@ -81,7 +81,8 @@ def plot_pairing(rows: list[dict], path: Path) -> Path | None:
 def _pm(mean, std) -> str | None:
     if mean is None:
         return None
-    return f"{mean:.3f}" if std is None else f"{mean:.3f} ± {std:.3f}"
+    digits = 3 if std is None or std >= 5e-4 else 4  # a spread below the third decimal stays visible
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def _own_metrics(card: dict) -> dict | None:
