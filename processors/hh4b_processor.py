@@ -30,7 +30,6 @@ from hh4b.constants import (
     DHH_CENTRE,
     KAPPA_LAMBDA_TRAINING,
     LUMI_DEFAULT_FB,
-    NONRESONANT_GENERATION_KL,
 )
 from hh4b.cutbased import analyse
 from hh4b.errors import InputFileError
@@ -40,7 +39,7 @@ from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new
 from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.truthtag import chunk_rng, expand as truth_tag
-from hh4b.weights import event_weight, kl_ratio, kl_term_factors
+from hh4b.weights import event_weight, generation_kappa_lambda, kl_ratio, kl_term_factors
 
 COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
 METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, per method
@@ -264,7 +263,7 @@ def kappa_lambda_coefficients(events, filename) -> tuple[np.ndarray, np.ndarray,
 
 def kappa_lambda_inputs(events, meta: dict) -> tuple:
     """(a, b, c, generation kappa_lambda) of a non-resonant chunk, read once per chunk."""
-    k0 = float(meta.get("generation_kappa_lambda", meta.get("kappa_lambda", NONRESONANT_GENERATION_KL)))
+    k0 = generation_kappa_lambda(meta)
     return (*kappa_lambda_coefficients(events, meta.get("filename")), k0)
 
 
