@@ -4,7 +4,8 @@ Chains the stages through their own subcommands, so it does exactly what a perso
 would: materialise missing files of the fileset, then per analysis (resonant at the 70% b-tag
 working point, non-resonant at 77%, paper II.A) process with every method whose model ships in
 `models/`, build the data-driven background where the multijet sample allows it, compute
-limits and write the report.
+limits (with the simulated multijet background, and for DATADRIVEN_METHOD also with the
+data-driven one, into limits_datadriven/) and write the report.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 from hh4b.errors import HH4bError
 
 ANALYSES = ("resonant", "nonresonant")
+DATADRIVEN_METHOD = "cut_mindr"  # the method `hh4b background` models by default
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,11 +54,14 @@ def main(args: argparse.Namespace) -> int:
         out = output / analysis
         _stage(["run", args.fileset, "--analysis", analysis, "--models", args.models, "--executor", "futures",
                 "--workers", workers, "--output", str(out), "--save-columns", "--no-progress"])
-        if analysis == "resonant":
-            _stage(["background", str(out), "--ensemble", str(args.ensemble), "--workers", workers],
-                   optional=True)
-        _stage(["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
-                "--report", str(out / "limits"), "--max-bins", str(args.max_bins), "--kappa-step", "1.0"])
+        limits = ["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
+                  "--max-bins", str(args.max_bins), "--kappa-step", "1.0"]
+        datadriven = analysis == "resonant" and _stage(
+            ["background", str(out), "--ensemble", str(args.ensemble), "--workers", workers], optional=True)
+        _stage([*limits, "--report", str(out / "limits")])
+        if datadriven:
+            _stage([*limits, "--report", str(out / "limits_datadriven"), "--background", "datadriven",
+                    "--method", DATADRIVEN_METHOD], optional=True)
         _stage(["report", str(out), "--models", args.models])
     print(f"main job done: per analysis under {output}/: output.coffea, limits/ (plots, tables, workspaces), "
           f"report/report.md")

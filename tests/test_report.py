@@ -84,3 +84,16 @@ def test_report_shows_seed_spread_score_bins_and_goals(tmp_path):
     assert "M300: spanet limit >= 10% below dnn_mindr | 80 vs 100 fb (+20%) | yes |" in goals
     assert "spanet (score bins) limit >= 10% below dnn_mindr (score bins) | 60 vs 90 fb (+33%) | yes |" in goals
     assert "kappa_lambda (profile): spanet >= 15% narrower than dnn_mindr | 9 vs 10 (+10%) | no |" in goals
+
+
+def test_background_comparison_pairs_limits_by_method_and_mass():
+    from hh4b.report import background_comparison_rows
+
+    simulated = [{"method": "cut_mindr", "mass": 500.0, "expected": 20.0},
+                 {"method": "cut_mindr", "mass": 1000.0, "expected": 3.0},
+                 {"method": "spanet", "mass": 500.0, "expected": 9.0}]
+    datadriven = [{"method": "cut_mindr", "mass": 500.0, "expected": 25.0},
+                  {"method": "cut_mindr", "mass": 300.0, "expected": 700.0}]
+    rows = background_comparison_rows(simulated, datadriven)
+    assert rows == [{"method": "cut_mindr", "mass": 500.0, "simulated": 20.0, "data-driven": 25.0,
+                     "data-driven / simulated": 1.25}]
