@@ -65,11 +65,15 @@ def _spanet_seeds(args, config, info) -> int:
         print(f"seed {seed}: ACC {runs[-1]['accuracy']:.4f} AUC {runs[-1]['auc']:.4f}")
     spread = metrics_over_seeds(runs, info["command"])
     (Path(args.output) / "metrics_over_seeds.json").write_text(json.dumps(spread, indent=2) + "\n")
-    print(f"over seeds {spread['seeds']}: ACC {spread['accuracy']['mean']:.4f} +- {spread['accuracy']['std']:.4f}, "
-          f"AUC {spread['auc']['mean']:.4f} +- {spread['auc']['std']:.4f}")
+    print(_spread_line(spread))
     if args.update_card:
         print(f"wrote metrics_over_seeds into {update_card(args.update_card, spread, runs[0])}")
     return 0
+
+
+def _spread_line(spread: dict) -> str:
+    return (f"over seeds {spread['seeds']}: ACC {spread['accuracy']['mean']:.4f} +- {spread['accuracy']['std']:.4f}, "
+            f"AUC {spread['auc']['mean']:.4f} +- {spread['auc']['std']:.4f}")
 
 
 def _spanet(args) -> int:
@@ -168,8 +172,7 @@ def _dnn(args) -> int:
     (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     print(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}; wrote {path}")
     if spread:
-        print(f"over seeds {spread['seeds']}: ACC {spread['accuracy']['mean']:.4f} +- {spread['accuracy']['std']:.4f}, "
-              f"AUC {spread['auc']['mean']:.4f} +- {spread['auc']['std']:.4f}")
+        print(_spread_line(spread))
     if args.update_card:
         print(f"wrote metrics_over_seeds into {update_card(args.update_card, spread, metrics)}")
     return 0
