@@ -421,6 +421,7 @@ def main(args: argparse.Namespace) -> int:
     files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
     threshold_rows, edge_rows, fallbacks = [], [], []
     for method in methods:
+        staterror = not args.no_staterror
         try:
             results = _method_results(out, method, report, args)
         except (pyhf.exceptions.FailedMinimization, ValueError) as err:
@@ -429,15 +430,17 @@ def main(args: argparse.Namespace) -> int:
             note = f"{method}: fit failed with MC statistical uncertainties ({str(err).splitlines()[0]}); staterror dropped"
             print(f"note: {note}")
             fallbacks.append(note)
+            staterror = False
             results = _method_results(out, method, report, argparse.Namespace(**{**vars(args), "no_staterror": True}))
         for label, rows, kappa, proj, inputs, thresholds in results:
+            rows = [{**r, "staterror": staterror} for r in rows]
             if not label.endswith(scores.SCORE_BINS_SUFFIX):
                 all_inputs[label] = inputs
             (edge_rows if label.endswith(scores.SCORE_BINS_SUFFIX) else threshold_rows).extend(thresholds)
             res_rows, proj_rows = res_rows + rows, proj_rows + proj
             if kappa is not None:
                 kappas[label] = kappa
-                kappa_rows.append(_kappa_row(label, kappa))
+                kappa_rows.append({**_kappa_row(label, kappa), "staterror": staterror})
     eq_rows = equivalent_lumis(all_inputs, {m: k for m, k in kappas.items() if m in all_inputs},
                                args) if args.projections else []
     if res_rows:

@@ -97,3 +97,14 @@ def test_background_comparison_pairs_limits_by_method_and_mass():
     rows = background_comparison_rows(simulated, datadriven)
     assert rows == [{"method": "cut_mindr", "mass": 500.0, "simulated": 20.0, "data-driven": 25.0,
                      "data-driven / simulated": 1.25}]
+
+
+def test_goal_is_not_judged_when_only_one_fit_kept_the_mc_stat_uncertainties():
+    from hh4b.report import goal_rows
+
+    resonant = [{"method": "spanet", "mass": 300.0, "expected": 50.0, "staterror": True},
+                {"method": "dnn_mindr", "mass": 300.0, "expected": 100.0, "staterror": False}]
+    rows = goal_rows([], resonant, [])
+    assert [r["holds"] for r in rows] == ["n/a"]
+    same = [dict(r, staterror=False) for r in resonant]
+    assert [r["holds"] for r in goal_rows([], same, [])] == ["yes"]
