@@ -1,0 +1,18 @@
+"""`hh4b main`: the stage options it derives from the fileset."""
+
+import json
+
+from hh4b.mainjob import truth_tagging_option
+
+
+def _fileset(tmp_path, processes):
+    path = tmp_path / "fileset.json"
+    path.write_text(json.dumps({f"d{i}": {"files": {f"f{i}.root": "Events"}, "metadata": {"process": p}}
+                                for i, p in enumerate(processes)}))
+    return path
+
+
+def test_truth_tagging_applies_to_the_lo_four_b_background_only_when_present(tmp_path):
+    assert truth_tagging_option(_fileset(tmp_path, ["resonant", "qcd4b", "ttbar"]), False) == ["--truth-tagging", "qcd4b"]
+    assert truth_tagging_option(_fileset(tmp_path, ["resonant", "qcd4b"]), True) == []
+    assert truth_tagging_option(_fileset(tmp_path, ["resonant", "qcd"]), False) == []
