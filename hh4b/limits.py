@@ -346,8 +346,10 @@ def score_method(out, method: str, report: Path, args):
     """A neural selection: per signal hypothesis the score threshold maximising S/sqrt(B) (notes
     Table 33), then the cut-based limit code on the events above it (hh4b.stats.scores)."""
     rows, proj, thresholds, inputs = [], [], [], None
+    min_background = args.min_background / projections.lumi_factor(args.lumi, out.lumi_fb)  # at the output's lumi
     for mass in resonant_masses(out):
-        scan = scores.best_threshold(out, method, out.datasets("resonant", mass=mass), args.multijet)
+        scan = scores.best_threshold(out, method, out.datasets("resonant", mass=mass), args.multijet,
+                                     min_background=min_background)
         thresholds.append({"method": method, "signal": f"M{mass:g}", **scan.as_dict()})
         inputs = MethodInputs(scores.thresholded_output(out, method, scan.threshold), method, args)
         mass_rows = resonant(inputs, report, args, masses=[mass])
@@ -355,7 +357,8 @@ def score_method(out, method: str, report: Path, args):
         proj += projection_rows(inputs, mass_rows, None, args) if args.projections else []
     kappa = None
     if out.datasets("nonresonant") and scores.SCORE_KL_HIST in out.hists:
-        scan = scores.best_threshold(out, method, out.datasets("nonresonant"), args.multijet, kappa_terms=True)
+        scan = scores.best_threshold(out, method, out.datasets("nonresonant"), args.multijet, kappa_terms=True,
+                                     min_background=min_background)
         thresholds.append({"method": method, "signal": "kappa_lambda=1", **scan.as_dict()})
         inputs = MethodInputs(scores.thresholded_output(out, method, scan.threshold), method, args)
         kappa = nonresonant(inputs, report, args)

@@ -67,3 +67,16 @@ def test_slice_without_background_is_left_out():
     signal[90:], background[90:] = 1.0, 10.0  # below 0.9: 0.09 background events, no signal
     np.testing.assert_allclose(nested_edges(signal, background, edges, 3, min_background=1.0), [0.9, 1.0])
     np.testing.assert_allclose(nested_edges(signal, background, edges, 3), [0.0, 0.9, 1.0])
+
+
+def test_threshold_keeps_more_background_than_the_minimum():
+    from hh4b.stats.scores import optimise
+
+    edges = np.linspace(0.0, 1.0, 101)
+    signal = np.zeros(100)
+    background = np.full(100, 10.0)
+    signal[99], background[99] = 5.0, 0.5  # the purest slice holds only half a background event
+    signal[90] = 5.0
+    assert optimise(signal, background, edges).threshold == pytest.approx(0.99)
+    scan = optimise(signal, background, edges, min_background=1.0)
+    assert scan.threshold < 0.99 and scan.background[scan.best] > 1.0

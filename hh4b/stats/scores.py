@@ -84,7 +84,7 @@ def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: in
         below = score_edges[:-1] < upper - 1e-9
         try:
             scan = optimise(np.where(below, signal, 0.0), np.where(below, background, 0.0), score_edges,
-                            min_background if len(edges) > 1 else 0.0)  # p_1: the threshold selection's
+                            min_background)
         except InputFileError:
             break
         if scan.threshold <= 0.0:
@@ -114,10 +114,12 @@ def _per_score(out, method: str, signal_datasets, multijet: str, kappa_terms: bo
     return edges, signal.sum(axis=1), background.sum(axis=1)
 
 
-def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False):
-    """ThresholdScan maximising S/sqrt(B)."""
+def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False,
+                   min_background: float = 0.0):
+    """ThresholdScan maximising S/sqrt(B) among thresholds leaving more background than
+    min_background (in the output's own luminosity), so the template keeps a usable bin."""
     edges, signal, background = _per_score(out, method, signal_datasets, multijet, kappa_terms)
-    return optimise(signal, background, edges)
+    return optimise(signal, background, edges, min_background)
 
 
 def score_bin_edges(out, method: str, signal_datasets, n_bins: int, multijet: str = "auto",
