@@ -120,13 +120,14 @@ class HH4bProcessor(processor.ProcessorABC):
                                  f"{meta.get('entrystart')}-{meta.get('entrystop')}")
         total = (weight.sum(), len(weight))
         source = np.arange(len(weight))
-        if dataset in self.truth_tagging or meta.get("process") in self.truth_tagging:
+        copies = dataset in self.truth_tagging or meta.get("process") in self.truth_tagging
+        if copies:
             jets, probability, source = truth_tag(jets, self._working_point(meta), chunk_rng(
                 dataset, meta.get("filename", ""), int(meta.get("entrystart", 0))), meta.get("filename"))
             weight = weight[source] * probability
         inputs = {k: v[source] for k, v in event_columns(events).items()} if self.models else None
         result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models, event_columns=inputs)
-        self._cutflow(out["cutflow"][dataset], result, weight, total, source)
+        self._cutflow(out["cutflow"][dataset], result, weight, total, source if copies else None)
         self._truth(out["truth"][dataset], events, jets, result, source)
         kl = kappa_lambda_inputs(events, meta) if nonresonant else None
         if kl is not None:
@@ -159,9 +160,9 @@ class HH4bProcessor(processor.ProcessorABC):
                 for term in TERMS:
                     hists["mhh_score_kl_terms"].fill(**common, term=term, weight=weight[rows] * factors[term])
 
-    def _cutflow(self, cutflow: dict, result: dict, weight: np.ndarray, total: tuple, source: np.ndarray) -> None:
-        """`total`: (sum of weights, events) of the chunk; `source`: the event of each analysed row
-        (rows are events, or truth-tagging copies: raw counts count distinct events)."""
+    def _cutflow(self, cutflow: dict, result: dict, weight: np.ndarray, total: tuple, source) -> None:
+        """`total`: (sum of weights, events) of the chunk; `source`: None when rows are events, else the
+        event of each truth-tagging copy (raw counts then count distinct events)."""
         category = result["category"]
         four_tag = category == 4
         cutflow["all"] += np.array(total, dtype=np.float64)
@@ -170,7 +171,8 @@ class HH4bProcessor(processor.ProcessorABC):
             for cut, key in zip(METHOD_CUTS, ("valid", "pt_ok", "deta_ok", "veto_ok", "sr")):
                 masks[f"{method}/{cut}"] = four_tag & q[key]
         for cut, mask in masks.items():
-            cutflow[cut] += np.array([weight[mask].sum(), np.unique(source[mask]).size], dtype=np.float64)
+            events = np.count_nonzero(mask) if source is None else np.unique(source[mask]).size
+            cutflow[cut] += np.array([weight[mask].sum(), events], dtype=np.float64)
 
     def _truth(self, truth: dict, events, jets, result: dict, source: np.ndarray) -> None:
         four_tag = result["category"] == 4
