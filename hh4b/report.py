@@ -22,6 +22,7 @@ import numpy as np
 
 from hh4b import paper
 from hh4b.errors import InputFileError
+from hh4b.nn.seeds import card_metrics
 from hh4b.stats.scores import SCORE_BINS_SUFFIX
 from hh4b.stats.tables import markdown_table
 
@@ -86,21 +87,14 @@ def _pm(mean, std) -> str | None:
     return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _own_metrics(card: dict) -> dict | None:
-    """The card's ACC/AUC on its validation events: DNN `metrics`, SPA-NET `metrics.valid_classification`."""
-    metrics = card.get("metrics", {})
-    own = metrics if "auc" in metrics else metrics.get("valid_classification", {})
-    return own if "auc" in own else None
-
-
 def classifier_rows(models_dir: Path) -> list[dict]:
     """ACC/AUC per model card: mean +- std over seeds when the card has `metrics_over_seeds`, else the
     single training; the paper's Tables III/V (mean +- error over 10 trainings) beside them."""
     rows = []
     for card_path in sorted(models_dir.glob("*.json")):
         card = json.loads(card_path.read_text())
-        own = _own_metrics(card)
-        if own is None:
+        own = card_metrics(card)
+        if "auc" not in own:
             continue
         analysis = card.get("analysis", card.get("preset", "nonresonant" if "nonres" in card_path.stem else "resonant"))
         if analysis not in paper.CLASSIFIER_PERFORMANCE:
@@ -180,15 +174,14 @@ def goal_rows(classifiers: list[dict], resonant: list[dict], kappas: list[dict])
         staterror = {r["method"]: r.get("staterror") for r in resonant}
         for mass in sorted({m for _, m in limits if m <= 500}):
             s, d = limits.get(("spanet" + suffix, mass)), limits.get(("dnn_mindr" + suffix, mass))
+            goal = f"M{mass:g}: spanet{suffix} limit >= 10% below dnn_mindr{suffix}"
             if s and d and staterror.get("spanet" + suffix) != staterror.get("dnn_mindr" + suffix):
-                rows.append({"goal": f"M{mass:g}: spanet{suffix} limit >= 10% below dnn_mindr{suffix}",
+                rows.append({"goal": goal, "holds": "n/a",
                              "measured": f"{s:.3g} vs {d:.3g} fb, but only one fit kept the MC statistical "
-                                         "uncertainties (see limits/summary.md): compare with `--no-staterror`",
-                             "holds": "n/a"})
+                                         "uncertainties (see limits/summary.md): compare with `--no-staterror`"})
             elif s and d:
                 gain = 1.0 - s / d
-                rows.append({"goal": f"M{mass:g}: spanet{suffix} limit >= 10% below dnn_mindr{suffix}",
-                             "measured": f"{s:.3g} vs {d:.3g} fb ({gain:+.0%})",
+                rows.append({"goal": goal, "measured": f"{s:.3g} vs {d:.3g} fb ({gain:+.0%})",
                              "holds": "yes" if gain >= 0.10 else "no"})
         widths = {k["method"]: k.get("pl_width") for k in kappas}
         s, d = widths.get("spanet" + suffix), widths.get("dnn_mindr" + suffix)

@@ -32,6 +32,12 @@ def metrics_over_seeds(runs: list[dict], command: str = "") -> dict:
     return block
 
 
+def card_metrics(card: dict) -> dict:
+    """A card's ACC/AUC on its own validation events: DNN `metrics`, SPA-NET `metrics.valid_classification`."""
+    metrics = card.get("metrics", {})
+    return metrics if "auc" in metrics else metrics.get("valid_classification", {})
+
+
 def update_card(card_path, block: dict, first: dict) -> Path:
     """Write `block` into the card at `card_path` as `metrics_over_seeds`; ConfigError when the first
     retrained seed does not reproduce the card's metrics (different data or settings)."""
@@ -39,8 +45,7 @@ def update_card(card_path, block: dict, first: dict) -> Path:
     if not path.is_file():
         raise ConfigError(f"--update-card {path}: no such model card")
     card = json.loads(path.read_text())
-    metrics = card.get("metrics", {})
-    own = metrics if "auc" in metrics else metrics.get("valid_classification", {})  # dnn | spanet card
+    own = card_metrics(card)
     for key in METRICS:
         shipped = own.get(key)
         if shipped is not None and not np.isclose(float(shipped), float(first[key]), rtol=0.0, atol=1e-9):
