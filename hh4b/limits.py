@@ -342,11 +342,16 @@ def _kappa_row(method: str, kappa: dict) -> dict:
             "pl_lower": b.lower, "pl_upper": b.upper, "pl_width": b.width, "pl_best": b.best}
 
 
+def _min_background_at_output(out, args) -> float:
+    """--min-background (events at --lumi) in the output's own luminosity, where thresholds are scanned."""
+    return args.min_background / projections.lumi_factor(args.lumi, out.lumi_fb)
+
+
 def score_method(out, method: str, report: Path, args):
     """A neural selection: per signal hypothesis the score threshold maximising S/sqrt(B) (notes
     Table 33), then the cut-based limit code on the events above it (hh4b.stats.scores)."""
     rows, proj, thresholds, inputs = [], [], [], None
-    min_background = args.min_background / projections.lumi_factor(args.lumi, out.lumi_fb)  # at the output's lumi
+    min_background = _min_background_at_output(out, args)
     for mass in resonant_masses(out):
         scan = scores.best_threshold(out, method, out.datasets("resonant", mass=mass), args.multijet,
                                      min_background=min_background)
@@ -370,7 +375,7 @@ def score_bins_method(out, method: str, report: Path, args):
     """The fit in bins of the classifier score (beyond the paper): per signal hypothesis the
     --score-bins slices with nested S/sqrt(B)-optimal edges (scores.nested_edges) in one fit."""
     rows, edge_rows, inputs, kappa = [], [], None, None
-    min_background = args.min_background / projections.lumi_factor(args.lumi, out.lumi_fb)  # at the output's lumi
+    min_background = _min_background_at_output(out, args)
     for mass in resonant_masses(out):
         edges = scores.score_bin_edges(out, method, out.datasets("resonant", mass=mass), args.score_bins,
                                        args.multijet, min_background=min_background)

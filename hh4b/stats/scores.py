@@ -7,7 +7,7 @@ threshold p_th maximising S/sqrt(B) is chosen on the 0.01 grid (notes section 16
 hh4b.stats.thresholds) and the signal-region template is the m_hh distribution of events with
 score >= p_th. `mhh_score_kl_terms` carries the non-resonant (a, b, c) terms the same way.
 The alternative beyond the paper, a fit in bins of the score (`limits --score-fit bins`), uses
-score slices whose edges are nested S/sqrt(B) thresholds (`nested_score_edges`): the top slice is
+score slices whose edges are nested S/sqrt(B) thresholds (`nested_edges`): the top slice is
 the threshold selection itself, each lower slice the best threshold of what is left, so the binned
 fit contains the threshold fit and adds the events below it as further bins.
 """
