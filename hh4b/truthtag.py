@@ -96,6 +96,17 @@ def jet_probabilities(padded: dict, flavour: np.ndarray, working_point: str) -> 
     return np.where(quality_mask(padded) & inside, tag_efficiency(flavour, working_point), 0.0)
 
 
+def four_tag_probability(jets: ak.Array, working_point: str, flavours: tuple[int, ...] | None = None) -> np.ndarray:
+    """P(tag category 4b) of each event; with `flavours`, only jets of those true hadron flavours
+    can be tagged (e.g. (5,): the four-tag yield with four true b jets, no mistags)."""
+    padded = padded_jets(jets)
+    flavour = to_padded(ak.values_astype(jets.flavour, np.int64), padded["pt"].shape[1], 0)
+    p = jet_probabilities(padded, flavour, working_point)
+    if flavours is not None:
+        p = np.where(np.isin(flavour, flavours), p, 0.0)
+    return category_probabilities(p, quality_mask(padded))[:, CATEGORIES.index(4)]
+
+
 def chunk_rng(dataset: str, filename: str, entry_start: int) -> np.random.Generator:
     """The chunk's generator, seeded from the dataset, the file's base name and the first entry."""
     keys = (zlib.crc32(str(dataset).encode()), zlib.crc32(os.path.basename(str(filename)).encode()))

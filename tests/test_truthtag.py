@@ -166,3 +166,15 @@ def test_cli_truth_tagging_option(tmp_path, capsys):
     assert cli_main([*common, str(tmp_path / "out"), "--truth-tagging", "qcd4b"]) == 0
     cutflow = json.loads((tmp_path / "out" / "summary.json").read_text())["cutflow"]["qcd4b"]
     assert cutflow["all"][1] == 25000 and cutflow["four_tag"][1] > 3000
+
+
+def test_four_tag_probability_with_and_without_mistags():
+    """Event 3 has four b quality jets: P(4b) = eff_b^4 either way. Event 1 has two b, a c and two
+    light jets: P(4b) from brute force with every flavour, zero when only b jets may be tagged."""
+    eff_b = tag_efficiency(np.array([5]), WP)[0]
+    every = tt.four_tag_probability(hand_jets(), WP)
+    b_only = tt.four_tag_probability(hand_jets(), WP, (5,))
+    assert every[3] == pytest.approx(eff_b**4, rel=1e-12) and b_only[3] == pytest.approx(eff_b**4, rel=1e-12)
+    assert every[1] == pytest.approx(brute_force(EVENTS[1])["category"][4], rel=1e-12) and every[1] > 0
+    assert b_only[1] == 0.0 and every[2] == 0.0  # event 2: three quality jets
+    assert b_only[0] <= every[0]
