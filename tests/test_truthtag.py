@@ -165,7 +165,7 @@ def test_cli_truth_tagging_option(tmp_path, capsys):
     assert "--truth-tagging 'qcd'" in capsys.readouterr().err
     assert cli_main([*common, str(tmp_path / "out"), "--truth-tagging", "qcd4b"]) == 0
     cutflow = json.loads((tmp_path / "out" / "summary.json").read_text())["cutflow"]["qcd4b"]
-    assert cutflow["all"][1] == 25000 and cutflow["four_tag"][1] > 3000
+    assert cutflow["all"][1] == 25000 and cutflow["four_tag"][1] > 2000  # ~2,700 (drawn tags: ~210)
 
 
 def test_four_tag_probability_with_and_without_mistags():
