@@ -257,7 +257,8 @@ def nonresonant(inputs: MethodInputs, report: Path, args) -> dict | None:
     grid = np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step), 6)
     signal_sm = Template(np.clip(terms.yields(1.0), 0.0, None))
     _save_workspace(inputs.spec({"signal": (signal_sm, "mu")}), report, f"nonresonant_mu_{inputs.method}_k1")
-    mu_results = [upper_limit(inputs.spec({"signal": (Template(np.clip(terms.yields(k), 1e-12, None)), "mu")}))
+    mu_results = [upper_limit(inputs.spec({"signal": (Template(np.clip(terms.yields(k), 1e-12, None)), "mu")}),
+                              bands=False)
                   for k in tqdm(grid, desc=f"mu limits vs kappa {inputs.method}")]
     mu95 = np.array([r.median for r in mu_results])
     sigma_pred = sigma0_fb * projections.sigma_hh_ratio(grid) / projections.sigma_hh_ratio(k0)

@@ -35,6 +35,14 @@ def test_one_bin_expected_limit_matches_independent_asymptotic():
     assert 1.9 < ccgv[2] < 2.3  # ~ 1.96 sqrt(b)/s with Poisson corrections
 
 
+def test_median_only_limit_equals_the_median_of_the_full_bands():
+    """bands=False (the kappa_lambda scans) solves one curve: the same median, no bands."""
+    spec = counting_spec([10.0, 4.0], [100.0, 30.0])
+    full, median_only = upper_limit(spec), upper_limit(spec, bands=False)
+    assert median_only.median == full.median
+    assert np.isnan(median_only.expected[[0, 1, 3, 4]]).all() and np.isfinite(full.expected).all()
+
+
 def test_one_bin_observed_limit_matches_independent_asymptotic():
     spec = counting_spec(10.0, 100.0, observed=[120.0])
     result = upper_limit(spec, observed=True)
