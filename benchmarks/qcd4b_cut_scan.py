@@ -60,7 +60,7 @@ def yields_at(path: str | Path, wp: str) -> dict:
                      arrays.Jet_hadronFlavour)
     genweight = np.asarray(arrays.genWeight, dtype=np.float64)
     scale = xsec / genweight.sum()
-    four, four_b = truthtag.four_tag_probability(jets, wp), truthtag.four_tag_probability(jets, wp, (5,))
+    four, four_b = (truthtag.four_tag_probability(jets, wp, flavours, str(path)) for flavours in (None, (5,)))
     copies, probability, source = truthtag.expand(jets, wp, truthtag.chunk_rng("qcd4b", str(path), 0), str(path))
     result = analyse(copies, ("cut_mindr",))
     in_four = result["category"] == 4
@@ -72,7 +72,7 @@ def yields_at(path: str | Path, wp: str) -> dict:
     out = {name: {"xsec_pb": float(scale * w.sum()), "err_pb": float(scale * np.sqrt(np.sum(w**2))),
                   "effective": float(w.sum() ** 2 / np.sum(w**2)) if np.any(w) else 0.0}
            for name, w in weights.items()}
-    return {**out, "generator_xsec_pb": float(xsec), "n_events": int(len(genweight))}
+    return {**out, "generator_xsec_pb": float(xsec), "n_events": len(genweight)}
 
 
 def generate_point(cuts, events: int, seed: int, workdir: Path) -> tuple[Path, dict]:

@@ -96,15 +96,24 @@ def jet_probabilities(padded: dict, flavour: np.ndarray, working_point: str) -> 
     return np.where(quality_mask(padded) & inside, tag_efficiency(flavour, working_point), 0.0)
 
 
-def four_tag_probability(jets: ak.Array, working_point: str, flavours: tuple[int, ...] | None = None) -> np.ndarray:
-    """P(tag category 4b) of each event; with `flavours`, only jets of those true hadron flavours
-    can be tagged (e.g. (5,): the four-tag yield with four true b jets, no mistags)."""
+def _tag_inputs(jets: ak.Array, working_point: str, filename: str) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
+    """(padded jets, padded true flavour, quality mask, per-jet tag probability) of a jet array."""
+    if "flavour" not in ak.fields(jets):
+        raise InputFileError(f"{filename}: branch Jet_hadronFlavour not found (truth tagging needs the "
+                             f"true flavour of every jet)")
     padded = padded_jets(jets)
     flavour = to_padded(ak.values_astype(jets.flavour, np.int64), padded["pt"].shape[1], 0)
-    p = jet_probabilities(padded, flavour, working_point)
+    return padded, flavour, quality_mask(padded), jet_probabilities(padded, flavour, working_point)
+
+
+def four_tag_probability(jets: ak.Array, working_point: str, flavours: tuple[int, ...] | None = None,
+                         filename: str = "<in-memory events>") -> np.ndarray:
+    """P(tag category 4b) of each event; with `flavours`, only jets of those true hadron flavours
+    can be tagged (e.g. (5,): the four-tag yield with four true b jets, no mistags)."""
+    _, flavour, quality, p = _tag_inputs(jets, working_point, filename)
     if flavours is not None:
         p = np.where(np.isin(flavour, flavours), p, 0.0)
-    return category_probabilities(p, quality_mask(padded))[:, CATEGORIES.index(4)]
+    return category_probabilities(p, quality)[:, CATEGORIES.index(4)]
 
 
 def chunk_rng(dataset: str, filename: str, entry_start: int) -> np.random.Generator:
@@ -119,15 +128,9 @@ def expand(jets: ak.Array, working_point: str, rng: np.random.Generator,
 
     Returns (jets with resampled `btag`, P(category) per copy, source event index per copy);
     copies are ordered event by event, categories 2, 3, 4 within an event."""
-    if "flavour" not in ak.fields(jets):
-        raise InputFileError(f"{filename}: branch Jet_hadronFlavour not found (truth tagging needs the "
-                             f"true flavour of every jet)")
-    padded = padded_jets(jets)
+    padded, _, quality, p = _tag_inputs(jets, working_point, filename)
     counts = ak.to_numpy(ak.num(jets.pt, axis=1))
     width = padded["pt"].shape[1]
-    flavour = to_padded(ak.values_astype(jets.flavour, np.int64), width, 0)
-    quality = quality_mask(padded)
-    p = jet_probabilities(padded, flavour, working_point)
     prob = category_probabilities(p, quality)
     source = np.repeat(np.flatnonzero(quality.sum(axis=1) >= 4), len(CATEGORIES))
     target = np.tile(np.array(CATEGORIES), len(source) // len(CATEGORIES))

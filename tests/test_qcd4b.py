@@ -332,7 +332,7 @@ def _truth_tagged_four_tag(path, wp, flavours=None):
 
 @pytest.mark.slow
 def test_four_tag_events_have_four_true_b_jets(tmp_path):
-    """>= 90% of the four-tag yield (truth tagged, WP 77, the looser point) has four true b jets."""
+    """>= 90% of the four-tag yield (truth tagged, WP 77, default generator cuts) has four true b jets."""
     from hh4b.generate.qcd4b import generate_qcd4b
 
     path = tmp_path / "qcd4b_big.root"

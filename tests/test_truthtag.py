@@ -12,6 +12,7 @@ import pytest
 
 from hh4b import truthtag as tt
 from hh4b.constants import BTAG_ETA_MAX
+from hh4b.errors import InputFileError
 from hh4b.events import make_jets
 from hh4b.generate.detector import tag_efficiency
 from hh4b.run import load_fileset, process_fileset
@@ -103,12 +104,12 @@ def test_same_chunk_same_tags_other_chunk_other_tags():
 
 
 def test_missing_flavour_is_named():
-    from hh4b.errors import InputFileError
-
     jets = ak.zip({"pt": [[50.0] * 4], "eta": [[0.0] * 4], "phi": [[0.0] * 4], "mass": [[5.0] * 4],
                    "btag": [[True] * 4]})
     with pytest.raises(InputFileError, match="Jet_hadronFlavour"):
         tt.expand(jets, WP, np.random.default_rng(0), "x.root")
+    with pytest.raises(InputFileError, match="x.root: branch Jet_hadronFlavour"):
+        tt.four_tag_probability(jets, WP, filename="x.root")
 
 
 @pytest.fixture(scope="module")
@@ -178,3 +179,4 @@ def test_four_tag_probability_with_and_without_mistags():
     assert every[1] == pytest.approx(brute_force(EVENTS[1])["category"][4], rel=1e-12) and every[1] > 0
     assert b_only[1] == 0.0 and every[2] == 0.0  # event 2: three quality jets
     assert b_only[0] <= every[0]
+
