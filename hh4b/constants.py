@@ -138,8 +138,16 @@ QCD4B_DR_MIN = 0.15  # every pair of b quarks
 # (e.g. Bern et al., arXiv:1112.3940, for four-jet production).
 QCD4B_SCALE_FACTOR = 0.5
 # Event-selection bias of the qcd4b generator (like Pythia's bias2Selection): events are kept
-# with probability b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^QCD4B_BIAS_POWER), pT_4 the softest b
-# quark, and carry weight 1/b. The analysis needs four jets above TAG_JET_PT_MIN = 40 GeV, so the
-# soft events that dominate sigma are thinned out instead of being showered at full rate.
+# with probability b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^QCD4B_BIAS_POWER)
+#                    * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^QCD4B_BIAS_PT3_POWER),
+# pT_4 and pT_3 the softest and second-softest b quark, and carry weight 1/b. The analysis needs
+# four jets above TAG_JET_PT_MIN = 40 GeV, so the soft events that dominate sigma are thinned out
+# instead of being showered at full rate. The second-softest b matters as much as the softest
+# (measured at these cuts, 13 TeV, WP 77 truth tagging: events with pT_3 < 30 GeV are 53% of sigma
+# and 0.9% of the four-tag yield). Powers (2, 3) against the former (4, 0), 12k events each, same
+# machine load: 6,070 against 3,380 effective four-tag events per CPU hour (WP 77; WP 70: 5,710
+# against 3,110), unweighting efficiency 1.1% against 0.86%.
 QCD4B_BIAS_PT_REF = 40.0  # GeV
-QCD4B_BIAS_POWER = 4.0
+QCD4B_BIAS_POWER = 2.0
+QCD4B_BIAS_PT3_REF = 50.0  # GeV, second-softest b quark
+QCD4B_BIAS_PT3_POWER = 3.0

@@ -26,7 +26,7 @@ from hh4b import constants as C
 from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
-            "bias_power": C.QCD4B_BIAS_POWER}
+            "bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)}
 
 
 def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, cache: Path | None = None,
@@ -37,6 +37,7 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
 
     settings = {**DEFAULTS, **options}
     cuts = cuts or phasespace.Cuts()
+    bias = integrate.Bias(*settings["bias_powers"])
     timers = integrate.Timers()
     start = time.perf_counter()
     matrix = matrix_elements.MatrixElements("full", cache)
@@ -45,17 +46,16 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     integrand = integrate.Integrand(matrix, pdf, sqrt_s, timers)
     cache_root = Path(cache) if cache is not None else matrix_elements.cache_dir()
     sampler = integrate.trained_sampler(integrand, cuts, settings["train_iterations"], settings["train_points"],
-                                        cache_root, pdf.pset, matrix.artifact.name, progress, settings["bias_power"])
+                                        cache_root, pdf.pset, matrix.artifact.name, progress, bias)
     rng = np.random.default_rng([int(seed), 4])
-    xsec, xsec_err, biased = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"], progress,
-                                                     settings["bias_power"])
+    xsec, xsec_err, biased = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"], progress, bias)
     if xsec <= 0:
         raise ConfigError(f"qcd4b: zero cross section with cuts {cuts} at sqrt(s) = {sqrt_s:g} GeV")
     w_max = integrate.max_weight(biased)
-    unweighted = integrate.unweight(sampler, integrand, rng, int(events), w_max, progress, settings["bias_power"])
+    unweighted = integrate.unweight(sampler, integrand, rng, int(events), w_max, progress, bias)
     info = {"xsec_pb": xsec, "xsec_err_pb": xsec_err, "w_max_pb": w_max, "n_tried": unweighted.n_tried,
             "unweighting_efficiency": float(biased.mean() / w_max),
-            "bias": f"min(1, (softest b pT / {C.QCD4B_BIAS_PT_REF:g} GeV)^{settings['bias_power']:g})",
+            "bias": bias.describe(),
             "truncated_fraction": unweighted.truncated_fraction,
             "cuts": {"pt_min": cuts.pt_min, "eta_max": cuts.eta_max, "dr_min": cuts.dr_min},
             "scale": f"mu_R = mu_F = {C.QCD4B_SCALE_FACTOR:g} * H_T (scalar sum of b-quark pT)",
@@ -87,7 +87,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
     """Generate `events` showered qcd4b events into a NanoAOD-style ROOT file; returns its metadata.
 
     options: train_iterations, train_points (VEGAS training), sigma_points (cross section and
-    w_max), bias_power (0: unit-weight events). lhe_output keeps the parton-level Les Houches file.
+    w_max), bias_powers (powers of the softest and second-softest b pT in
+    the selection bias; (0, 0): unit-weight events). lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer
 

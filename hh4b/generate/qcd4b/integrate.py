@@ -13,9 +13,10 @@ with its own seed.
 Unweighting: accept with probability w b / w_max, where w_max is chosen so that the events above
 it carry at most UNWEIGHT_TRUNCATION of the cross section (they are kept at weight 1/b: a
 truncation bias of at most that fraction, reported as `truncated_fraction`). The selection bias
-b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^power) (pT_4 = softest b quark; power 0: no bias) keeps
-fewer of the soft events that dominate sigma but rarely pass the four-jet selection; kept events
-carry the weight 1/b, so every distribution stays unbiased.
+b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^p4) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^p3) (pT_4, pT_3 =
+softest and second-softest b quark; `Bias`, powers 0: no bias) keeps fewer of the soft events that
+dominate sigma but rarely pass the four-jet selection; kept events carry the weight 1/b, so every
+distribution stays unbiased.
 """
 
 from __future__ import annotations
@@ -41,6 +42,27 @@ UNWEIGHT_TRUNCATION = 1e-3
 GRID_SEED = 20240917  # the VEGAS map is trained with this seed whatever the job seed
 NINC = 200  # VEGAS increments per dimension
 BATCH = 20000
+
+
+@dataclass(frozen=True)
+class Bias:
+    """Selection bias b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^pt4_power) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^pt3_power)."""
+
+    pt4_power: float = C.QCD4B_BIAS_POWER
+    pt3_power: float = C.QCD4B_BIAS_PT3_POWER
+
+    def __call__(self, points: ps.Points) -> np.ndarray:
+        pt, _, _ = ps.kinematics(points.momenta)
+        softest = np.sort(pt, 1)
+        return (np.minimum(1.0, (softest[:, 0] / C.QCD4B_BIAS_PT_REF) ** self.pt4_power)
+                * np.minimum(1.0, (softest[:, 1] / C.QCD4B_BIAS_PT3_REF) ** self.pt3_power))
+
+    def describe(self) -> str:
+        return (f"min(1, (softest b pT / {C.QCD4B_BIAS_PT_REF:g} GeV)^{self.pt4_power:g}) * "
+                f"min(1, (second-softest b pT / {C.QCD4B_BIAS_PT3_REF:g} GeV)^{self.pt3_power:g})")
+
+    def key(self) -> list:
+        return [self.pt4_power, C.QCD4B_BIAS_PT_REF, self.pt3_power, C.QCD4B_BIAS_PT3_REF]
 
 
 @dataclass
@@ -110,14 +132,14 @@ class VegasSampler:
         return np.stack([np.asarray(m.extract_grid()) for m in self.channels.maps])
 
     def train(self, integrand: Integrand, iterations: int, n_per_iteration: int, progress: bool = True,
-              bias_power: float = C.QCD4B_BIAS_POWER) -> list:
+              bias: Bias = Bias()) -> list:
         """Adapt the maps to the biased weights (fixed seed); returns the per-iteration (sigma, error)."""
         rng = np.random.default_rng(GRID_SEED)
         history = []
         for _ in tqdm(range(iterations), desc="qcd4b VEGAS", disable=not progress, leave=False):
             (channel, y), points = self.sample(rng, n_per_iteration, integrand.timers)
             weights = integrand.channels(points).sum(1)
-            training = (weights * selection_bias(points, bias_power)) ** 2
+            training = (weights * bias(points)) ** 2
             for index, mask in enumerate((channel == 0, channel > 0)):
                 self.channels.maps[index].add_training_data(np.ascontiguousarray(y[mask]), training[mask])
                 self.channels.maps[index].adapt(alpha=0.5)
@@ -139,25 +161,24 @@ class FlatSampler:
 
 
 def grid_path(cache: Path, sqrt_s: float, cuts: ps.Cuts, pdf_set: int, iterations: int, n_per_iteration: int,
-              artifact: str, bias_power: float) -> Path:
+              artifact: str, bias: Bias) -> Path:
     """Cache file of a trained VEGAS map, keyed by everything that shapes it."""
     key = json.dumps([sqrt_s, cuts.pt_min, cuts.eta_max, cuts.dr_min, pdf_set, iterations, n_per_iteration,
-                      artifact, GRID_SEED, NINC, "multichannel-1", C.QCD4B_SCALE_FACTOR, bias_power,
-                      C.QCD4B_BIAS_PT_REF])
+                      artifact, GRID_SEED, NINC, "multichannel-1", C.QCD4B_SCALE_FACTOR, *bias.key()])
     return cache / f"vegas_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
 def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_iteration: int,
                     cache: Path | None, pdf_set: int, artifact: str, progress: bool = True,
-                    bias_power: float = C.QCD4B_BIAS_POWER) -> VegasSampler:
+                    bias: Bias = Bias()) -> VegasSampler:
     """A VegasSampler with a trained map, read from / written to `cache` when given."""
     path = None
     if cache is not None:
-        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact, bias_power)
+        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact, bias)
         if path.is_file():
             return VegasSampler(integrand.sqrt_s, cuts, grids=np.load(path))
     sampler = VegasSampler(integrand.sqrt_s, cuts)
-    sampler.train(integrand, iterations, n_per_iteration, progress, bias_power)
+    sampler.train(integrand, iterations, n_per_iteration, progress, bias)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{np.random.default_rng().integers(1 << 30)}.npy")
@@ -166,21 +187,14 @@ def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_
     return sampler
 
 
-def selection_bias(points: ps.Points, power: float = C.QCD4B_BIAS_POWER,
-                   reference: float = C.QCD4B_BIAS_PT_REF) -> np.ndarray:
-    """b = min(1, (pT of the softest b quark / reference)^power), per point."""
-    pt, _, _ = ps.kinematics(points.momenta)
-    return np.minimum(1.0, (pt.min(1) / reference) ** power)
-
-
 def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_points: int,
-                  progress: bool = False, bias_power: float = C.QCD4B_BIAS_POWER) -> tuple[float, float, np.ndarray]:
+                  progress: bool = False, bias: Bias = Bias()) -> tuple[float, float, np.ndarray]:
     """(sigma in pb, its statistical error, point weights times the selection bias) from n_points samples."""
     weights, biased = [], []
     for start in tqdm(range(0, n_points, BATCH), desc="qcd4b sigma", disable=not progress, leave=False):
         _, points = sampler.sample(rng, min(BATCH, n_points - start), integrand.timers)
         weights.append(integrand.channels(points).sum(1))
-        biased.append(weights[-1] * selection_bias(points, bias_power))
+        biased.append(weights[-1] * bias(points))
     weights = np.concatenate(weights)
     return float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), np.concatenate(biased)
 
@@ -211,7 +225,7 @@ class Unweighted:
 
 
 def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: int, w_max: float,
-             progress: bool = True, bias_power: float = C.QCD4B_BIAS_POWER) -> Unweighted:
+             progress: bool = True, bias: Bias = Bias()) -> Unweighted:
     """Hit-or-miss unweighting of w * bias against w_max; each event's channel drawn from its channel weights."""
     kept, n_tried, excess, total = [], 0, 0.0, 0.0
     n_kept = 0
@@ -219,16 +233,16 @@ def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: 
         while n_kept < n_events:
             _, points = sampler.sample(rng, BATCH, integrand.timers)
             per_channel = integrand.channels(points)
-            bias = selection_bias(points, bias_power)
-            weights = per_channel.sum(1) * bias
+            b = bias(points)
+            weights = per_channel.sum(1) * b
             n_tried += len(weights)
-            total += (weights / bias).sum()
-            excess += (np.clip(weights - w_max, 0, None) / bias).sum()
+            total += (weights / b).sum()
+            excess += (np.clip(weights - w_max, 0, None) / b).sum()
             accept = rng.random(len(weights)) * w_max < weights
             cumulative = np.cumsum(per_channel[accept], 1)
             pick = rng.random(int(accept.sum()))[:, None] * cumulative[:, -1:]
             channel = np.minimum((cumulative < pick).sum(1), len(CHANNELS) - 1)
-            kept.append((points.select(accept), channel, 1.0 / bias[accept]))
+            kept.append((points.select(accept), channel, 1.0 / b[accept]))
             n_kept += int(accept.sum())
             bar.update(min(int(accept.sum()), n_events - bar.n))
     points = ps.Points(*(np.concatenate([getattr(k[0], f) for k in kept])[:n_events]
