@@ -15,6 +15,12 @@ points (hh4b.truthtag probabilities, no drawn tags), the cross section of
 
 with the statistical error from the weights, plus the CPU seconds per effective four-tag event.
 Yields that agree between two loose points (within errors) mean the cuts are converged.
+
+Edges: when the parton-level Les Houches file sits beside a ROOT file (generated points keep it;
+for --files, FILE.lhe next to FILE.root), the four-tag yield in a band just inside each generator
+cut (EDGE_BANDS) gives the yield density at that cut, and so, by linear extrapolation, the share
+of the yield that moving each cut to --looser would add: which cut the yield is still sensitive
+to, from one sample and without generating the looser point.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import numpy as np
 
 from hh4b import constants as C
 
+EDGE_BANDS = {"pt_min": 5.0, "eta_max": 0.2, "dr_min": 0.1}  # GeV, |eta|, dR inside each generator cut
 BRANCHES = ["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_hadronFlavour"]
 
 
@@ -39,12 +46,47 @@ def parse_cuts(text: str):
     return Cuts(pt_min=pt_min, eta_max=eta_max, dr_min=dr_min)
 
 
-def yields(path: str | Path) -> dict:
-    """Truth-tagged cross sections at the resonant and non-resonant working points."""
-    return {f"wp{wp}": yields_at(path, wp) for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT)}
+def yields(path: str | Path, looser=None) -> dict:
+    """Truth-tagged cross sections at the resonant and non-resonant working points (with the
+    edge extrapolation towards the `looser` cuts when the file's Les Houches file is beside it)."""
+    lhe = Path(path).with_suffix(".lhe")
+    observables = parton_observables(lhe) if looser is not None and lhe.is_file() else None
+    return {f"wp{wp}": yields_at(path, wp, observables, looser) for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT)}
 
 
-def yields_at(path: str | Path, wp: str) -> dict:
+def parton_observables(lhe_path: str | Path) -> dict:
+    """Per event: softest b-quark pT, largest |eta| and smallest dR of a b-quark pair (the cut variables)."""
+    import awkward as ak
+    import pylhe
+
+    events = pylhe.to_awkward(pylhe.LHEFile.fromfile(str(lhe_path)).events)
+    vector = events.particles.vector[events.particles.status == 1]
+    px, py, pz = (ak.to_numpy(getattr(vector, c)) for c in ("px", "py", "pz"))
+    pt, phi = np.hypot(px, py), np.arctan2(py, px)
+    eta = np.arcsinh(pz / pt)
+    i, j = np.triu_indices(pt.shape[1], 1)
+    dphi = np.abs((phi[:, i] - phi[:, j] + np.pi) % (2 * np.pi) - np.pi)
+    return {"pt_min": pt.min(1), "eta_max": np.abs(eta).max(1), "dr_min": np.hypot(eta[:, i] - eta[:, j], dphi).min(1)}
+
+
+def edge_gains(weights: np.ndarray, observables: dict, cuts: dict, looser) -> dict:
+    """Yield share per unit of each cut variable just inside the cut, and the share gained by moving
+    that cut to `looser` if the density stays flat beyond it (linear extrapolation)."""
+    total, out = weights.sum(), {}
+    for name, width in EDGE_BANDS.items():
+        cut, value = cuts[name], observables[name]
+        band = (value > cut - width) if name == "eta_max" else (value < cut + width)
+        density = weights[band].sum() / total / width
+        error = np.sqrt(np.sum(weights[band] ** 2)) / total / width
+        step = abs(getattr(looser, name) - cut)
+        out[name] = {"density": float(density), "density_err": float(error), "gain": float(density * step),
+                     "gain_err": float(error * step)}
+    out["total_gain"] = sum(v["gain"] for v in out.values())
+    out["total_gain_err"] = float(np.sqrt(sum(v["gain_err"] ** 2 for k, v in out.items() if k != "total_gain")))
+    return out
+
+
+def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser=None) -> dict:
     """Truth-tagged cross sections (pb) with errors of one generated qcd4b file."""
     import uproot
 
@@ -72,7 +114,12 @@ def yields_at(path: str | Path, wp: str) -> dict:
     out = {name: {"xsec_pb": float(scale * w.sum()), "err_pb": float(scale * np.sqrt(np.sum(w**2))),
                   "effective": float(w.sum() ** 2 / np.sum(w**2)) if np.any(w) else 0.0}
            for name, w in weights.items()}
-    return {**out, "generator_xsec_pb": float(xsec), "n_events": len(genweight)}
+    out = {**out, "generator_xsec_pb": float(xsec), "n_events": len(genweight)}
+    if observables is not None:
+        if len(observables["pt_min"]) != len(genweight):
+            raise ValueError(f"{path}: {len(genweight)} events but {len(observables['pt_min'])} in its Les Houches file")
+        out["edges"] = edge_gains(weights["four_tag"], observables, writer.read_metadata(path)["qcd4b"]["cuts"], looser)
+    return out
 
 
 def generate_point(cuts, events: int, seed: int, workdir: Path) -> tuple[Path, dict]:
@@ -81,7 +128,7 @@ def generate_point(cuts, events: int, seed: int, workdir: Path) -> tuple[Path, d
     generate_qcd4b(workdir / "warm.root", 5, seed + 1000, cuts=cuts, progress=False)  # map + artifacts cached
     path = workdir / f"qcd4b_pt{cuts.pt_min:g}_eta{cuts.eta_max:g}_dr{cuts.dr_min:g}_s{seed}.root"
     cpu = time.process_time()
-    metadata = generate_qcd4b(path, events, seed, cuts=cuts, progress=True)
+    metadata = generate_qcd4b(path, events, seed, cuts=cuts, progress=True, lhe_output=path.with_suffix(".lhe"))
     return path, {"cpu_s": time.process_time() - cpu, "unweighting_efficiency":
                   metadata["qcd4b"]["unweighting_efficiency"], "cuts": metadata["qcd4b"]["cuts"],
                   "generator_xsec_err_pb": metadata["qcd4b"]["xsec_err_pb"]}
@@ -94,17 +141,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="directory to keep the generated files in")
+    parser.add_argument("--looser", default="15,3.2,0.1", help="cut point the edge extrapolation aims at")
     parser.add_argument("--json", help="write the report here too")
     args = parser.parse_args()
-    rows = []
+    rows, looser = [], parse_cuts(args.looser)
     for path in args.files:
-        rows.append({"file": path, **yields(path)})
+        rows.append({"file": path, **yields(path, looser)})
     with tempfile.TemporaryDirectory(prefix="qcd4b-scan-") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         for text in args.cuts:
             path, info = generate_point(parse_cuts(text), args.events, args.seed, workdir)
-            row = {"file": str(path), "seed": args.seed, **info, **yields(path)}
+            row = {"file": str(path), "seed": args.seed, **info, **yields(path, looser)}
             row["cpu_s_per_effective_four_tag"] = row["cpu_s"] / max(row[f"wp{C.BTAG_WP_NONRESONANT}"]["four_tag"]["effective"], 1e-9)
             rows.append(row)
             print(json.dumps(row, default=float), flush=True)
