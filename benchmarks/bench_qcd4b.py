@@ -106,11 +106,12 @@ def compare_shapes(ours: dict, pythia: dict) -> dict:
             "chi2": chi2, "bins": int(keep.sum()), "n_four_tag_pythia": pythia["n_four_tag"]}
 
 
-def run(events: int, seed: int, pythia_qcd: str | None, bias_power: float = C.QCD4B_BIAS_POWER) -> dict:
+def run(events: int, seed: int, pythia_qcd: str | None,
+        bias_powers: tuple = (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)) -> dict:
     from hh4b.generate.qcd4b import generate_qcd4b
 
     with tempfile.TemporaryDirectory(prefix="bench-qcd4b-") as workdir:
-        options = {"bias_power": bias_power}
+        options = {"bias_powers": tuple(bias_powers)}
         generate_qcd4b(Path(workdir) / "warm.root", 5, seed + 1000, progress=False, **options)  # artifacts + map
         path = Path(workdir) / "qcd4b.root"
         cpu, wall = time.process_time(), time.perf_counter()
@@ -171,13 +172,13 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pythia-qcd", help="Pythia-only QCD file (hh4b generate --sample qcd) for the m_4j shape")
-    parser.add_argument("--bias-power", type=float, default=C.QCD4B_BIAS_POWER,
-                        help="selection bias power on the softest b-quark pT (default: %(default)g)")
+    parser.add_argument("--bias-powers", type=float, nargs=2, default=(C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER),
+                        metavar=("P4", "P3"), help="selection bias powers of the softest and second-softest b-quark pT")
     parser.add_argument("--files", nargs="+", help="measure these generated qcd4b files instead of generating")
     parser.add_argument("--cpu-seconds", type=float, help="with --files: their measured generation CPU seconds")
     parser.add_argument("--json", help="write the report here too")
     args = parser.parse_args()
-    report = measure_files(args.files, args.cpu_seconds) if args.files else run(args.events, args.seed, args.pythia_qcd, args.bias_power)
+    report = measure_files(args.files, args.cpu_seconds) if args.files else run(args.events, args.seed, args.pythia_qcd, args.bias_powers)
     text = json.dumps(report, indent=1, default=float)
     print(text)
     if args.json:
