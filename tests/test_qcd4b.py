@@ -206,8 +206,20 @@ def test_unweighted_shapes_match_weighted(trained):
         assert chi2.sf(value, ndf - 1) > 1e-3, (name, value, ndf)
 
 
+def test_selection_bias_on_hand_built_events():
+    """b uses the softest and second-softest b-quark pT, whatever the order of the quarks."""
+    pts = np.array([[100.0, 20.0, 80.0, 50.0], [30.0, 100.0, 45.0, 80.0], [60.0, 70.0, 45.0, 90.0]])
+    momenta = np.zeros((3, 6, 4))
+    momenta[:, 2:, 1] = pts  # along x: pT = px
+    momenta[:, 2:, 0] = pts
+    bias = integrate.Bias(2.0, 3.0)(ps.Points(momenta, np.ones(3), np.ones(3), np.ones(3)))
+    expected = [(20 / 40) ** 2, (30 / 40) ** 2 * (45 / 50) ** 3, 1.0]  # pT_3 = 50, 45, 60 GeV
+    assert bias == pytest.approx(expected)
+    assert integrate.Bias(0.0, 0.0)(ps.Points(momenta, np.ones(3), np.ones(3), np.ones(3))) == pytest.approx(1.0)
+
+
 def test_biased_events_with_weights_reproduce_the_cross_section_shares(trained):
-    """With the softest-b-pT selection bias, the events' 1/b weights restore the true fractions."""
+    """With the selection bias, the events' 1/b weights restore the true fractions."""
     integrand, sampler = trained
     _, points = sampler.sample(np.random.default_rng(14), 20000, integrate.Timers())
     weights = integrand.channels(points).sum(1)

@@ -46,7 +46,8 @@ BATCH = 20000
 
 @dataclass(frozen=True)
 class Bias:
-    """Selection bias b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^pt4_power) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^pt3_power)."""
+    """b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^pt4_power) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^pt3_power),
+    pT_4 and pT_3 the softest and second-softest b quark."""
 
     pt4_power: float = C.QCD4B_BIAS_POWER
     pt3_power: float = C.QCD4B_BIAS_PT3_POWER
