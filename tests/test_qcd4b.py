@@ -236,7 +236,28 @@ def test_biased_events_with_weights_reproduce_the_cross_section_shares(trained):
     assert hard.mean() > 1.5 * reference  # the bias does favour hard events
 
 
-def test_max_weight_truncation():
+def test_overweight_points_keep_their_weight(trained):
+    """w_max far below the largest weights (30% of the biased sigma above it): the overweight points
+    are kept with weight w b / w_max / b (not truncated to 1 / b), and the weighted share of hard
+    events stays unbiased."""
+    integrand, sampler = trained
+    _, points = sampler.sample(np.random.default_rng(16), 20000, integrate.Timers())
+    weights = integrand.channels(points).sum(1)
+    softest = ps.kinematics(points.momenta)[0].min(1)
+    reference = np.sum(weights * (softest > 40)) / weights.sum()
+    w_max = integrate.max_weight(weights * integrate.Bias()(points), 0.3)
+    events = integrate.unweight(sampler, integrand, np.random.default_rng(17), 400, w_max, progress=False)
+    hard = ps.kinematics(events.points.momenta)[0].min(1) > 40
+    bias = integrate.Bias()(events.points)
+    ratio = integrand.channels(events.points).sum(1) * bias / w_max
+    assert np.any(ratio > 1.01) and events.weight * bias == pytest.approx(np.maximum(1.0, ratio), rel=1e-9)
+    assert events.overweight_fraction > 0.01
+    estimate = np.sum(events.weight * hard) / events.weight.sum()
+    error = np.sqrt(np.sum((events.weight * (hard - estimate)) ** 2)) / events.weight.sum()
+    assert abs(estimate - reference) < 3 * error + 0.01, (estimate, reference, error)
+
+
+def test_max_weight_overweight_share():
     weights = np.array([1.0] * 1000 + [50.0])
     w_max = integrate.max_weight(weights, 0.01)
     assert 1.0 <= w_max <= 50.0

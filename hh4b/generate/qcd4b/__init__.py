@@ -6,7 +6,7 @@ leading-colour flows, writes them as a Les Houches file (lhe.py) and hands it to
 chain's LHE path (`hh4b.generate.generate_file("lhe", ...)`: shower, hadronisation, MPI, jets,
 detector), with process = "qcd4b" and xsec_pb = the LO cross section with cuts. The file's
 metadata gains a "qcd4b" block: cross-section error, unweighting efficiency, points tried,
-maximum weight, truncated fraction, cuts, scale choice and seconds per stage.
+maximum weight, overweight fraction, cuts, scale choice and seconds per stage.
 
 Same seed -> same events: the VEGAS map is trained with a fixed seed (and cached), the cross
 section, unweighting and colour flows use numpy generators seeded from `seed`, Pythia its seed.
@@ -56,7 +56,7 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     info = {"xsec_pb": xsec, "xsec_err_pb": xsec_err, "w_max_pb": w_max, "n_tried": unweighted.n_tried,
             "unweighting_efficiency": float(biased.mean() / w_max),
             "bias": bias.describe(),
-            "truncated_fraction": unweighted.truncated_fraction,
+            "overweight_fraction": unweighted.overweight_fraction,
             "cuts": {"pt_min": cuts.pt_min, "eta_max": cuts.eta_max, "dr_min": cuts.dr_min},
             "scale": f"mu_R = mu_F = {C.QCD4B_SCALE_FACTOR:g} * H_T (scalar sum of b-quark pT)",
             "pdf_set": pdf.pset, "matrix_elements": f"pyamplicol full colour, {matrix.artifact.name}",

@@ -10,9 +10,12 @@ Importance sampling: multi-channel phase space (multichannel.py: lab-frame map +
 channels), each channel type behind a `vegas.AdaptiveMap` trained with a fixed seed, so the
 maps (cached on disk) do not depend on the job seed; the job then estimates sigma and unweights
 with its own seed.
-Unweighting: accept with probability w b / w_max, where w_max is chosen so that the events above
-it carry at most UNWEIGHT_TRUNCATION of the cross section (they are kept at weight 1/b: a
-truncation bias of at most that fraction, reported as `truncated_fraction`). The selection bias
+Unweighting: accept with probability min(1, w b / w_max) and weight max(1, w b / w_max) / b, so
+nothing is truncated: the rare points above w_max ("overweight", a share `overweight_fraction` of
+sigma) are kept with their excess as weight. w_max is chosen so that the points above it carry
+UNWEIGHT_OVERWEIGHT of the biased cross section in the sigma sample; the unweighting run, with
+many more points, meets more of them (the weight tail is long), which costs a little Kish
+efficiency but no bias. The selection bias
 b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^p4) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^p3) (pT_4, pT_3 =
 softest and second-softest b quark; `Bias`, powers 0: no bias) keeps fewer of the soft events that
 dominate sigma but rarely pass the four-jet selection; kept events carry the weight 1/b, so every
@@ -38,7 +41,7 @@ from hh4b.generate.qcd4b import multichannel, phasespace as ps
 QUARKS = (1, 2, 3, 4)  # d, u, s, c in the initial state
 # channel index -> (beam 1 id, beam 2 id): g g, then q q~ for each q, then q~ q
 CHANNELS = ((21, 21),) + tuple((q, -q) for q in QUARKS) + tuple((-q, q) for q in QUARKS)
-UNWEIGHT_TRUNCATION = 1e-3
+UNWEIGHT_OVERWEIGHT = 1e-3
 GRID_SEED = 20240917  # the VEGAS map is trained with this seed whatever the job seed
 NINC = 200  # VEGAS increments per dimension
 BATCH = 20000
@@ -200,13 +203,13 @@ def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_poi
     return float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), np.concatenate(biased)
 
 
-def max_weight(weights: np.ndarray, truncation: float = UNWEIGHT_TRUNCATION) -> float:
-    """Smallest w_max with sum(max(w - w_max, 0)) <= truncation * sum(w)."""
+def max_weight(weights: np.ndarray, overweight: float = UNWEIGHT_OVERWEIGHT) -> float:
+    """Smallest w_max with sum(max(w - w_max, 0)) <= overweight * sum(w)."""
     w = np.sort(weights[weights > 0])[::-1]
     if len(w) == 0:
         return 0.0
     excess = np.cumsum(w) - np.arange(1, len(w) + 1) * w  # sum over the k largest of (w_i - w_k)
-    allowed = truncation * w.sum()
+    allowed = overweight * w.sum()
     k = np.searchsorted(excess, allowed, side="right")  # excess is non-decreasing: k entries pass
     return float(w[max(k - 1, 0)])
 
@@ -217,17 +220,18 @@ class Unweighted:
 
     points: ps.Points
     channel: np.ndarray  # index into CHANNELS
-    weight: np.ndarray  # 1 / selection bias (all 1 without bias)
+    weight: np.ndarray  # max(1, w b / w_max) / b (all 1 without bias and overweight points)
     mu2: np.ndarray
     alpha_s: np.ndarray
     n_tried: int
     w_max: float
-    truncated_fraction: float
+    overweight_fraction: float  # share of sigma above w_max (kept with weight > 1/b)
 
 
 def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: int, w_max: float,
              progress: bool = True, bias: Bias = Bias()) -> Unweighted:
-    """Hit-or-miss unweighting of w * bias against w_max; each event's channel drawn from its channel weights."""
+    """Hit-or-miss unweighting of w * bias against w_max, overweight points kept with weight w b / w_max / b;
+    each event's channel drawn from its channel weights."""
     kept, n_tried, excess, total = [], 0, 0.0, 0.0
     n_kept = 0
     with tqdm(total=n_events, desc="qcd4b unweight", unit="ev", disable=not progress, leave=False) as bar:
@@ -243,7 +247,7 @@ def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: 
             cumulative = np.cumsum(per_channel[accept], 1)
             pick = rng.random(int(accept.sum()))[:, None] * cumulative[:, -1:]
             channel = np.minimum((cumulative < pick).sum(1), len(CHANNELS) - 1)
-            kept.append((points.select(accept), channel, 1.0 / b[accept]))
+            kept.append((points.select(accept), channel, np.maximum(1.0, weights[accept] / w_max) / b[accept]))
             n_kept += int(accept.sum())
             bar.update(min(int(accept.sum()), n_events - bar.n))
     points = ps.Points(*(np.concatenate([getattr(k[0], f) for k in kept])[:n_events]

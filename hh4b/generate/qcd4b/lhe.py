@@ -10,8 +10,9 @@ colour line (colour of a = anticolour of b, outgoing convention); incoming parti
 colour and anticolour (crossing).
 
 The file follows the LHEF standard (hep-ph/0609017): IDWTUP = 3 (events of unit weight,
-accepted as they come; XWGTUP = sigma / N) without selection bias, IDWTUP = 4 (weighted events,
-XWGTUP_i = sigma w_i / sum w in pb, Pythia passes them on as event weights) with it; one
+accepted as they come; XWGTUP = sigma / N) when all weights are equal, IDWTUP = 4 (weighted
+events, XWGTUP_i = sigma w_i / sum w in pb, Pythia passes them on as event weights) with a
+selection bias or overweight events; one
 process, SCALUP = mu_F = H_T/2 (the shower starts at the factorisation scale, as MadGraph's LO
 default), AQCDUP = alpha_s(mu_R). Quarks
 are written massless as in the matrix element; Pythia gives c and b their masses and
