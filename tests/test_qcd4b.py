@@ -418,3 +418,23 @@ def test_looser_generator_cuts_leave_the_four_tag_yield(tmp_path):
     default = four_tag_xsec(ps.Cuts(), "default")
     loose = four_tag_xsec(ps.Cuts(pt_min=15.0, eta_max=3.2, dr_min=0.1), "loose")
     assert abs(default[0] - loose[0]) < 3 * np.hypot(default[1], loose[1])
+
+
+def test_edge_extrapolation_of_the_cut_scan():
+    """benchmarks/qcd4b_cut_scan.py: a yield flat in the softest-b pT between 20 and 40 GeV, far from
+    the |eta| and dR cuts, gains 5/20 = 25% when the pT cut moves from 20 to 15 GeV, and nothing else."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "qcd4b_cut_scan", Path(__file__).parents[1] / "benchmarks" / "qcd4b_cut_scan.py")
+    scan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scan)
+    n = 200000
+    rng = np.random.default_rng(3)
+    observables = {"pt_min": rng.uniform(20, 40, n), "eta_max": rng.uniform(0, 2.5, n), "dr_min": rng.uniform(0.5, 3, n)}
+    cuts = {"pt_min": 20.0, "eta_max": 3.0, "dr_min": 0.15}
+    gains = scan.edge_gains(np.ones(n), observables, cuts, scan.parse_cuts("15,3.2,0.1"))
+    assert gains["pt_min"]["gain"] == pytest.approx(0.25, abs=4 * gains["pt_min"]["gain_err"])
+    assert gains["eta_max"]["gain"] == 0 and gains["dr_min"]["gain"] == 0
+    assert gains["total_gain"] == pytest.approx(gains["pt_min"]["gain"])
