@@ -59,14 +59,13 @@ def parton_observables(lhe_path: str | Path) -> dict:
     import awkward as ak
     import pylhe
 
+    from hh4b.generate.qcd4b.phasespace import cut_variables
+
     events = pylhe.to_awkward(pylhe.LHEFile.fromfile(str(lhe_path)).events)
     vector = events.particles.vector[events.particles.status == 1]
-    px, py, pz = (ak.to_numpy(getattr(vector, c)) for c in ("px", "py", "pz"))
-    pt, phi = np.hypot(px, py), np.arctan2(py, px)
-    eta = np.arcsinh(pz / pt)
-    i, j = np.triu_indices(pt.shape[1], 1)
-    dphi = np.abs((phi[:, i] - phi[:, j] + np.pi) % (2 * np.pi) - np.pi)
-    return {"pt_min": pt.min(1), "eta_max": np.abs(eta).max(1), "dr_min": np.hypot(eta[:, i] - eta[:, j], dphi).min(1)}
+    final = np.stack([ak.to_numpy(getattr(vector, c)) for c in ("e", "px", "py", "pz")], -1)
+    momenta = np.concatenate([np.zeros((len(final), 2, 4)), final], 1)  # (N, 6, 4): beams left empty
+    return cut_variables(momenta)
 
 
 def edge_gains(weights: np.ndarray, observables: dict, cuts: dict, looser) -> dict:
@@ -95,7 +94,8 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
     from hh4b.events import make_jets
     from hh4b.generate import writer
 
-    xsec = writer.read_metadata(path)["xsec_pb"]
+    metadata = writer.read_metadata(path)
+    xsec = metadata["xsec_pb"]
     with uproot.open(path) as fin:
         arrays = fin["Events"].arrays(BRANCHES + [f"Jet_btagWP{wp}"])
     jets = make_jets(arrays.Jet_pt, arrays.Jet_eta, arrays.Jet_phi, arrays.Jet_mass, arrays[f"Jet_btagWP{wp}"],
@@ -118,7 +118,7 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
     if observables is not None:
         if len(observables["pt_min"]) != len(genweight):
             raise ValueError(f"{path}: {len(genweight)} events but {len(observables['pt_min'])} in its Les Houches file")
-        out["edges"] = edge_gains(weights["four_tag"], observables, writer.read_metadata(path)["qcd4b"]["cuts"], looser)
+        out["edges"] = edge_gains(weights["four_tag"], observables, metadata["qcd4b"]["cuts"], looser)
     return out
 
 

@@ -68,14 +68,25 @@ def kinematics(momenta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     return pt, eta, np.arctan2(final[..., 2], final[..., 1])
 
 
+def _min_dr2(eta: np.ndarray, phi: np.ndarray) -> np.ndarray:
+    """Smallest dR^2 over the pairs of final-state quarks, per event."""
+    i, j = np.triu_indices(N_FINAL, 1)
+    dphi = np.angle(np.exp(1j * (phi[:, i] - phi[:, j])))
+    return ((eta[:, i] - eta[:, j]) ** 2 + dphi**2).min(1)
+
+
 def passes_cuts(momenta: np.ndarray, cuts: Cuts) -> np.ndarray:
     """True where every b quark has pT > pt_min, |eta| < eta_max and all pairs dR > dr_min."""
     pt, eta, phi = kinematics(momenta)
     ok = np.all((pt > cuts.pt_min) & (np.abs(eta) < cuts.eta_max), axis=1)
-    i, j = np.triu_indices(N_FINAL, 1)
-    dphi = np.angle(np.exp(1j * (phi[:, i] - phi[:, j])))
-    dr2 = (eta[:, i] - eta[:, j]) ** 2 + dphi**2
-    return ok & np.all(dr2 > cuts.dr_min**2, axis=1)
+    return ok & (_min_dr2(eta, phi) > cuts.dr_min**2)
+
+
+def cut_variables(momenta: np.ndarray) -> dict:
+    """What the generator cuts act on, per event: softest b-quark pT, largest |eta|, smallest pair dR
+    (keys as the Cuts fields)."""
+    pt, eta, phi = kinematics(momenta)
+    return {"pt_min": pt.min(1), "eta_max": np.abs(eta).max(1), "dr_min": np.sqrt(_min_dr2(eta, phi))}
 
 
 def _beams(x1: np.ndarray, x2: np.ndarray, sqrt_s: float) -> np.ndarray:
