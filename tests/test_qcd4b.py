@@ -344,13 +344,13 @@ def test_showered_file_metadata_and_truth(tmp_path):
     stored = writer.read_metadata(path)
     assert stored["process"] == "qcd4b" and stored["n_events"] == 250
     assert stored["xsec_pb"] == pytest.approx(metadata["qcd4b"]["xsec_pb"]) and stored["qcd4b"]["xsec_err_pb"] > 0
-    four, error = _truth_tagged_four_tag(path, "77")
-    assert four > 3 * error
-    assert _truth_tagged_four_tag(path, "77", (5,))[0] / four >= 0.75
+    _, (four, true_b) = _four_tag_weights(path, "77", [None, (5,)])
+    assert four.sum() > 3 * np.sqrt(np.sum(four**2))
+    assert true_b.sum() / four.sum() >= 0.75
 
 
-def _truth_tagged_four_tag(path, wp, flavours=None):
-    """sum of genWeight * P(4b) (hh4b.truthtag) over a file, and its error, in units of genWeight."""
+def _four_tag_weights(path, wp, flavour_sets):
+    """genWeight of a file's events and, per entry of flavour_sets, genWeight * P(4b) (hh4b.truthtag)."""
     import uproot
 
     from hh4b import truthtag
@@ -361,24 +361,19 @@ def _truth_tagged_four_tag(path, wp, flavours=None):
                                   "Jet_hadronFlavour"])
     jets = make_jets(a.Jet_pt, a.Jet_eta, a.Jet_phi, a.Jet_mass, a[f"Jet_btagWP{wp}"], a.Jet_hadronFlavour)
     genweight = np.asarray(a.genWeight, dtype=float)
-    weights = genweight * truthtag.four_tag_probability(jets, wp, flavours)
+    return genweight, [genweight * truthtag.four_tag_probability(jets, wp, flavours) for flavours in flavour_sets]
+
+
+def _truth_tagged_four_tag(path, wp, flavours=None):
+    """sum of genWeight * P(4b) (hh4b.truthtag) over a file, and its error, in units of genWeight."""
+    genweight, (weights,) = _four_tag_weights(path, wp, [flavours])
     return weights.sum() / genweight.sum(), np.sqrt(np.sum(weights**2)) / genweight.sum()
 
 
 def _four_true_b_share(path, wp):
     """Share of the truth-tagged four-tag yield with only true b jets tagged, and its statistical error."""
-    import uproot
-
-    from hh4b import truthtag
-    from hh4b.events import make_jets
-
-    with uproot.open(path) as fin:
-        a = fin["Events"].arrays(["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", f"Jet_btagWP{wp}",
-                                  "Jet_hadronFlavour"])
-    jets = make_jets(a.Jet_pt, a.Jet_eta, a.Jet_phi, a.Jet_mass, a[f"Jet_btagWP{wp}"], a.Jet_hadronFlavour)
-    genweight = np.asarray(a.genWeight, dtype=float)
-    true_b = genweight * truthtag.four_tag_probability(jets, wp, (5,))
-    other = genweight * truthtag.four_tag_probability(jets, wp) - true_b
+    _, (true_b, four) = _four_tag_weights(path, wp, [(5,), None])
+    other = four - true_b
     total = true_b.sum() + other.sum()
     error = np.sqrt(np.sum((true_b * other.sum() - other * true_b.sum()) ** 2)) / total**2
     return true_b.sum() / total, error
