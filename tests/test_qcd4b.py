@@ -13,7 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hh4b.generate.qcd4b import integrate, lhe, matrix_elements as me, phasespace as ps
+from hh4b.generate.qcd4b import integrate, lhe, matrix_elements as me, multichannel, phasespace as ps
 
 CHECK_PROCESSES = ("u~ u > b b~ b b~", "d d~ > b b~ b b~", "c c~ > b b~ b b~", "g g > b b~", "u u~ > b b~")
 SQRT_SHAT = 500.0
@@ -112,6 +112,52 @@ def test_leading_colour_overestimates_full_colour(matrix):
     assert not np.allclose(ratio, np.median(ratio), rtol=1e-3)  # not a constant colour factor
 
 
+@pytest.fixture(scope="session")
+def massive():
+    """4-flavour scheme: b quarks of mass MB = 4.7 GeV (JSON SM, restrict_default); ~2 min on first use."""
+    return me.MatrixElements("full", scheme="4fs")
+
+
+def test_massive_matrix_element_symmetry_and_massless_limit(matrix, massive):
+    """The 4fs |M|^2 has the identical-particle symmetry, tends to the massless one when
+    sqrt(s_hat) >> m_b and falls below it near threshold (less phase-space-enhanced collinear g -> b b~)."""
+    assert massive.b_mass == pytest.approx(4.7) and matrix.b_mass == 0.0
+    assert massive.alpha_s_ref == pytest.approx(0.118)
+    ratios = {}
+    for roots in (4000.0, 60.0):
+        massless = cm_points(400, seed=21) * (roots / SQRT_SHAT)
+        heavy = massless.copy()
+        heavy[:, 2:], _ = ps.give_mass(massless[:, 2:], np.full(400, roots), massive.b_mass)
+        reference = me.evaluate(massive.runtimes[me.GG], heavy)
+        np.testing.assert_allclose(me.evaluate(massive.runtimes[me.GG], heavy[:, [0, 1, 4, 5, 2, 3]]), reference,
+                                   rtol=1e-9)
+        ratios[roots] = reference / me.evaluate(matrix.runtimes[me.GG], massless)
+    assert np.median(np.abs(ratios[4000.0] - 1)) < 2e-3
+    assert np.median(ratios[60.0]) < 0.9
+
+
+def test_masses_given_by_rambo_two_body():
+    """give_mass on two back-to-back momenta: on shell, momentum conserved, weight factor = beta."""
+    rng = np.random.default_rng(22)
+    roots = rng.uniform(10.0, 100.0, 50)
+    k = 0.5 * roots[:, None] * np.array([1.0, 0.0, 0.0, 1.0])
+    massless = np.stack([k, k * [1, -1, -1, -1]], 1)
+    heavy, factor = ps.give_mass(massless, roots, 4.7)
+    np.testing.assert_allclose(heavy[..., 0] ** 2 - np.sum(heavy[..., 1:] ** 2, -1), 4.7**2, rtol=1e-9)
+    np.testing.assert_allclose(heavy[..., 0].sum(1), roots, rtol=1e-12)
+    np.testing.assert_allclose(heavy[..., 1:].sum(1), 0.0, atol=1e-9)
+    np.testing.assert_allclose(factor, np.sqrt(1 - 4 * 4.7**2 / roots**2), rtol=1e-9)
+
+
+def test_massless_quarks_need_generator_cuts():
+    from hh4b.errors import ConfigError
+
+    ps.check_cuts(ps.default_cuts("4fs"), 4.7)
+    ps.check_cuts(ps.default_cuts("5fs"), 0.0)
+    with pytest.raises(ConfigError, match="pt_min > 0 and dr_min > 0"):
+        ps.check_cuts(ps.default_cuts("4fs"), 0.0)
+
+
 # --- phase space --------------------------------------------------------------------------
 
 def test_phase_space_momentum_conservation_and_cuts():
@@ -128,20 +174,27 @@ def test_phase_space_momentum_conservation_and_cuts():
         assert pt.min() > cuts.pt_min and np.abs(eta).max() < cuts.eta_max
 
 
-def test_lab_frame_map_has_the_rambo_volume():
-    """Both maps integrate the same smooth test function over the cut phase space."""
+@pytest.mark.parametrize("cuts, mass", [(ps.Cuts(), 0.0), (ps.Cuts(), 4.7), (ps.Cuts(5.0, 4.0, 0.0), 4.7),
+                                         (ps.default_cuts("4fs"), 4.7)])
+def test_lab_frame_and_multichannel_maps_have_the_rambo_volume(cuts, mass):
+    """The lab-frame map, the multi-channel mixture (untrained VEGAS maps) and RAMBO integrate the
+    same smooth test function over the cut phase space, massless and massive, with and without cuts."""
     rng = np.random.default_rng(7)
-    cuts, sqrt_s = ps.Cuts(), 13000.0
+    sqrt_s = 13000.0
 
     def estimate(points):
         shat = points.x1 * points.x2 * sqrt_s**2
-        values = points.jac * np.exp(-shat / 400.0**2) / shat**2
+        values = points.jac * np.exp(-np.sqrt(shat) / 300.0) / shat**2 * 1e12
         return values.mean(), values.std() / np.sqrt(len(values))
 
-    lab = estimate(ps.lab_frame_points(rng.random((150000, ps.DIM)), rng.random(150000) * 6.28, sqrt_s, cuts))
-    flat = estimate(ps.rambo_points(rng, 100000, sqrt_s, cuts))
-    assert abs(lab[0] - flat[0]) < 4 * np.hypot(lab[1], flat[1])
-    assert lab[1] / lab[0] < 0.04 and flat[1] / flat[0] < 0.04
+    flat = estimate(ps.rambo_points(rng, 200000, sqrt_s, cuts, mass))
+    lab = estimate(ps.lab_frame_points(rng.random((200000, ps.DIM)), rng.random(200000) * 6.28, sqrt_s, cuts, mass))
+    mixture = estimate(multichannel.Channels(sqrt_s, cuts, mass=mass).sample(rng, 200000, integrate.Timers())[2])
+    precision = 0.15 if cuts.pt_min == 0.0 else 0.06  # untrained maps; no cuts: the soft region is sparse
+    for value, error in (lab, mixture):
+        assert abs(value - flat[0]) < 4 * np.hypot(error, flat[1])
+        assert error / value < precision
+    assert flat[1] / flat[0] < 0.01
 
 
 # --- cross section and unweighting --------------------------------------------------------
@@ -314,6 +367,28 @@ def test_lhe_file_valid_colour_flows_and_cross_section(tmp_path):
         assert _colour_conserved([(int(p.status), int(p.color1), int(p.color2)) for p in event.particles])
         n_events += 1
     assert n_events == 60 and 0 < info["unweighting_efficiency"] < 1
+
+
+
+def test_four_flavour_lhe_has_massive_b_quarks_below_the_five_flavour_cuts(tmp_path):
+    """4fs: the b quarks are on their 4.7 GeV shell in the file, and with no generator cuts the
+    sample reaches below the 5fs cuts (softest b under 20 GeV in about a third of the biased events)."""
+    import pylhe
+    from hh4b.generate.qcd4b import write_parton_lhe
+
+    path = tmp_path / "events.lhe"
+    info = write_parton_lhe(path, 30, seed=3, progress=False, scheme="4fs", sigma_points=5000, train_iterations=2,
+                            train_points=5000)
+    assert info["scheme"] == "4fs" and info["b_mass"] == pytest.approx(4.7)
+    assert info["cuts"] == {"pt_min": 0.0, "eta_max": np.inf, "dr_min": 0.0}
+    softest = []
+    for event in pylhe.LHEFile.fromfile(str(path)).events:
+        final = [p for p in event.particles if int(p.status) == 1]
+        assert [p.m for p in final] == pytest.approx([4.7] * 4)
+        assert [p.e**2 - p.px**2 - p.py**2 - p.pz**2 for p in final] == pytest.approx([4.7**2] * 4, rel=1e-6)
+        assert _colour_conserved([(int(p.status), int(p.color1), int(p.color2)) for p in event.particles])
+        softest.append(min(np.hypot(p.px, p.py) for p in final))
+    assert len(softest) == 30 and min(softest) < ps.Cuts().pt_min
 
 
 # --- full chain ---------------------------------------------------------------------------

@@ -19,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lhe", help="shower, cluster and detector-simulate this Les Houches file (.lhe or .lhe.gz)")
     parser.add_argument("--process", help="physics process recorded in the metadata (default: from the sample)")
     parser.add_argument("--xsec-pb", type=float, help="override the cross section written to the metadata (pb)")
+    parser.add_argument("--scheme", choices=("5fs", "4fs"), default="5fs",
+                        help="qcd4b: flavour scheme, 5fs (massless b, generator cuts) or 4fs (b mass 4.7 GeV, "
+                        "no generator cuts) (default: %(default)s)")
     parser.add_argument("--sqrt-s", type=float, default=C.SQRT_S, help="centre-of-mass energy in GeV (default: %(default)g)")
     parser.add_argument("--events", type=int, default=1000, help="number of events (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="random seed, also the `run` number (default: %(default)s)")
@@ -46,7 +49,8 @@ def main(args: argparse.Namespace) -> int:
     if sample == "qcd4b":
         from hh4b.generate.qcd4b import generate_qcd4b
 
-        metadata = generate_qcd4b(args.output, args.events, args.seed, sqrt_s=args.sqrt_s, progress=not args.no_progress)
+        metadata = generate_qcd4b(args.output, args.events, args.seed, sqrt_s=args.sqrt_s, scheme=args.scheme,
+                                  progress=not args.no_progress)
         print(f"wrote {args.output}: {json.dumps({k: metadata[k] for k in ('sample', 'n_events', 'xsec_pb', 'sumw')})}")
         return 0
     from hh4b.generate.pythia_driver import generate_file

@@ -1,12 +1,14 @@
 """LO p p -> b b~ b b~ on pyamplicol full-colour matrix elements, showered by Pythia 8.
 
 `generate_qcd4b(output, events, seed)` integrates the cross section with the generator cuts of
-constants.QCD4B_* (VEGAS, integrate.py), unweights `events` parton-level events, draws their
+the flavour scheme (`scheme`: "5fs", massless b with the cuts constants.QCD4B_*; "4fs", b quarks
+of mass MB = 4.7 GeV with no generator cuts, as MadGraph's default; phasespace.default_cuts)
+(VEGAS, integrate.py), unweights `events` parton-level events, draws their
 leading-colour flows, writes them as a Les Houches file (lhe.py) and hands it to the generation
 chain's LHE path (`hh4b.generate.generate_file("lhe", ...)`: shower, hadronisation, MPI, jets,
 detector), with process = "qcd4b" and xsec_pb = the LO cross section with cuts. The file's
 metadata gains a "qcd4b" block: cross-section error, unweighting efficiency, points tried,
-maximum weight, overweight fraction, cuts, scale choice and seconds per stage.
+maximum weight, overweight fraction, cuts, scheme, b mass, scale choice and seconds per stage.
 
 Same seed -> same events: the VEGAS map is trained with a fixed seed (and cached), the cross
 section, unweighting and colour flows use numpy generators seeded from `seed`, Pythia its seed.
@@ -30,23 +32,24 @@ DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 10000
 
 
 def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, cache: Path | None = None,
-                 progress: bool = True, **options):
+                 progress: bool = True, scheme: str = "5fs", **options):
     """Unweighted parton-level events: (Unweighted, info dict, Integrand)."""
     from hh4b.generate.qcd4b import integrate, matrix_elements, phasespace
     from hh4b.pdf import parton_density
 
     settings = {**DEFAULTS, **options}
-    cuts = cuts or phasespace.Cuts()
+    cuts = cuts or phasespace.default_cuts(scheme)
     bias = integrate.Bias(*settings["bias_powers"])
     timers = integrate.Timers()
     start = time.perf_counter()
-    matrix = matrix_elements.MatrixElements("full", cache)
+    matrix = matrix_elements.MatrixElements("full", cache, scheme)
+    phasespace.check_cuts(cuts, matrix.b_mass)
     pdf = parton_density()
     timers.add("setup", start)
     integrand = integrate.Integrand(matrix, pdf, sqrt_s, timers)
     cache_root = Path(cache) if cache is not None else matrix_elements.cache_dir()
     sampler = integrate.trained_sampler(integrand, cuts, settings["train_iterations"], settings["train_points"],
-                                        cache_root, pdf.pset, matrix.artifact.name, progress, bias)
+                                        cache_root, pdf.pset, matrix.artifact.name, progress, bias, matrix.b_mass)
     rng = np.random.default_rng([int(seed), 4])
     xsec, xsec_err, biased = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"], progress, bias)
     if xsec <= 0:
@@ -58,20 +61,21 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
             "bias": bias.describe(),
             "overweight_fraction": unweighted.overweight_fraction,
             "cuts": {"pt_min": cuts.pt_min, "eta_max": cuts.eta_max, "dr_min": cuts.dr_min},
-            "scale": f"mu_R = mu_F = {C.QCD4B_SCALE_FACTOR:g} * H_T (scalar sum of b-quark pT)",
+            "scheme": scheme, "b_mass": matrix.b_mass,
+            "scale": f"mu_R = mu_F = {C.QCD4B_SCALE_FACTOR:g} * H_T (scalar sum of b-quark transverse masses)",
             "pdf_set": pdf.pset, "matrix_elements": f"pyamplicol full colour, {matrix.artifact.name}",
             "seconds": timers.seconds, **{k: settings[k] for k in DEFAULTS}}
     return unweighted, info, integrand
 
 
 def write_parton_lhe(path: str | os.PathLike, events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None,
-                     cache: Path | None = None, progress: bool = True, **options) -> dict:
+                     cache: Path | None = None, progress: bool = True, scheme: str = "5fs", **options) -> dict:
     """Unweighted events with LC colour flows in a Les Houches file; returns the info dict."""
     from hh4b.generate.qcd4b.lhe import ColourFlows, write_lhe
 
-    unweighted, info, integrand = parton_level(events, seed, sqrt_s, cuts, cache, progress, **options)
+    unweighted, info, integrand = parton_level(events, seed, sqrt_s, cuts, cache, progress, scheme, **options)
     start = time.perf_counter()
-    tags = ColourFlows(cache).draw(unweighted.points.momenta, unweighted.channel,
+    tags = ColourFlows(cache, scheme).draw(unweighted.points.momenta, unweighted.channel,
                                    np.random.default_rng([int(seed), 5]))
     integrand.timers.add("colour_flows", start)
     start = time.perf_counter()
@@ -86,8 +90,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
                    progress: bool = True, **options) -> dict:
     """Generate `events` showered qcd4b events into a NanoAOD-style ROOT file; returns its metadata.
 
-    options: train_iterations, train_points (VEGAS training), sigma_points (cross section and
-    w_max), bias_powers (powers of the softest and second-softest b pT in
+    options: scheme ("5fs" or "4fs"), train_iterations, train_points (VEGAS training), sigma_points
+    (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
     the selection bias; (0, 0): unit-weight events). lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer

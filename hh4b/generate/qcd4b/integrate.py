@@ -4,7 +4,8 @@ sigma = sum_ab int dx1 dx2 f_a(x1, mu_F) f_b(x2, mu_F) / (2 s_hat) |M_ab|^2(alph
 
 with the channels ab = g g, q q~ and q~ q for q = u, d, s, c (matrix_elements.py), PDFs and
 alpha_s from the Pythia PDF set of the signal (hh4b.pdf), and the dynamic scale
-mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T = H_T / 2, H_T = scalar sum of the four b-quark pT.
+mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T = H_T / 2, H_T = scalar sum of the four b-quark transverse
+masses (= their pT for massless quarks; MadGraph's default dynamic scale is also built on mT).
 
 Importance sampling: multi-channel phase space (multichannel.py: lab-frame map + b-b~ pair
 channels), each channel type behind a `vegas.AdaptiveMap` trained with a fixed seed, so the
@@ -87,9 +88,8 @@ class Integrand:
         self.timers = timers or Timers()
 
     def scale2(self, points: ps.Points) -> np.ndarray:
-        """mu^2 = (QCD4B_SCALE_FACTOR * H_T)^2."""
-        pt, _, _ = ps.kinematics(points.momenta)
-        return (C.QCD4B_SCALE_FACTOR * pt.sum(1)) ** 2
+        """mu^2 = (QCD4B_SCALE_FACTOR * H_T)^2, H_T = sum of the b-quark transverse masses."""
+        return (C.QCD4B_SCALE_FACTOR * ps.transverse_mass(points.momenta).sum(1)) ** 2
 
     def channels(self, points: ps.Points) -> np.ndarray:
         """d sigma per point and channel in pb, shape (N, len(CHANNELS)); 0 outside the cuts."""
@@ -124,9 +124,9 @@ class Integrand:
 class VegasSampler:
     """Multi-channel phase space (multichannel.py) behind VEGAS adaptive maps."""
 
-    def __init__(self, sqrt_s: float, cuts: ps.Cuts, grids: np.ndarray | None = None):
-        self.sqrt_s, self.cuts = float(sqrt_s), cuts
-        self.channels = multichannel.Channels(sqrt_s, cuts, NINC, None if grids is None else list(grids))
+    def __init__(self, sqrt_s: float, cuts: ps.Cuts, grids: np.ndarray | None = None, mass: float = 0.0):
+        self.sqrt_s, self.cuts, self.mass = float(sqrt_s), cuts, float(mass)
+        self.channels = multichannel.Channels(sqrt_s, cuts, NINC, None if grids is None else list(grids), mass)
 
     def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[tuple, ps.Points]:
         channel, y, points = self.channels.sample(rng, n, timers)
@@ -154,34 +154,34 @@ class VegasSampler:
 class FlatSampler:
     """RAMBO phase space (no adaptation): the reference for the VEGAS cross section."""
 
-    def __init__(self, sqrt_s: float, cuts: ps.Cuts):
-        self.sqrt_s, self.cuts = float(sqrt_s), cuts
+    def __init__(self, sqrt_s: float, cuts: ps.Cuts, mass: float = 0.0):
+        self.sqrt_s, self.cuts, self.mass = float(sqrt_s), cuts, float(mass)
 
     def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[None, ps.Points]:
         start = time.perf_counter()
-        points = ps.rambo_points(rng, n, self.sqrt_s, self.cuts)
+        points = ps.rambo_points(rng, n, self.sqrt_s, self.cuts, self.mass)
         timers.add("phase_space", start)
         return None, points
 
 
 def grid_path(cache: Path, sqrt_s: float, cuts: ps.Cuts, pdf_set: int, iterations: int, n_per_iteration: int,
-              artifact: str, bias: Bias) -> Path:
+              artifact: str, bias: Bias, mass: float = 0.0) -> Path:
     """Cache file of a trained VEGAS map, keyed by everything that shapes it."""
-    key = json.dumps([sqrt_s, cuts.pt_min, cuts.eta_max, cuts.dr_min, pdf_set, iterations, n_per_iteration,
-                      artifact, GRID_SEED, NINC, "multichannel-1", C.QCD4B_SCALE_FACTOR, *bias.key()])
+    key = json.dumps([sqrt_s, cuts.pt_min, str(cuts.eta_max), cuts.dr_min, pdf_set, iterations, n_per_iteration,
+                      artifact, GRID_SEED, NINC, "multichannel-2", C.QCD4B_SCALE_FACTOR, *bias.key(), mass])
     return cache / f"vegas_{hashlib.sha256(key.encode()).hexdigest()[:16]}.npy"
 
 
 def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_iteration: int,
                     cache: Path | None, pdf_set: int, artifact: str, progress: bool = True,
-                    bias: Bias = Bias()) -> VegasSampler:
+                    bias: Bias = Bias(), mass: float = 0.0) -> VegasSampler:
     """A VegasSampler with a trained map, read from / written to `cache` when given."""
     path = None
     if cache is not None:
-        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact, bias)
+        path = grid_path(cache, integrand.sqrt_s, cuts, pdf_set, iterations, n_per_iteration, artifact, bias, mass)
         if path.is_file():
-            return VegasSampler(integrand.sqrt_s, cuts, grids=np.load(path))
-    sampler = VegasSampler(integrand.sqrt_s, cuts)
+            return VegasSampler(integrand.sqrt_s, cuts, grids=np.load(path), mass=mass)
+    sampler = VegasSampler(integrand.sqrt_s, cuts, mass=mass)
     sampler.train(integrand, iterations, n_per_iteration, progress, bias)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)

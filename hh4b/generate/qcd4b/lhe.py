@@ -14,9 +14,10 @@ accepted as they come; XWGTUP = sigma / N) when all weights are equal, IDWTUP = 
 events, XWGTUP_i = sigma w_i / sum w in pb, Pythia passes them on as event weights) with a
 selection bias or overweight events; one
 process, SCALUP = mu_F = H_T/2 (the shower starts at the factorisation scale, as MadGraph's LO
-default), AQCDUP = alpha_s(mu_R). Quarks
-are written massless as in the matrix element; Pythia gives c and b their masses and
-reshuffles the momenta on reading (`LesHouches:setQuarkMass`, on by default).
+default), AQCDUP = alpha_s(mu_R). Each parton's mass column is its mass as in the matrix element:
+in the 5-flavour scheme the quarks are massless and Pythia gives c and b their masses, reshuffling
+the momenta on reading (`LesHouches:setQuarkMass`, on by default); in the 4-flavour scheme the b
+quarks carry MB = 4.7 GeV and are kept as they are.
 """
 
 from __future__ import annotations
@@ -60,8 +61,8 @@ def flow_tags(word: tuple[int, ...], ids: tuple[int, ...]) -> np.ndarray:
 class ColourFlows:
     """Draws LC colour flows for unweighted events from pyamplicol's leading-colour artifact."""
 
-    def __init__(self, cache: Path | None = None):
-        artifact = me.ensure_artifact(me.PROCESSES, "lc", cache)
+    def __init__(self, cache: Path | None = None, scheme: str = "5fs"):
+        artifact = me.ensure_artifact(me.PROCESSES, "lc", cache, scheme)
         self.runtimes = {process: me.load_runtime(artifact, process) for process in me.PROCESSES}
         self.flows = {}
         for process, runtime in self.runtimes.items():
@@ -89,12 +90,12 @@ class ColourFlows:
         return tags
 
 
-def _event_block(ids, tags, momenta, scale, alpha_s, weight) -> str:
+def _event_block(ids, tags, momenta, masses, scale, alpha_s, weight) -> str:
     lines = [f"{len(ids)} {PROCESS_ID} {weight:+.10e} {scale:.10e} {ALPHA_EM:.10e} {alpha_s:.10e}"]
-    for k, (pid, (col, acol), p) in enumerate(zip(ids, tags, momenta)):
+    for k, (pid, (col, acol), p, mass) in enumerate(zip(ids, tags, momenta, masses)):
         status, mothers = (-1, (0, 0)) if k < 2 else (1, (1, 2))
         lines.append(f"{pid:d} {status:d} {mothers[0]} {mothers[1]} {col} {acol} {p[1]:+.12e} {p[2]:+.12e} "
-                     f"{p[3]:+.12e} {p[0]:.12e} {0.0:.12e} 0. 9.")
+                     f"{p[3]:+.12e} {p[0]:.12e} {mass:.12e} 0. 9.")
     return "<event>\n" + "\n".join(lines) + "\n</event>\n"
 
 
@@ -112,8 +113,11 @@ def write_lhe(path: str | os.PathLike, events: Unweighted, tags: np.ndarray, xse
         out.write(f"<init>\n2212 2212 {sqrt_s / 2:.6e} {sqrt_s / 2:.6e} 0 0 0 0 {strategy} 1\n"
                   f"{xsec_pb:.10e} {xsec_err_pb:.10e} {weights.max(initial=0.0):.10e} {PROCESS_ID}\n</init>\n")
         scales = np.sqrt(events.mu2)
+        p = events.points.momenta
+        masses = np.sqrt(np.maximum(p[..., 0] ** 2 - np.sum(p[..., 1:] ** 2, -1), 0.0))
+        masses[masses < 1e-3 * p[..., 0]] = 0.0  # massless partons: rounding, not mass
         for i in range(n):  # text formatting only; all physics above is columnar
             ids = CHANNELS[events.channel[i]] + FINAL_IDS
-            out.write(_event_block(ids, tags[i], events.points.momenta[i], scales[i], events.alpha_s[i], weights[i]))
+            out.write(_event_block(ids, tags[i], p[i], masses[i], scales[i], events.alpha_s[i], weights[i]))
         out.write("</LesHouchesEvents>\n")
     return path

@@ -1,21 +1,30 @@
 """Tree-level |M|^2 for p p -> b b~ b b~ from pyamplicol artifacts, generated once and cached.
 
-Subprocesses at leading order in the 5-flavour scheme with massless quarks (the built-in
-pyamplicol Standard Model: b and c are massless, couplings QCD-only at the minimal QED order):
+Two flavour schemes (`SCHEMES`):
+- "5fs": massless b quarks, pyamplicol's built-in Standard Model (b and c massless);
+- "4fs": massive b quarks, the UFO Standard Model that pyamplicol ships as JSON with its
+  `restrict_default` parameter card (MB = 4.7 GeV, c massless), which is what MadGraph's
+  default `sm` model uses. The model is compiled once into a prepared bundle
+  (`pyamplicol model compile ... --backend jit`, ~40 s) and kept in the cache. Massive quarks
+  flip helicity, so all 64 helicity configurations contribute (24 of 64 are non-zero when
+  massless): |M|^2 costs ~10x more per point.
+
+Subprocesses at leading order (couplings QCD-only at the minimal QED order):
 
 - g g > b b~ b b~
 - q q~ > b b~ b b~ and q~ q > b b~ b b~ for q = u, d, s, c. With massless quarks and pure QCD
   the four flavours have the same |M|^2, so one artifact process (u u~) serves all of them;
   the q~ q ordering is the same function with the two incoming momenta swapped. Both
   statements are checked against separately generated d d~ and u~ u processes in test_qcd4b.
-  (b b~ -> b b~ b b~ is left out, as in the issue: it is suppressed by two b-quark PDFs.)
+  (b b~ -> b b~ b b~ is left out, as in the issue: it is suppressed by two b-quark PDFs, and
+  in the 4-flavour scheme there is no b in the proton.)
 
 pyamplicol returns spin- and colour-averaged |M|^2 including the 1/(2! 2!) symmetry factor of
 the identical final-state b and b~, evaluated at the model's reference coupling
 `normalization.alpha_s_me_check` (0.118); `MatrixElements` rescales by (alpha_s / ref)^4.
 
 Artifacts live in `cache_dir()` ($HH4B_CACHE/amplicol, else ~/.cache/hh4b/amplicol), one
-directory per (process list, colour accuracy, pyamplicol version). Generating uses Symbolica,
+directory per (process list, colour accuracy, scheme, pyamplicol version). Generating uses Symbolica,
 which in its free mode allows one process per user at a time: generation runs in a child
 process under a file lock, and evaluation imports pyamplicol without Symbolica (the Rust
 runtime does not need it), so that several generator jobs can evaluate side by side.
@@ -41,7 +50,10 @@ QQBAR = "u u~ > b b~ b b~"
 PROCESSES = (GG, QQBAR)
 ACCURACIES = ("full", "lc")
 QCD_POWER = 4  # |M|^2 is proportional to alpha_s^4 at tree level
-ALPHA_S_PARAMETER = "normalization.alpha_s_me_check"
+ALPHA_S_PARAMETERS = ("normalization.alpha_s_me_check", "aS")  # built-in SM, JSON SM
+B_MASS_PARAMETER = "MB"
+SCHEMES = ("5fs", "4fs")
+JSON_SM = ("assets/models/json/sm/sm.json", "assets/models/json/sm/restrict_default.json")  # 4fs, in pyamplicol
 
 
 def cache_dir() -> Path:
@@ -56,13 +68,17 @@ def _pyamplicol_version() -> str:
     return version("pyamplicol")
 
 
-def artifact_key(processes: tuple[str, ...], accuracy: str) -> str:
+def artifact_key(processes: tuple[str, ...], accuracy: str, scheme: str = "5fs") -> str:
     """Directory name for an artifact: readable prefix + hash of what determines its content."""
-    blob = json.dumps({"processes": list(processes), "accuracy": accuracy, "pyamplicol": _pyamplicol_version()})
-    return f"bbbb_{accuracy}_{len(processes)}proc_{hashlib.sha256(blob.encode()).hexdigest()[:12]}"
+    blob = {"processes": list(processes), "accuracy": accuracy, "pyamplicol": _pyamplicol_version()}
+    if scheme != "5fs":  # 5fs keys are those of the artifacts made before the schemes existed
+        blob["scheme"] = scheme
+    digest = hashlib.sha256(json.dumps(blob).encode()).hexdigest()[:12]
+    return f"bbbb_{accuracy}_{'' if scheme == '5fs' else scheme + '_'}{len(processes)}proc_{digest}"
 
 
-def ensure_artifact(processes: tuple[str, ...] = PROCESSES, accuracy: str = "full", cache: Path | None = None) -> Path:
+def ensure_artifact(processes: tuple[str, ...] = PROCESSES, accuracy: str = "full", cache: Path | None = None,
+                    scheme: str = "5fs") -> Path:
     """The artifact directory for `processes` at colour `accuracy`, generated on first use.
 
     Generation (~10-60 s per process) runs in a child process under an exclusive lock on the
@@ -71,8 +87,10 @@ def ensure_artifact(processes: tuple[str, ...] = PROCESSES, accuracy: str = "ful
     """
     if accuracy not in ACCURACIES:
         raise ConfigError(f"colour accuracy {accuracy!r} not in {ACCURACIES}")
+    if scheme not in SCHEMES:
+        raise ConfigError(f"flavour scheme {scheme!r} not in {SCHEMES}")
     root = Path(cache) if cache is not None else cache_dir()
-    path = root / artifact_key(tuple(processes), accuracy)
+    path = root / artifact_key(tuple(processes), accuracy, scheme)
     if (path / "artifact.json").is_file():
         return path
     try:
@@ -82,31 +100,56 @@ def ensure_artifact(processes: tuple[str, ...] = PROCESSES, accuracy: str = "ful
     with open(root / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (path / "artifact.json").is_file():
-            _generate_in_child(tuple(processes), accuracy, path)
+            model = _prepared_model(root) if scheme == "4fs" else ""
+            _generate_in_child(tuple(processes), accuracy, path, model)
     return path
 
 
-def _generate_in_child(processes: tuple[str, ...], accuracy: str, path: Path) -> None:
+def _run_child(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
+        raise ConfigError(f"pyamplicol could not {what}: " + " | ".join(tail))
+
+
+def _prepared_model(root: Path) -> str:
+    """The 4fs model (JSON SM, restrict_default) as a prepared bundle in the cache; compiled on first use."""
+    from importlib.util import find_spec
+
+    base = Path(find_spec("pyamplicol").origin).parent  # not imported: that would take the Symbolica licence
+    source, restriction = (base / part for part in JSON_SM)
+    path = root / f"sm_restrict_default_{_pyamplicol_version()}.pyamplicol-model"
+    if not path.is_file():
+        tmp = path.with_name(path.name + f".tmp-{os.getpid()}.pyamplicol-model")
+        command = [sys.executable, "-m", "pyamplicol", "model", "compile", str(source), str(tmp), "--restriction",
+                   str(restriction), "--backend", "jit", "--progress", "off", "--no-model-cache"]
+        _run_child(command, f"compile the model {source} with {restriction.name} into {path}")
+        os.replace(tmp, path)
+    return str(path)
+
+
+def _generate_in_child(processes: tuple[str, ...], accuracy: str, path: Path, model: str = "") -> None:
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    command = [sys.executable, "-m", "hh4b.generate.qcd4b.matrix_elements", str(tmp), accuracy, *processes]
-    result = subprocess.run(command, capture_output=True, text=True)
-    if result.returncode != 0 or not (tmp / "artifact.json").is_file():
+    command = [sys.executable, "-m", "hh4b.generate.qcd4b.matrix_elements", str(tmp), accuracy, model, *processes]
+    try:
+        _run_child(command, f"generate {list(processes)} ({accuracy} colour) into {path}")
+    except ConfigError:
         shutil.rmtree(tmp, ignore_errors=True)
-        tail = (result.stderr or result.stdout).strip().splitlines()[-5:]
-        raise ConfigError(f"pyamplicol could not generate {list(processes)} ({accuracy} colour) into {path}: "
-                          + " | ".join(tail))
+        raise
     os.replace(tmp, path)
 
 
-def _generate(output: str, accuracy: str, processes: list[str]) -> None:
-    """Child-process entry: run pyamplicol's generator (needs Symbolica)."""
+def _generate(output: str, accuracy: str, model: str, processes: list[str]) -> None:
+    """Child-process entry: run pyamplicol's generator (needs Symbolica); model "" is the built-in SM,
+    else the path of a prepared model bundle."""
     import pyamplicol
     from pyamplicol.config.models import Action, ColorAccuracy
 
     colour = {"full": ColorAccuracy.FULL, "lc": ColorAccuracy.LC}[accuracy]
     config = pyamplicol.RunConfig(action=Action.GENERATE, color=pyamplicol.ColorConfig(accuracy=colour))
-    pyamplicol.generate(processes, output, config=config, mode="replace")
+    source = pyamplicol.ModelSource.from_path(model) if model else None
+    pyamplicol.generate(processes, output, model=source, config=config, mode="replace")
 
 
 def _import_runtime():
@@ -132,12 +175,20 @@ def load_runtime(artifact: Path, process: str):
         raise ConfigError(f"cannot load process {process!r} from artifact {artifact}: {err}") from None
 
 
+def b_mass(runtime) -> float:
+    """The b-quark mass of the artifact's model in GeV (0 when the model has no MB parameter)."""
+    for parameter in runtime.physics.model_parameters:
+        if parameter.name == B_MASS_PARAMETER:
+            return float(parameter.default_real)
+    return 0.0
+
+
 def reference_alpha_s(runtime) -> float:
     """The alpha_s at which the artifact evaluates |M|^2."""
     for parameter in runtime.physics.model_parameters:
-        if parameter.name == ALPHA_S_PARAMETER:
+        if parameter.name in ALPHA_S_PARAMETERS:
             return float(parameter.default_real)
-    raise ConfigError(f"artifact has no {ALPHA_S_PARAMETER} parameter")
+    raise ConfigError(f"artifact has none of the alpha_s parameters {ALPHA_S_PARAMETERS}")
 
 
 def evaluate(runtime, momenta: np.ndarray, **selectors) -> np.ndarray:
@@ -151,11 +202,12 @@ def evaluate(runtime, momenta: np.ndarray, **selectors) -> np.ndarray:
 class MatrixElements:
     """Full-colour |M|^2 of the g g and q q~ subprocesses, rescaled to a running alpha_s."""
 
-    def __init__(self, accuracy: str = "full", cache: Path | None = None):
-        self.accuracy = accuracy
-        self.artifact = ensure_artifact(PROCESSES, accuracy, cache)
+    def __init__(self, accuracy: str = "full", cache: Path | None = None, scheme: str = "5fs"):
+        self.accuracy, self.scheme = accuracy, scheme
+        self.artifact = ensure_artifact(PROCESSES, accuracy, cache, scheme)
         self.runtimes = {process: load_runtime(self.artifact, process) for process in PROCESSES}
         self.alpha_s_ref = reference_alpha_s(self.runtimes[GG])
+        self.b_mass = b_mass(self.runtimes[GG])
 
     def _rescale(self, alpha_s: np.ndarray) -> np.ndarray:
         return (np.asarray(alpha_s) / self.alpha_s_ref) ** QCD_POWER
@@ -174,8 +226,8 @@ class MatrixElements:
 
 
 def main(argv: list[str]) -> int:
-    """`python -m hh4b.generate.qcd4b.matrix_elements OUTPUT ACCURACY PROCESS...`"""
-    _generate(argv[0], argv[1], argv[2:])
+    """`python -m hh4b.generate.qcd4b.matrix_elements OUTPUT ACCURACY MODEL PROCESS...` (MODEL "": built-in SM)"""
+    _generate(argv[0], argv[1], argv[2], argv[3:])
     return 0
 
 

@@ -2,11 +2,13 @@
 
 The largest weights of the single lab-frame map come from a b and a b~ close to each other
 (g -> b b~ splittings near the dR cut), a correlation of two particles that a separable VEGAS
-grid cannot learn. A pair channel generates b~ B around b A in polar coordinates,
-eta_B = eta_A + dR cos(a), phi_B = phi_A + dR sin(a), with log dR in [dR_min, pi] (the disc
-where (dR, a) is one-to-one on the eta-phi cylinder): deta dphi = dR^2 ln(pi / dR_min) 2 pi du du.
-The other variables are those of the lab-frame map (pT logarithmic, eta uniform, the fourth
-quark's pT from balance). There is one pair channel per b-b~ pairing (four), all sharing one
+grid cannot learn. A pair channel generates b~ B around b A in polar coordinates in rapidity and azimuth,
+y_B = y_A + dR cos(a), phi_B = phi_A + dR sin(a), with log dR in [dR_lo, pi] (the disc
+where (dR, a) is one-to-one on the y-phi cylinder; dR_lo = max(dR_min, DR_FLOOR)):
+dy dphi = dR^2 ln(pi / dR_lo) 2 pi du du. The other variables are those of the lab-frame map
+(mT logarithmic, y uniform, the fourth quark's pT from balance). The lab-frame channel covers
+all of phase space inside the cuts, so pairs closer than DR_FLOOR (allowed for massive quarks,
+where nothing is singular there) are still generated. There is one pair channel per b-b~ pairing (four), all sharing one
 VEGAS map (|M|^2 is symmetric under b <-> b and b~ <-> b~), and the lab-frame channel has its own.
 
 Each point's weight uses the full mixture density g = sum_c alpha_c g_c(p), with g_c found by
@@ -25,6 +27,7 @@ from hh4b.generate.qcd4b import phasespace as ps
 
 PAIR_ORDERS = ((2, 3, 4, 5), (2, 5, 4, 3), (4, 3, 2, 5), (4, 5, 2, 3))  # slots of A (b), B (b~), C, D
 ALPHA_LAB = 0.4  # share of points from the lab-frame channel, the rest split over the pairs
+DR_FLOOR = 0.01  # smallest dR of the pair channels when the cuts allow closer pairs (massive quarks)
 
 
 def _unit_phi(delta: np.ndarray) -> np.ndarray:
@@ -34,10 +37,12 @@ def _unit_phi(delta: np.ndarray) -> np.ndarray:
 class Channels:
     """Lab-frame + pair channels with their VEGAS maps; `sample` returns (channel, y, Points)."""
 
-    def __init__(self, sqrt_s: float, cuts: ps.Cuts, ninc: int = 200, grids=None):
-        self.sqrt_s, self.cuts = float(sqrt_s), cuts
-        self.log_pt = np.log(0.5 * sqrt_s / cuts.pt_min)
-        self.log_dr = np.log(np.pi / cuts.dr_min)
+    def __init__(self, sqrt_s: float, cuts: ps.Cuts, ninc: int = 200, grids=None, mass: float = 0.0):
+        self.sqrt_s, self.cuts, self.mass = float(sqrt_s), cuts, float(mass)
+        self.mt_min, self.y_max = ps.min_transverse_mass(cuts, mass), ps.max_rapidity(cuts, sqrt_s, mass)
+        self.log_mt = np.log(0.5 * sqrt_s / self.mt_min)
+        self.dr_lo = max(cuts.dr_min, DR_FLOOR)
+        self.log_dr = np.log(np.pi / self.dr_lo)
         grids = grids if grids is not None else (None, None)
         flat = [[0.0, 1.0]] * ps.DIM
         self.maps = [vegas.AdaptiveMap(flat, ninc=ninc) if g is None else vegas.AdaptiveMap(g) for g in grids]
@@ -45,19 +50,17 @@ class Channels:
 
     # --- pair parametrisation ------------------------------------------------------------
     def _pair_forward(self, u: np.ndarray, phi0: np.ndarray, order) -> ps.Points:
-        c = self.cuts
         n = len(u)
-        pt = np.empty((n, 4))
-        pt[:, [0, 1, 2]] = c.pt_min * np.exp(u[:, [0, 2, 5]] * self.log_pt)
-        dr = c.dr_min * np.exp(u[:, 3] * self.log_dr)
+        mt = self.mt_min * np.exp(u[:, [0, 2, 5]] * self.log_mt)
+        dr = self.dr_lo * np.exp(u[:, 3] * self.log_dr)
         angle = 2.0 * np.pi * u[:, 4]
-        eta = np.empty((n, 4))
-        eta[:, 0] = c.eta_max * (2 * u[:, 1] - 1)
-        eta[:, 1] = eta[:, 0] + dr * np.cos(angle)
-        eta[:, 2] = c.eta_max * (2 * u[:, 6] - 1)
-        eta[:, 3] = c.eta_max * (2 * u[:, 8] - 1)
+        y = np.empty((n, 4))
+        y[:, 0] = self.y_max * (2 * u[:, 1] - 1)
+        y[:, 1] = y[:, 0] + dr * np.cos(angle)
+        y[:, 2] = self.y_max * (2 * u[:, 6] - 1)
+        y[:, 3] = self.y_max * (2 * u[:, 8] - 1)
         phi = np.column_stack([phi0, phi0 + dr * np.sin(angle), phi0 + 2.0 * np.pi * u[:, 7]])
-        momenta, x1, x2, pt4 = ps.assemble(pt[:, :3], eta, phi, self.sqrt_s)
+        momenta, x1, x2, _ = ps.assemble(np.sqrt(mt**2 - self.mass**2), y, phi, self.sqrt_s, self.mass)
         slots = np.empty(6, dtype=int)
         slots[:2] = (0, 1)
         slots[list(order)] = (2, 3, 4, 5)
@@ -65,28 +68,28 @@ class Channels:
 
     def _pair_inverse(self, momenta: np.ndarray, order) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(u, density factor 1/J of the parametrisation, inside-support mask) for the pair order."""
-        c = self.cuts
         p = momenta[:, [0, 1, *order]]
-        pt, eta, phi = ps.kinematics(p)
-        deta = eta[:, 1] - eta[:, 0]
+        _, _, phi = ps.kinematics(p)
+        mt, y = ps.transverse_mass(p), ps.rapidity(p)
+        dy = y[:, 1] - y[:, 0]
         dphi = np.angle(np.exp(1j * (phi[:, 1] - phi[:, 0])))
-        dr = np.hypot(deta, dphi)
+        dr = np.hypot(dy, dphi)
         u = np.column_stack([
-            np.log(pt[:, 0] / c.pt_min) / self.log_pt, (eta[:, 0] / c.eta_max + 1) / 2,
-            np.log(pt[:, 1] / c.pt_min) / self.log_pt, np.log(np.maximum(dr, 1e-300) / c.dr_min) / self.log_dr,
-            _unit_phi(np.arctan2(dphi, deta)), np.log(pt[:, 2] / c.pt_min) / self.log_pt,
-            (eta[:, 2] / c.eta_max + 1) / 2, _unit_phi(phi[:, 2] - phi[:, 0]), (eta[:, 3] / c.eta_max + 1) / 2])
-        inside = (dr > c.dr_min) & (dr < np.pi)
-        jac = (np.prod(pt[:, :3] ** 2, 1) * dr**2 * self.log_pt**3 * self.log_dr * (2.0 * c.eta_max) ** 3
+            np.log(mt[:, 0] / self.mt_min) / self.log_mt, (y[:, 0] / self.y_max + 1) / 2,
+            np.log(mt[:, 1] / self.mt_min) / self.log_mt, np.log(np.maximum(dr, 1e-300) / self.dr_lo) / self.log_dr,
+            _unit_phi(np.arctan2(dphi, dy)), np.log(mt[:, 2] / self.mt_min) / self.log_mt,
+            (y[:, 2] / self.y_max + 1) / 2, _unit_phi(phi[:, 2] - phi[:, 0]), (y[:, 3] / self.y_max + 1) / 2])
+        inside = (dr > self.dr_lo) & (dr < np.pi)
+        jac = (np.prod(mt[:, :3] ** 2, 1) * dr**2 * self.log_mt**3 * self.log_dr * (2.0 * self.y_max) ** 3
                * (2.0 * np.pi) ** 3 * ps.MEASURE_CONSTANT / self.sqrt_s**2)
         return np.clip(u, 0.0, 1.0), jac, inside
 
     def _lab_inverse(self, momenta: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        c = self.cuts
-        pt, eta, phi = ps.kinematics(momenta)
-        u = np.column_stack([np.log(pt[:, :3] / c.pt_min) / self.log_pt, (eta / c.eta_max + 1) / 2,
+        _, _, phi = ps.kinematics(momenta)
+        mt, y = ps.transverse_mass(momenta), ps.rapidity(momenta)
+        u = np.column_stack([np.log(mt[:, :3] / self.mt_min) / self.log_mt, (y / self.y_max + 1) / 2,
                              _unit_phi(phi[:, 1] - phi[:, 0]), _unit_phi(phi[:, 2] - phi[:, 0])])
-        jac = (np.prod(pt[:, :3] ** 2, 1) * self.log_pt**3 * (2.0 * c.eta_max) ** 4 * (2.0 * np.pi) ** 3
+        jac = (np.prod(mt[:, :3] ** 2, 1) * self.log_mt**3 * (2.0 * self.y_max) ** 4 * (2.0 * np.pi) ** 3
                * ps.MEASURE_CONSTANT / self.sqrt_s**2)
         return np.clip(u, 0.0, 1.0), jac, np.ones(len(momenta), bool)
 
@@ -114,7 +117,7 @@ class Channels:
             u, jac = np.empty_like(y[mask]), np.empty(int(mask.sum()))
             self.maps[min(index, 1)].map(np.ascontiguousarray(y[mask]), u, jac)
             if index == 0:
-                points = ps.lab_frame_points(u, phi0[mask], self.sqrt_s, self.cuts)
+                points = ps.lab_frame_points(u, phi0[mask], self.sqrt_s, self.cuts, self.mass)
             else:
                 points = self._pair_forward(u, phi0[mask], PAIR_ORDERS[index - 1])
             momenta[mask], x1[mask], x2[mask] = points.momenta, points.x1, points.x2
