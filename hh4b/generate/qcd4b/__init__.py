@@ -6,7 +6,8 @@ of mass MB = 4.7 GeV with no generator cuts, as MadGraph's default; phasespace.d
 (VEGAS, integrate.py), unweights `events` parton-level events, draws their
 leading-colour flows, writes them as a Les Houches file (lhe.py) and hands it to the generation
 chain's LHE path (`hh4b.generate.generate_file("lhe", ...)`: shower, hadronisation, MPI, jets,
-detector), with process = "qcd4b" and xsec_pb = the LO cross section with cuts. The file's
+detector), with process = "qcd4b" and xsec_pb = the LO cross section with cuts (the mean weight
+over the sigma sample and every point the unweighting tried, `xsec_points` in all). The file's
 metadata gains a "qcd4b" block: cross-section error, unweighting efficiency, points tried,
 maximum weight, overweight fraction, cuts, scheme, b mass, scale choice and seconds per stage.
 
@@ -51,12 +52,15 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     sampler = integrate.trained_sampler(integrand, cuts, settings["train_iterations"], settings["train_points"],
                                         cache_root, pdf.pset, matrix.artifact.name, progress, bias, matrix.b_mass)
     rng = np.random.default_rng([int(seed), 4])
-    xsec, xsec_err, biased = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"], progress, bias)
+    xsec, _, biased, weights = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"], progress,
+                                                       bias)
     if xsec <= 0:
         raise ConfigError(f"qcd4b: zero cross section with cuts {cuts} at sqrt(s) = {sqrt_s:g} GeV")
     w_max = integrate.max_weight(biased)
     unweighted = integrate.unweight(sampler, integrand, rng, int(events), w_max, progress, bias)
-    info = {"xsec_pb": xsec, "xsec_err_pb": xsec_err, "w_max_pb": w_max, "n_tried": unweighted.n_tried,
+    xsec, xsec_err, xsec_points = integrate.pooled_cross_section(weights, unweighted)
+    info = {"xsec_pb": xsec, "xsec_err_pb": xsec_err, "xsec_points": xsec_points, "w_max_pb": w_max,
+            "n_tried": unweighted.n_tried,
             "unweighting_efficiency": float(biased.mean() / w_max),
             "bias": bias.describe(),
             "overweight_fraction": unweighted.overweight_fraction,

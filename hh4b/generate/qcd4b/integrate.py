@@ -192,15 +192,26 @@ def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_
 
 
 def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_points: int,
-                  progress: bool = False, bias: Bias = Bias()) -> tuple[float, float, np.ndarray]:
-    """(sigma in pb, its statistical error, point weights times the selection bias) from n_points samples."""
+                  progress: bool = False, bias: Bias = Bias()) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """(sigma in pb, its statistical error, point weights times the selection bias, point weights)
+    from n_points samples."""
     weights, biased = [], []
     for start in tqdm(range(0, n_points, BATCH), desc="qcd4b sigma", disable=not progress, leave=False):
         _, points = sampler.sample(rng, min(BATCH, n_points - start), integrand.timers)
         weights.append(integrand.channels(points).sum(1))
         biased.append(weights[-1] * bias(points))
     weights = np.concatenate(weights)
-    return float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), np.concatenate(biased)
+    return (float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), np.concatenate(biased),
+            weights)
+
+
+def pooled_cross_section(weights: np.ndarray, events: "Unweighted") -> tuple[float, float, int]:
+    """(sigma, error, points) from the sigma sample's weights and every point the unweighting tried
+    (same sampler, so all are draws of one estimator; the unweighting tries 10-100x more points)."""
+    n = len(weights) + events.n_tried
+    mean = (weights.sum() + events.sum_w) / n
+    second = (np.sum(weights**2) + events.sum_w2) / n
+    return float(mean), float(np.sqrt(max(second - mean**2, 0.0) / (n - 1))), int(n)
 
 
 def max_weight(weights: np.ndarray, overweight: float = UNWEIGHT_OVERWEIGHT) -> float:
@@ -226,13 +237,15 @@ class Unweighted:
     n_tried: int
     w_max: float
     overweight_fraction: float  # share of sigma above w_max (kept with weight > 1/b)
+    sum_w: float = 0.0  # sum of w and of w^2 over the n_tried points (pb, pb^2)
+    sum_w2: float = 0.0
 
 
 def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: int, w_max: float,
              progress: bool = True, bias: Bias = Bias()) -> Unweighted:
     """Hit-or-miss unweighting of w * bias against w_max, overweight points kept with weight w b / w_max / b;
     each event's channel drawn from its channel weights."""
-    kept, n_tried, excess, total = [], 0, 0.0, 0.0
+    kept, n_tried, excess, total, total2 = [], 0, 0.0, 0.0, 0.0
     n_kept = 0
     with tqdm(total=n_events, desc="qcd4b unweight", unit="ev", disable=not progress, leave=False) as bar:
         while n_kept < n_events:
@@ -242,6 +255,7 @@ def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: 
             weights = per_channel.sum(1) * b
             n_tried += len(weights)
             total += (weights / b).sum()
+            total2 += np.sum((weights / b) ** 2)
             excess += (np.clip(weights - w_max, 0, None) / b).sum()
             accept = rng.random(len(weights)) * w_max < weights
             cumulative = np.cumsum(per_channel[accept], 1)
@@ -256,4 +270,4 @@ def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: 
     weight = np.concatenate([k[2] for k in kept])[:n_events]
     mu2 = integrand.scale2(points)
     return Unweighted(points, channel, weight, mu2, integrand.pdf.alpha_s(mu2), n_tried, w_max,
-                      excess / total if total > 0 else 0.0)
+                      excess / total if total > 0 else 0.0, total, total2)
