@@ -3,6 +3,8 @@ does not change when they are loosened further").
 
     python benchmarks/qcd4b_cut_scan.py --cuts 25,2.7,0.2 15,3.2,0.1 --events 30000 --seed 1 --json out.json
     python benchmarks/qcd4b_cut_scan.py --files a.root b.root        # measure files already made
+    python benchmarks/qcd4b_cut_scan.py --scheme 4fs --cuts 0,inf,0 --events 10000 \
+        --subsets 20,3,0.15 15,3.2,0.1 10,4,0.05 5,5,0              # 4fs: which cuts lose nothing
 
 For each generator cut point "pt_min,eta_max,dr_min" it generates `--events` showered qcd4b
 events (hh4b.generate.qcd4b, one core) and measures, with truth tagging at both working
@@ -21,6 +23,10 @@ for --files, FILE.lhe next to FILE.root), the four-tag yield in a band just insi
 cut (EDGE_BANDS) gives the yield density at that cut, and so, by linear extrapolation, the share
 of the yield that moving each cut to --looser would add: which cut the yield is still sensitive
 to, from one sample and without generating the looser point.
+
+Subsets: a sample made with looser cuts than a cut point (the 4fs sample has none at all)
+contains that point exactly, so the share of its four-tag yield that passes the point's cuts at
+parton level says what those cuts would lose, with no extrapolation.
 """
 
 from __future__ import annotations
@@ -46,12 +52,14 @@ def parse_cuts(text: str):
     return Cuts(pt_min=pt_min, eta_max=eta_max, dr_min=dr_min)
 
 
-def yields(path: str | Path, looser=None) -> dict:
+def yields(path: str | Path, looser=None, subsets=()) -> dict:
     """Truth-tagged cross sections at the resonant and non-resonant working points (with the
-    edge extrapolation towards the `looser` cuts when the file's Les Houches file is beside it)."""
+    edge extrapolation towards the `looser` cuts and the shares inside the `subsets` cut points
+    when the file's Les Houches file is beside it)."""
     lhe = Path(path).with_suffix(".lhe")
     observables = parton_observables(lhe) if looser is not None and lhe.is_file() else None
-    return {f"wp{wp}": yields_at(path, wp, observables, looser) for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT)}
+    return {f"wp{wp}": yields_at(path, wp, observables, looser, subsets)
+            for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT)}
 
 
 def parton_observables(lhe_path: str | Path) -> dict:
@@ -85,7 +93,21 @@ def edge_gains(weights: np.ndarray, observables: dict, cuts: dict, looser) -> di
     return out
 
 
-def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser=None) -> dict:
+def subset_shares(weights: np.ndarray, observables: dict, subsets) -> dict:
+    """Share s of the yield inside each (tighter) cut point, with its error
+    sqrt((1 - s)^2 sum_in w^2 + s^2 sum_out w^2) / sum w."""
+    total, out = weights.sum(), {}
+    for cuts in subsets:
+        inside = ((observables["pt_min"] > cuts.pt_min) & (observables["eta_max"] < cuts.eta_max)
+                  & (observables["dr_min"] > cuts.dr_min))
+        share = weights[inside].sum() / total
+        variance = (1 - share) ** 2 * np.sum(weights[inside] ** 2) + share**2 * np.sum(weights[~inside] ** 2)
+        out[f"{cuts.pt_min:g},{cuts.eta_max:g},{cuts.dr_min:g}"] = {"share": float(share),
+                                                                    "share_err": float(np.sqrt(variance) / total)}
+    return out
+
+
+def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser=None, subsets=()) -> dict:
     """Truth-tagged cross sections (pb) with errors of one generated qcd4b file."""
     import uproot
 
@@ -118,17 +140,22 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
     if observables is not None:
         if len(observables["pt_min"]) != len(genweight):
             raise ValueError(f"{path}: {len(genweight)} events but {len(observables['pt_min'])} in its Les Houches file")
-        out["edges"] = edge_gains(weights["four_tag"], observables, metadata["qcd4b"]["cuts"], looser)
+        cuts = metadata["qcd4b"]["cuts"]
+        if cuts["pt_min"] > looser.pt_min and cuts["eta_max"] < looser.eta_max and cuts["dr_min"] > looser.dr_min:
+            out["edges"] = edge_gains(weights["four_tag"], observables, cuts, looser)
+        out["subsets"] = {name: subset_shares(weights[name], observables, subsets)
+                          for name in ("four_tag", "four_true_b")}
     return out
 
 
-def generate_point(cuts, events: int, seed: int, workdir: Path) -> tuple[Path, dict]:
+def generate_point(cuts, events: int, seed: int, workdir: Path, scheme: str = "5fs") -> tuple[Path, dict]:
     from hh4b.generate.qcd4b import generate_qcd4b
 
-    generate_qcd4b(workdir / "warm.root", 5, seed + 1000, cuts=cuts, progress=False)  # map + artifacts cached
-    path = workdir / f"qcd4b_pt{cuts.pt_min:g}_eta{cuts.eta_max:g}_dr{cuts.dr_min:g}_s{seed}.root"
+    generate_qcd4b(workdir / "warm.root", 5, seed + 1000, cuts=cuts, progress=False, scheme=scheme)  # caches
+    path = workdir / f"qcd4b_{scheme}_pt{cuts.pt_min:g}_eta{cuts.eta_max:g}_dr{cuts.dr_min:g}_s{seed}.root"
     cpu = time.process_time()
-    metadata = generate_qcd4b(path, events, seed, cuts=cuts, progress=True, lhe_output=path.with_suffix(".lhe"))
+    metadata = generate_qcd4b(path, events, seed, cuts=cuts, progress=True, lhe_output=path.with_suffix(".lhe"),
+                              scheme=scheme)
     return path, {"cpu_s": time.process_time() - cpu, "unweighting_efficiency":
                   metadata["qcd4b"]["unweighting_efficiency"], "cuts": metadata["qcd4b"]["cuts"],
                   "generator_xsec_err_pb": metadata["qcd4b"]["xsec_err_pb"]}
@@ -142,17 +169,20 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--keep", help="directory to keep the generated files in")
     parser.add_argument("--looser", default="15,3.2,0.1", help="cut point the edge extrapolation aims at")
+    parser.add_argument("--subsets", nargs="*", default=[], help="tighter cut points pt_min,eta_max,dr_min whose "
+                        "share of the yield to report (needs the Les Houches file)")
+    parser.add_argument("--scheme", choices=("5fs", "4fs"), default="5fs", help="flavour scheme of generated points")
     parser.add_argument("--json", help="write the report here too")
     args = parser.parse_args()
-    rows, looser = [], parse_cuts(args.looser)
+    rows, looser, subsets = [], parse_cuts(args.looser), [parse_cuts(text) for text in args.subsets]
     for path in args.files:
-        rows.append({"file": path, **yields(path, looser)})
+        rows.append({"file": path, **yields(path, looser, subsets)})
     with tempfile.TemporaryDirectory(prefix="qcd4b-scan-") as tmp:
         workdir = Path(args.keep or tmp)
         workdir.mkdir(parents=True, exist_ok=True)
         for text in args.cuts:
-            path, info = generate_point(parse_cuts(text), args.events, args.seed, workdir)
-            row = {"file": str(path), "seed": args.seed, **info, **yields(path, looser)}
+            path, info = generate_point(parse_cuts(text), args.events, args.seed, workdir, args.scheme)
+            row = {"file": str(path), "seed": args.seed, **info, **yields(path, looser, subsets)}
             row["cpu_s_per_effective_four_tag"] = row["cpu_s"] / max(row[f"wp{C.BTAG_WP_NONRESONANT}"]["four_tag"]["effective"], 1e-9)
             rows.append(row)
             print(json.dumps(row, default=float), flush=True)

@@ -503,7 +503,7 @@ def test_looser_generator_cuts_leave_the_four_tag_yield(tmp_path):
     assert abs(default[0] - loose[0]) < 3 * np.hypot(default[1], loose[1])
 
 
-def test_edge_extrapolation_of_the_cut_scan():
+def test_edge_extrapolation_and_subsets_of_the_cut_scan():
     """benchmarks/qcd4b_cut_scan.py: a yield flat in the softest-b pT between 20 and 40 GeV, far from
     the |eta| and dR cuts, gains 5/20 = 25% when the pT cut moves from 20 to 15 GeV, and nothing else."""
     import importlib.util
@@ -521,3 +521,10 @@ def test_edge_extrapolation_of_the_cut_scan():
     assert gains["pt_min"]["gain"] == pytest.approx(0.25, abs=4 * gains["pt_min"]["gain_err"])
     assert gains["eta_max"]["gain"] == 0 and gains["dr_min"]["gain"] == 0
     assert gains["total_gain"] == pytest.approx(gains["pt_min"]["gain"])
+    # subsets: on a yield uniform in pT [0, 40], |eta| [0, 5], dR [0, 3], the share inside (20, 3, 0.15) is
+    # 0.5 * 0.6 * 0.95, and a point with no cuts keeps everything
+    observables = {"pt_min": rng.uniform(0, 40, n), "eta_max": rng.uniform(0, 5, n), "dr_min": rng.uniform(0, 3, n)}
+    shares = scan.subset_shares(np.ones(n), observables, [scan.parse_cuts("20,3,0.15"), scan.parse_cuts("0,inf,0")])
+    assert shares["20,3,0.15"]["share_err"] == pytest.approx(np.sqrt(0.285 * 0.715 / n), rel=0.02)  # binomial
+    assert shares["20,3,0.15"]["share"] == pytest.approx(0.285, abs=4 * shares["20,3,0.15"]["share_err"])
+    assert shares["0,inf,0"] == {"share": 1.0, "share_err": 0.0}
