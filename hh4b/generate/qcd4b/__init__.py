@@ -29,7 +29,7 @@ from hh4b import constants as C
 from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
-            "bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)}
+            "bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER), "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT}
 
 
 def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, cache: Path | None = None,
@@ -56,7 +56,7 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
                                                        bias)
     if xsec <= 0:
         raise ConfigError(f"qcd4b: zero cross section with cuts {cuts} at sqrt(s) = {sqrt_s:g} GeV")
-    w_max = integrate.max_weight(biased)
+    w_max = integrate.max_weight(biased, settings["overweight"])
     unweighted = integrate.unweight(sampler, integrand, rng, int(events), w_max, progress, bias)
     xsec, xsec_err, xsec_points = integrate.pooled_cross_section(weights, unweighted)
     info = {"xsec_pb": xsec, "xsec_err_pb": xsec_err, "xsec_points": xsec_points, "w_max_pb": w_max,
@@ -96,7 +96,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
 
     options: scheme ("5fs" or "4fs"), train_iterations, train_points (VEGAS training), sigma_points
     (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
-    the selection bias; (0, 0): unit-weight events). lhe_output keeps the parton-level Les Houches file.
+    the selection bias; (0, 0): unit-weight events), overweight (share of the biased sigma sample
+    above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost). lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer
 

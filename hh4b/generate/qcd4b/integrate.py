@@ -14,9 +14,9 @@ with its own seed.
 Unweighting: accept with probability min(1, w b / w_max) and weight max(1, w b / w_max) / b, so
 nothing is truncated: the rare points above w_max ("overweight", a share `overweight_fraction` of
 sigma) are kept with their excess as weight. w_max is chosen so that the points above it carry
-UNWEIGHT_OVERWEIGHT of the biased cross section in the sigma sample; the unweighting run, with
-many more points, meets more of them (the weight tail is long), which costs a little Kish
-efficiency but no bias. The selection bias
+QCD4B_UNWEIGHT_OVERWEIGHT (option `overweight`) of the biased cross section in the sigma sample;
+the unweighting run, with many more points, meets more of them (the weight tail is long), which
+costs a little Kish efficiency but no bias. The selection bias
 b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^p4) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^p3) (pT_4, pT_3 =
 softest and second-softest b quark; `Bias`, powers 0: no bias) keeps fewer of the soft events that
 dominate sigma but rarely pass the four-jet selection; kept events carry the weight 1/b, so every
@@ -42,7 +42,6 @@ from hh4b.generate.qcd4b import multichannel, phasespace as ps
 QUARKS = (1, 2, 3, 4)  # d, u, s, c in the initial state
 # channel index -> (beam 1 id, beam 2 id): g g, then q q~ for each q, then q~ q
 CHANNELS = ((21, 21),) + tuple((q, -q) for q in QUARKS) + tuple((-q, q) for q in QUARKS)
-UNWEIGHT_OVERWEIGHT = 1e-3
 GRID_SEED = 20240917  # the VEGAS map is trained with this seed whatever the job seed
 NINC = 200  # VEGAS increments per dimension
 BATCH = 20000
@@ -214,7 +213,7 @@ def pooled_cross_section(weights: np.ndarray, events: "Unweighted") -> tuple[flo
     return float(mean), float(np.sqrt(max(second - mean**2, 0.0) / (n - 1))), int(n)
 
 
-def max_weight(weights: np.ndarray, overweight: float = UNWEIGHT_OVERWEIGHT) -> float:
+def max_weight(weights: np.ndarray, overweight: float = C.QCD4B_UNWEIGHT_OVERWEIGHT) -> float:
     """Smallest w_max with sum(max(w - w_max, 0)) <= overweight * sum(w)."""
     w = np.sort(weights[weights > 0])[::-1]
     if len(w) == 0:
