@@ -385,7 +385,7 @@ def test_lhe_file_valid_colour_flows_and_cross_section(tmp_path):
 
 def test_four_flavour_lhe_has_massive_b_quarks_below_the_five_flavour_cuts(tmp_path):
     """4fs: the b quarks are on their 4.7 GeV shell in the file, and with no generator cuts the
-    sample reaches below the 5fs cuts (softest b under 20 GeV in about a third of the biased events)."""
+    sample reaches below the 5fs cuts (softest b under 20 GeV in about two thirds of the events)."""
     import pylhe
     from hh4b.generate.qcd4b import write_parton_lhe
 

@@ -29,7 +29,8 @@ from hh4b import constants as C
 from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
-            "bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER), "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT}
+            "bias_powers": None, "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT}  # bias_powers None: BIAS_POWERS[scheme]
+BIAS_POWERS = {"5fs": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER), "4fs": C.QCD4B_4FS_BIAS_POWERS}
 
 
 def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, cache: Path | None = None,
@@ -38,7 +39,11 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     from hh4b.generate.qcd4b import integrate, matrix_elements, phasespace
     from hh4b.pdf import parton_density
 
+    if scheme not in BIAS_POWERS:
+        raise ConfigError(f"qcd4b: flavour scheme {scheme!r} not in {tuple(BIAS_POWERS)}")
     settings = {**DEFAULTS, **options}
+    if settings["bias_powers"] is None:
+        settings["bias_powers"] = BIAS_POWERS[scheme]
     cuts = cuts or phasespace.default_cuts(scheme)
     bias = integrate.Bias(*settings["bias_powers"])
     timers = integrate.Timers()
@@ -96,7 +101,7 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
 
     options: scheme ("5fs" or "4fs"), train_iterations, train_points (VEGAS training), sigma_points
     (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
-    the selection bias; (0, 0): unit-weight events), overweight (share of the biased sigma sample
+    the selection bias, default BIAS_POWERS of the scheme; (0, 0): unit-weight events), overweight (share of the biased sigma sample
     above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost). lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer
