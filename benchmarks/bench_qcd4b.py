@@ -1,6 +1,6 @@
 """Throughput of the LO p p -> b b~ b b~ generator (hh4b.generate.qcd4b) after the four-tag cut.
 
-    python benchmarks/bench_qcd4b.py --events 3000 [--seed 1] [--pythia-qcd FILE.root] [--json out.json]
+    python benchmarks/bench_qcd4b.py --events 3000 [--seed 1] [--scheme 4fs] [--pythia-qcd FILE.root] [--json out.json]
     python benchmarks/bench_qcd4b.py --files data/qcd4b_*.root [--json out.json]
 
 One job, one core: parton level (VEGAS map from the cache, cross section, unweighting, colour
@@ -106,12 +106,11 @@ def compare_shapes(ours: dict, pythia: dict) -> dict:
             "chi2": chi2, "bins": int(keep.sum()), "n_four_tag_pythia": pythia["n_four_tag"]}
 
 
-def run(events: int, seed: int, pythia_qcd: str | None,
-        bias_powers: tuple = (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)) -> dict:
+def run(events: int, seed: int, pythia_qcd: str | None, bias_powers: tuple | None = None, scheme: str = "5fs") -> dict:
     from hh4b.generate.qcd4b import generate_qcd4b
 
     with tempfile.TemporaryDirectory(prefix="bench-qcd4b-") as workdir:
-        options = {"bias_powers": tuple(bias_powers)}
+        options = {"scheme": scheme, "bias_powers": tuple(bias_powers) if bias_powers else None}
         generate_qcd4b(Path(workdir) / "warm.root", 5, seed + 1000, progress=False, **options)  # artifacts + map
         path = Path(workdir) / "qcd4b.root"
         cpu, wall = time.process_time(), time.perf_counter()
@@ -123,7 +122,7 @@ def run(events: int, seed: int, pythia_qcd: str | None,
     seconds = {k: round(v, 2) for k, v in info["seconds"].items()}
     effective = kish(result["weights"])
     report = {
-        "events": events, "seed": seed, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
+        "events": events, "seed": seed, "scheme": scheme, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
         "xsec_pb": round(info["xsec_pb"], 2), "xsec_err_pb": round(info["xsec_err_pb"], 2), "cuts": info["cuts"],
         "unweighting_efficiency": info["unweighting_efficiency"], "points_tried": info["n_tried"],
         "overweight_fraction": info["overweight_fraction"], "bias": info["bias"],
@@ -172,13 +171,15 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pythia-qcd", help="Pythia-only QCD file (hh4b generate --sample qcd) for the m_4j shape")
-    parser.add_argument("--bias-powers", type=float, nargs=2, default=(C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER),
-                        metavar=("P4", "P3"), help="selection bias powers of the softest and second-softest b-quark pT")
+    parser.add_argument("--bias-powers", type=float, nargs=2, metavar=("P4", "P3"),
+                        help="selection bias powers of the softest and second-softest b-quark pT (default: the scheme's)")
+    parser.add_argument("--scheme", choices=("5fs", "4fs"), default="5fs", help="flavour scheme (default: %(default)s)")
     parser.add_argument("--files", nargs="+", help="measure these generated qcd4b files instead of generating")
     parser.add_argument("--cpu-seconds", type=float, help="with --files: their measured generation CPU seconds")
     parser.add_argument("--json", help="write the report here too")
     args = parser.parse_args()
-    report = measure_files(args.files, args.cpu_seconds) if args.files else run(args.events, args.seed, args.pythia_qcd, args.bias_powers)
+    report = measure_files(args.files, args.cpu_seconds) if args.files else run(args.events, args.seed, args.pythia_qcd, args.bias_powers,
+                                                                                   args.scheme)
     text = json.dumps(report, indent=1, default=float)
     print(text)
     if args.json:
