@@ -29,8 +29,10 @@ from hh4b import constants as C
 from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
-            "bias_powers": None, "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT}  # bias_powers None: BIAS_POWERS[scheme]
-BIAS_POWERS = {"5fs": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER), "4fs": C.QCD4B_4FS_BIAS_POWERS}
+            "bias_powers": None, "overweight": None}  # None: the scheme's, SCHEME_DEFAULTS
+SCHEME_DEFAULTS = {
+    "5fs": {"bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER), "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT},
+    "4fs": {"bias_powers": C.QCD4B_4FS_BIAS_POWERS, "overweight": C.QCD4B_4FS_UNWEIGHT_OVERWEIGHT}}
 
 
 def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, cache: Path | None = None,
@@ -39,11 +41,10 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     from hh4b.generate.qcd4b import integrate, matrix_elements, phasespace
     from hh4b.pdf import parton_density
 
-    if scheme not in BIAS_POWERS:
-        raise ConfigError(f"qcd4b: flavour scheme {scheme!r} not in {tuple(BIAS_POWERS)}")
+    if scheme not in SCHEME_DEFAULTS:
+        raise ConfigError(f"qcd4b: flavour scheme {scheme!r} not in {tuple(SCHEME_DEFAULTS)}")
     settings = {**DEFAULTS, **options}
-    if settings["bias_powers"] is None:
-        settings["bias_powers"] = BIAS_POWERS[scheme]
+    settings.update({k: v for k, v in SCHEME_DEFAULTS[scheme].items() if settings[k] is None})
     cuts = cuts or phasespace.default_cuts(scheme)
     bias = integrate.Bias(*settings["bias_powers"])
     timers = integrate.Timers()
@@ -101,8 +102,9 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
 
     options: scheme ("5fs" or "4fs"), train_iterations, train_points (VEGAS training), sigma_points
     (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
-    the selection bias, default BIAS_POWERS of the scheme; (0, 0): unit-weight events), overweight (share of the biased sigma sample
-    above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost). lhe_output keeps the parton-level Les Houches file.
+    the selection bias; (0, 0): unit-weight events), overweight (share of the biased sigma sample
+    above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost);
+    bias_powers and overweight default to the scheme's (SCHEME_DEFAULTS). lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer
 
