@@ -13,7 +13,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hh4b.generate.qcd4b import integrate, lhe, matrix_elements as me, multichannel, phasespace as ps
+from hh4b.generate.qcd4b import integrate, lhe, multichannel
+from hh4b.generate.qcd4b import matrix_elements as me
+from hh4b.generate.qcd4b import phasespace as ps
 
 CHECK_PROCESSES = ("u~ u > b b~ b b~", "d d~ > b b~ b b~", "c c~ > b b~ b b~", "g g > b b~", "u u~ > b b~")
 SQRT_SHAT = 500.0
@@ -364,6 +366,7 @@ def _colour_conserved(particles) -> bool:
 
 def test_lhe_file_valid_colour_flows_and_cross_section(tmp_path):
     import pylhe
+
     from hh4b.generate.qcd4b import write_parton_lhe
 
     path = tmp_path / "events.lhe.gz"
@@ -387,6 +390,7 @@ def test_four_flavour_lhe_has_massive_b_quarks_below_the_five_flavour_cuts(tmp_p
     """4fs: the b quarks are on their 4.7 GeV shell in the file, and with no generator cuts the
     sample reaches below the 5fs cuts (softest b under 20 GeV in about two thirds of the events)."""
     import pylhe
+
     from hh4b.generate.qcd4b import write_parton_lhe
 
     path = tmp_path / "events.lhe"

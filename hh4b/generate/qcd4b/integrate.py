@@ -204,7 +204,7 @@ def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_poi
             weights)
 
 
-def pooled_cross_section(weights: np.ndarray, events: "Unweighted") -> tuple[float, float, int]:
+def pooled_cross_section(weights: np.ndarray, events: Unweighted) -> tuple[float, float, int]:
     """(sigma, error, points) from the sigma sample's weights and every point the unweighting tried
     (same sampler, so all are draws of one estimator; the unweighting tries 10-100x more points)."""
     n = len(weights) + events.n_tried
