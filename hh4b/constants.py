@@ -169,15 +169,17 @@ QCD4B_BIAS_PT3_POWER = 3.0
 # 4-flavour scheme (massive b, no generator cuts): events with a soft or forward fourth b quark
 # still pass the four-tag cut (a fourth tag from the shower or a mistag: pT_4 < 20 GeV holds 24% of
 # the WP 77 four-tag yield), so the bias leaves the softest b alone and acts on the second-softest
-# only. 10k events, 13 TeV, WP 77: powers (0, 5) give 125 effective four-tag events against 14
-# with the 5fs powers (2, 3), whose 1/b weights on soft events that do four-tag swamp the sample.
+# only. 13 TeV, WP 77, truth tagged: with the 5fs powers (2, 3) a 10k-event file had 14 effective
+# four-tag events (1/b weights of soft events that do four-tag swamp it); with (0, 5) four files had
+# 135, 125, 14 and 44 (40k pooled: 145, Kish 0.36%), the outliers events with pT_3 of 16-28 GeV.
+# A model fitted on those 40k events finds no pT_3 power or floor more than ~25% better.
 QCD4B_4FS_BIAS_POWERS = (0.0, 5.0)
 # Unweighting: w_max is set so that the points above it carry this share of the biased cross section
 # of the sigma sample (they are kept with their excess as weight: it costs Kish efficiency, not bias).
 # The weights are heavy-tailed, so at 1e-3 one outlier in the 100k-point sample can set w_max: two
 # 4fs seeds got w_max 4.6x apart, a 5fs file (seed 502) ran at 0.21% efficiency against 0.5-1.5%.
-# 4fs, 10k events: 1e-2 against 1e-3 gave 0.58% against 0.26% unweighting efficiency, 564 against
-# 1204 CPU seconds, and 125 against 134 effective four-tag events (overweight share met: 0.05%).
+# 4fs, 10k events: 1e-2 against 1e-3 gave 0.32-0.81% (three seeds) against 0.26% unweighting
+# efficiency and 524-1100 against 1204 CPU seconds; the overweight events carry 0.01-0.06% of sigma.
 # 5fs stays at 1e-3 (its files were made so; at 1e-2 a 250-event test sample drew one event with
 # half of its four-tag weight, and no throughput measurement backs the change there).
 QCD4B_UNWEIGHT_OVERWEIGHT = 1e-3
