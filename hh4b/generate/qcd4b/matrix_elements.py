@@ -134,6 +134,8 @@ def _generate_in_child(processes: tuple[str, ...], accuracy: str, path: Path, mo
     command = [sys.executable, "-m", "hh4b.generate.qcd4b.matrix_elements", str(tmp), accuracy, model, *processes]
     try:
         _run_child(command, f"generate {list(processes)} ({accuracy} colour) into {path}")
+        if not (tmp / "artifact.json").is_file():
+            raise ConfigError(f"pyamplicol wrote no artifact.json for {list(processes)} ({accuracy} colour) in {tmp}")
     except ConfigError:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
