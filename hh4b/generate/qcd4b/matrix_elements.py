@@ -177,20 +177,26 @@ def load_runtime(artifact: Path, process: str):
         raise ConfigError(f"cannot load process {process!r} from artifact {artifact}: {err}") from None
 
 
+def _model_parameter(runtime, names: tuple[str, ...]) -> float | None:
+    """Default value of the first of the artifact's model parameters named in `names`, else None."""
+    for parameter in runtime.physics.model_parameters:
+        if parameter.name in names:
+            return float(parameter.default_real)
+    return None
+
+
 def b_mass(runtime) -> float:
     """The b-quark mass of the artifact's model in GeV (0 when the model has no MB parameter)."""
-    for parameter in runtime.physics.model_parameters:
-        if parameter.name == B_MASS_PARAMETER:
-            return float(parameter.default_real)
-    return 0.0
+    mass = _model_parameter(runtime, (B_MASS_PARAMETER,))
+    return 0.0 if mass is None else mass
 
 
 def reference_alpha_s(runtime) -> float:
     """The alpha_s at which the artifact evaluates |M|^2."""
-    for parameter in runtime.physics.model_parameters:
-        if parameter.name in ALPHA_S_PARAMETERS:
-            return float(parameter.default_real)
-    raise ConfigError(f"artifact has none of the alpha_s parameters {ALPHA_S_PARAMETERS}")
+    alpha_s = _model_parameter(runtime, ALPHA_S_PARAMETERS)
+    if alpha_s is None:
+        raise ConfigError(f"artifact has none of the alpha_s parameters {ALPHA_S_PARAMETERS}")
+    return alpha_s
 
 
 def evaluate(runtime, momenta: np.ndarray, **selectors) -> np.ndarray:
