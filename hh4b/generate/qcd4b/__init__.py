@@ -89,7 +89,7 @@ def write_parton_lhe(path: str | os.PathLike, events: int, seed: int, sqrt_s: fl
                                    np.random.default_rng([int(seed), 5]))
     integrand.timers.add("colour_flows", start)
     start = time.perf_counter()
-    write_lhe(path, unweighted, tags, info["xsec_pb"], info["xsec_err_pb"], sqrt_s, info["pdf_set"])
+    write_lhe(path, unweighted, tags, info["xsec_pb"], info["xsec_err_pb"], sqrt_s, info["pdf_set"], info["b_mass"])
     integrand.timers.add("lhe_write", start)
     info["seconds"] = dict(integrand.timers.seconds)
     return info

@@ -100,8 +100,9 @@ def _event_block(ids, tags, momenta, masses, scale, alpha_s, weight) -> str:
 
 
 def write_lhe(path: str | os.PathLike, events: Unweighted, tags: np.ndarray, xsec_pb: float, xsec_err_pb: float,
-              sqrt_s: float, pdf_set: int, comment: str = "") -> Path:
-    """Write the unweighted events as an LHEF 3.0 file (gzip when the name ends in .gz)."""
+              sqrt_s: float, pdf_set: int, b_mass: float = 0.0, comment: str = "") -> Path:
+    """Write the unweighted events as an LHEF 3.0 file (gzip when the name ends in .gz); the b quarks'
+    mass column is `b_mass` (that of the matrix element's model), the beams' 0."""
     path = Path(path)
     n = len(events.channel)
     weights = xsec_pb * events.weight / max(events.weight.sum(), 1e-300)
@@ -113,11 +114,10 @@ def write_lhe(path: str | os.PathLike, events: Unweighted, tags: np.ndarray, xse
         out.write(f"<init>\n2212 2212 {sqrt_s / 2:.6e} {sqrt_s / 2:.6e} 0 0 0 0 {strategy} 1\n"
                   f"{xsec_pb:.10e} {xsec_err_pb:.10e} {weights.max(initial=0.0):.10e} {PROCESS_ID}\n</init>\n")
         scales = np.sqrt(events.mu2)
-        p = events.points.momenta
-        masses = np.sqrt(np.maximum(p[..., 0] ** 2 - np.sum(p[..., 1:] ** 2, -1), 0.0))
-        masses[masses < 1e-3 * p[..., 0]] = 0.0  # massless partons: rounding, not mass
+        masses = (0.0, 0.0) + (b_mass,) * len(FINAL_IDS)
         for i in range(n):  # text formatting only; all physics above is columnar
             ids = CHANNELS[events.channel[i]] + FINAL_IDS
-            out.write(_event_block(ids, tags[i], p[i], masses[i], scales[i], events.alpha_s[i], weights[i]))
+            out.write(_event_block(ids, tags[i], events.points.momenta[i], masses, scales[i], events.alpha_s[i],
+                                   weights[i]))
         out.write("</LesHouchesEvents>\n")
     return path
