@@ -124,7 +124,7 @@ class VegasSampler:
     """Multi-channel phase space (multichannel.py) behind VEGAS adaptive maps."""
 
     def __init__(self, sqrt_s: float, cuts: ps.Cuts, grids: np.ndarray | None = None, mass: float = 0.0):
-        self.sqrt_s, self.cuts, self.mass = float(sqrt_s), cuts, float(mass)
+        self.sqrt_s, self.cuts = float(sqrt_s), cuts
         self.channels = multichannel.Channels(sqrt_s, cuts, NINC, None if grids is None else list(grids), mass)
 
     def sample(self, rng: np.random.Generator, n: int, timers: Timers) -> tuple[tuple, ps.Points]:
