@@ -178,8 +178,10 @@ def main() -> None:
     parser.add_argument("--cpu-seconds", type=float, help="with --files: their measured generation CPU seconds")
     parser.add_argument("--json", help="write the report here too")
     args = parser.parse_args()
-    report = measure_files(args.files, args.cpu_seconds) if args.files else run(args.events, args.seed, args.pythia_qcd, args.bias_powers,
-                                                                                   args.scheme)
+    if args.files:
+        report = measure_files(args.files, args.cpu_seconds)
+    else:
+        report = run(args.events, args.seed, args.pythia_qcd, args.bias_powers, args.scheme)
     text = json.dumps(report, indent=1, default=float)
     print(text)
     if args.json:
