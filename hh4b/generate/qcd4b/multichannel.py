@@ -89,8 +89,7 @@ class Channels:
         mt, y = ps.transverse_mass(momenta), ps.rapidity(momenta)
         u = np.column_stack([np.log(mt[:, :3] / self.mt_min) / self.log_mt, (y / self.y_max + 1) / 2,
                              _unit_phi(phi[:, 1] - phi[:, 0]), _unit_phi(phi[:, 2] - phi[:, 0])])
-        jac = (np.prod(mt[:, :3] ** 2, 1) * self.log_mt**3 * (2.0 * self.y_max) ** 4 * (2.0 * np.pi) ** 3
-               * ps.MEASURE_CONSTANT / self.sqrt_s**2)
+        jac = ps.lab_frame_jacobian(mt[:, :3], self.log_mt, self.y_max, self.sqrt_s)
         return np.clip(u, 0.0, 1.0), jac, np.ones(len(momenta), bool)
 
     # --- mixture ---------------------------------------------------------------------------

@@ -157,6 +157,13 @@ def assemble(pt3: np.ndarray, y: np.ndarray, phi3: np.ndarray, sqrt_s: float, ma
     return np.concatenate([_beams(x1, x2, sqrt_s), final], 1), x1, x2, pt[:, 3]
 
 
+def lab_frame_jacobian(mt3: np.ndarray, log_range: float, y_max: float, sqrt_s: float) -> np.ndarray:
+    """Density of dx1 dx2 dPhi_4 per unit-cube volume of the lab-frame map, from the transverse masses
+    of quarks 1-3: prod_i mT_i^2 dln(mT_i) (log_range du) dy_i (2 y_max du) dphi_i (2 pi du)."""
+    return (np.prod(mt3**2, 1) * log_range**3 * (2.0 * y_max) ** 4 * (2.0 * np.pi) ** 3
+            * MEASURE_CONSTANT / sqrt_s**2)
+
+
 def lab_frame_points(u: np.ndarray, phi0: np.ndarray, sqrt_s: float, cuts: Cuts, mass: float = 0.0) -> Points:
     """Map unit-cube points u (N, 9) and global azimuths phi0 (N,) to phase-space points."""
     mt_min, y_max = min_transverse_mass(cuts, mass), max_rapidity(cuts, sqrt_s, mass)
@@ -165,9 +172,7 @@ def lab_frame_points(u: np.ndarray, phi0: np.ndarray, sqrt_s: float, cuts: Cuts,
     y = y_max * (2.0 * u[:, 3:7] - 1.0)
     phi = np.column_stack([phi0, phi0[:, None] + 2.0 * np.pi * u[:, 7:9]])
     momenta, x1, x2, pt4 = assemble(np.sqrt(mt3**2 - mass**2), y, phi, sqrt_s, mass)
-    # measure: prod_i mT_i^2 dln(mT_i) (log_range du) dy_i (2 y_max du) dphi_i (2 pi du)
-    jac = (np.prod(mt3**2, 1) * log_range**3 * (2.0 * y_max) ** 4 * (2.0 * np.pi) ** 3
-           * MEASURE_CONSTANT / sqrt_s**2)
+    jac = lab_frame_jacobian(mt3, log_range, y_max, sqrt_s)
     inside = (x1 < 1.0) & (x2 < 1.0) & (pt4 > cuts.pt_min)
     inside &= passes_cuts(momenta, cuts)
     return Points(momenta, x1, x2, np.where(inside, jac, 0.0))
