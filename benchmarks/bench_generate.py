@@ -58,7 +58,7 @@ def _interleaved(sample: str, options: dict, events: int, chunk: int = 125) -> d
         t_bare += time.process_time() - start
         start = time.process_time()
         batch = pythia.nextBatch(chunk)
-        D.reconstruct(batch.prt, hook.take(batch.prt), rng)
+        D.reconstruct(batch.prt, hook.take(batch.prt)[0], rng)
         t_pipe += time.process_time() - start
     n = max(1, events // chunk) * chunk
     del bare_keep, keep

@@ -8,7 +8,9 @@ jets are matched back to the batch events by an event fingerprint (record size a
 the last particle), which also drops the jets of events that Pythia rejected after the hook.
 
 Jets are clustered down to JET_CLUSTER_PT_MIN; the detector response and the JET_PT_MIN cut
-come later (hh4b.generate.detector).
+come later (hh4b.generate.detector). With a `ShowerVeto` (hh4b.generate.shower_veto) the same
+hook also stops, early in the shower, events that cannot give four quality jets, and records the
+weight factor of each accepted event.
 """
 
 from __future__ import annotations
@@ -47,13 +49,19 @@ def quiet_stdout():
 class JetHook(pythia8mc.UserHooks):
     """Pythia user hook that clusters every generated event with SlowJet (anti-kt).
 
-    Per event it records the jet four-momenta (px, py, pz, E) and the event fingerprint; call
-    `take(batch)` after each `nextBatch` to get the jets aligned with the batch.
+    Per event it records the jet four-momenta (px, py, pz, E), the event fingerprint and the
+    shower-veto weight factor; call `take(batch)` after each `nextBatch` to get the jets and
+    factors aligned with the batch. `veto` (a ShowerVeto) needs `info` (pythia.infoPython()) set
+    before the first event, for the weights of the vetoed events.
     """
 
-    def __init__(self, radius: float = JET_R, pt_min: float = JET_CLUSTER_PT_MIN, eta_max: float = JET_ETA_MAX):
+    def __init__(self, radius: float = JET_R, pt_min: float = JET_CLUSTER_PT_MIN, eta_max: float = JET_ETA_MAX,
+                 veto=None):
         pythia8mc.UserHooks.__init__(self)
         self._slowjet = pythia8mc.SlowJet(ANTI_KT_POWER, radius, pt_min, eta_max, SELECT_VISIBLE_FINAL, USE_TRUE_MASSES)
+        self.veto = veto
+        self.info = None
+        self._factor = 1.0
         self._reset()
         self._print_banner_quietly()
 
@@ -62,6 +70,7 @@ class JetHook(pythia8mc.UserHooks):
         self._counts: list[int] = []
         self._sizes: list[int] = []
         self._last_e: list[float] = []
+        self._factors: list[float] = []
 
     def _print_banner_quietly(self) -> None:
         """fjcore prints its banner at the first clustering: get it over with into /dev/null."""
@@ -71,6 +80,16 @@ class JetHook(pythia8mc.UserHooks):
             event.append(211, 1, 0, 0, px, 0.0, 10.0, float(np.hypot(np.hypot(px, 10.0), 0.13957)), 0.13957)
         with quiet_stdout():
             self._slowjet.analyze(event)
+
+    def canVetoPT(self) -> bool:  # Pythia's method names
+        return self.veto is not None
+
+    def scaleVetoPT(self) -> float:
+        return self.veto.scale
+
+    def doVetoPT(self, position, event) -> bool:
+        self._factor = self.veto.decide(event, self.info.weight())
+        return self._factor == 0.0
 
     def onEndHadronLevel(self, hadron_level, event) -> bool:  # noqa: N802 (Pythia's name)
         slowjet = self._slowjet
@@ -83,16 +102,20 @@ class JetHook(pythia8mc.UserHooks):
         self._counts.append(n_jets)
         self._sizes.append(event.size())
         self._last_e.append(event.back().e())
+        self._factors.append(self._factor)
+        self._factor = 1.0
         return True
 
-    def take(self, particles: ak.Array) -> ak.Array:
-        """Jets (records px, py, pz, e) of the events in `particles` (the batch's `prt`), then reset."""
+    def take(self, particles: ak.Array) -> tuple[ak.Array, np.ndarray]:
+        """Jets (records px, py, pz, e) and shower-veto weight factors of the events in `particles`
+        (the batch's `prt`), then reset."""
         counts = np.asarray(self._counts, dtype=np.int64)
         p4 = np.asarray(self._p4, dtype=np.float64).reshape(-1, 4)
         keep = _align(np.asarray(self._sizes), np.asarray(self._last_e), particles)
+        factors = np.asarray(self._factors, dtype=np.float64)[keep]
         self._reset()
         jets = ak.unflatten(ak.zip({"px": p4[:, 0], "py": p4[:, 1], "pz": p4[:, 2], "e": p4[:, 3]}), counts)
-        return jets[keep]
+        return jets[keep], factors
 
 
 def _align(sizes: np.ndarray, last_e: np.ndarray, particles: ak.Array) -> np.ndarray:

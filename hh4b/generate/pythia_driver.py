@@ -114,8 +114,9 @@ def _open_lhe(lhe: str | os.PathLike, workdir: Path) -> Path:
 
 
 def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa_lambda: float | None,
-                lhe_plain: Path | None) -> tuple[pythia8mc.Pythia, JetHook, list[str], object]:
-    """A configured, initialised Pythia with the jet hook; returns (pythia, hook, settings, keep-alive)."""
+                lhe_plain: Path | None, shower_veto=None) -> tuple[pythia8mc.Pythia, JetHook, list[str], object]:
+    """A configured, initialised Pythia with the jet hook (and the shower veto, when given);
+    returns (pythia, hook, settings, keep-alive)."""
     settings = ["Next:numberCount = 0", "Print:quiet = on", "Random:setSeed = on", f"Random:seed = {int(seed)}",
                 "PDF:useHard = on", f"PDF:pHardSet = {C.PYTHIA_PDF_SET}", f"25:m0 = {C.M_H:g}", f"6:m0 = {C.M_T:g}"]
     if sample == "lhe":
@@ -131,7 +132,8 @@ def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa
     keep_alive = None
     if sample == "nonresonant":
         keep_alive = _configure_nonresonant(pythia, kappa_lambda)
-    hook = DileptonVetoJetHook() if sample == "ttbar" else JetHook()
+    hook = DileptonVetoJetHook(veto=shower_veto) if sample == "ttbar" else JetHook(veto=shower_veto)
+    hook.info = pythia.infoPython()
     pythia.setUserHooksPtr(hook)
     with quiet_stdout():
         ok = pythia.init()
@@ -218,23 +220,27 @@ def _cross_section_pb(pythia, sample: str) -> tuple[float, float]:
 
 
 def _run_batches(pythia, hook, events, rng, sample, keep_alive, progress, label):
-    """Generate `events` events in batches; returns the list of per-batch column dicts."""
+    """Generate `events` events (accepted plus vetoed by the shower veto) in batches; returns the
+    list of per-batch column dicts. "lheWeight" is the event's weight before the veto factor."""
     batches, done, failures = [], 0, 0
+    vetoed = (lambda: hook.veto.n_vetoed) if hook.veto is not None else (lambda: 0)
     with tqdm(total=events, desc=label, unit="ev", disable=not progress, leave=False) as bar:
-        while done < events:
-            batch = pythia.nextBatch(min(BATCH_SIZE, events - done))
+        while done + vetoed() < events:
+            batch = pythia.nextBatch(min(BATCH_SIZE, events - done - vetoed()))
             if len(batch) == 0:
                 failures += 1
                 if sample == "lhe" or failures > 10:
                     break  # end of the LHE file, or Pythia keeps failing
                 continue
-            columns = reconstruct(batch.prt, hook.take(batch.prt), rng)
-            columns["genWeight"] = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float32)
+            jets, factors = hook.take(batch.prt)
+            columns = reconstruct(batch.prt, jets, rng)
+            columns["lheWeight"] = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float64)
+            columns["genWeight"] = (columns["lheWeight"] * factors).astype(np.float32)
             if sample == "nonresonant":
                 columns.update(_kl_coefficients(keep_alive, batch.info))
             batches.append(columns)
             done += len(batch)
-            bar.update(len(batch))
+            bar.update(done + vetoed() - bar.n)
     return batches
 
 
@@ -245,20 +251,28 @@ def _concatenate(batches: list[dict]) -> dict:
 
 def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int, *, sqrt_s: float = C.SQRT_S,
                   mass: float | None = None, kappa_lambda: float | None = None, lhe: str | os.PathLike | None = None,
-                  xsec_pb: float | None = None, process: str | None = None, progress: bool = True) -> dict:
+                  xsec_pb: float | None = None, process: str | None = None, progress: bool = True,
+                  shower_veto=None) -> dict:
     """Generate one NanoAOD-style ROOT file and return its metadata dict (docs/formats.md).
 
     sample: resonant (needs mass), nonresonant (kappa_lambda, default the generation point),
     qcd, ttbar or lhe (needs lhe=PATH; xsec_pb overrides Pythia's LHE cross section and
     process names the physics process, default 'qcd'). Same seed -> bit-identical file content.
+    shower_veto (a hh4b.generate.shower_veto.ShowerVeto; sample lhe with xsec_pb only) drops
+    events early in the shower that cannot give four quality jets: the file then holds the
+    accepted events, and sumw, sumw2 and n_generated count the vetoed ones too.
     """
     _validate(sample, events, seed, sqrt_s, mass, lhe)
+    if shower_veto is not None and (sample != "lhe" or xsec_pb is None):
+        raise ConfigError("the shower veto needs sample 'lhe' and its cross section (xsec_pb): "
+                          "Pythia's own cross section would count the vetoed events as rejected")
     path = writer.check_writable(output)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="hh4b-gen-") as workdir:
         lhe_plain = _open_lhe(lhe, Path(workdir)) if sample == "lhe" else None
         try:
-            pythia, hook, settings, keep_alive = make_pythia(sample, seed, sqrt_s, mass, kappa_lambda, lhe_plain)
+            pythia, hook, settings, keep_alive = make_pythia(sample, seed, sqrt_s, mass, kappa_lambda, lhe_plain,
+                                                             shower_veto)
         except InputFileError:
             raise InputFileError(f"Pythia could not initialise from the LHE file {lhe}") from None
         rng = np.random.default_rng([int(seed), 20240611])
@@ -272,19 +286,24 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     n = len(columns["genWeight"])
     columns = {"run": np.full(n, int(seed), np.uint32), "luminosityBlock": np.ones(n, np.uint32),
                "event": np.arange(1, n + 1, dtype=np.uint64), **columns}
-    weights = columns["genWeight"].astype(np.float64)
+    lhe_weights = columns.pop("lheWeight")
+    veto = shower_veto.summary() if shower_veto is not None else {"n_vetoed": 0, "sumw_vetoed": 0.0,
+                                                                   "sumw2_vetoed": 0.0}
     generation_kl = None
     if sample == "nonresonant":
         generation_kl = C.NONRESONANT_GENERATION_KL if kappa_lambda is None else float(kappa_lambda)
     metadata = {
         "sample": sample, "process": process or PROCESS_OF[sample],
         "xsec_pb": float(xsec_pb) if xsec_pb is not None else xsec, "sigma_hard_pb": xsec / br,
-        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(weights.sum()),
-        "sumw2": float((weights**2).sum()), "n_events": n, "seed": int(seed), "sqrt_s": round(float(e_cm), 6),
+        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(lhe_weights.sum() + veto["sumw_vetoed"]),
+        "sumw2": float((lhe_weights**2).sum() + veto["sumw2_vetoed"]), "n_events": n,
+        "n_generated": n + veto["n_vetoed"], "seed": int(seed), "sqrt_s": round(float(e_cm), 6),
         "mass": mass, "kappa_lambda": generation_kl, "generation_kappa_lambda": generation_kl,
         "lhe": str(lhe) if lhe else None, "pythia_settings": settings, "hh4b_version": _version(),
         "cpu_seconds": time.perf_counter() - start,
     }
+    if shower_veto is not None:
+        metadata["shower_veto"] = veto
     writer.write_events(path, columns, metadata)
     return metadata
 

@@ -60,11 +60,11 @@ def write_events(output: str | os.PathLike, events: dict, metadata: dict) -> Pat
     """
     path = check_writable(output)
     weights = np.asarray(events["genWeight"], dtype=np.float64)
-    runs = {
+    runs = {  # as NanoAOD: counts before any generator-level filter (the shower veto), from the metadata
         "run": np.asarray([events["run"][0] if len(weights) else 0], dtype=np.uint32),
-        "genEventCount": np.asarray([len(weights)], dtype=np.int64),
-        "genEventSumw": np.asarray([weights.sum()], dtype=np.float64),
-        "genEventSumw2": np.asarray([(weights**2).sum()], dtype=np.float64),
+        "genEventCount": np.asarray([metadata.get("n_generated", len(weights))], dtype=np.int64),
+        "genEventSumw": np.asarray([metadata.get("sumw", weights.sum())], dtype=np.float64),
+        "genEventSumw2": np.asarray([metadata.get("sumw2", (weights**2).sum())], dtype=np.float64),
     }
     events = with_cross_references(events)
     tmp = _temporary(path)
