@@ -1,6 +1,7 @@
 """Throughput of the LO p p -> b b~ b b~ generator (hh4b.generate.qcd4b) after the four-tag cut.
 
-    python benchmarks/bench_qcd4b.py --events 3000 [--seed 1] [--scheme 4fs] [--pythia-qcd FILE.root] [--json out.json]
+    python benchmarks/bench_qcd4b.py --events 3000 [--seed 1] [--scheme 4fs] [--no-shower-veto] [--pythia-qcd FILE.root]
+        [--json out.json]
     python benchmarks/bench_qcd4b.py --files data/qcd4b_*.root [--json out.json]
 
 One job, one core: parton level (VEGAS map from the cache, cross section, unweighting, colour
@@ -43,6 +44,9 @@ def four_tag(path: str | Path) -> dict:
     import awkward as ak
     import uproot
 
+    from hh4b.generate import writer
+
+    metadata = writer.read_metadata(path)
     with uproot.open(path) as fin:
         arrays = fin["Events"].arrays(["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_btagWP77",
                                        "Jet_hadronFlavour"])
@@ -57,9 +61,10 @@ def four_tag(path: str | Path) -> dict:
     true_b = ak.to_numpy(ak.sum(jets.Jet_hadronFlavour[lead][:, :4] == 5, 1) == 4)
     weights = ak.to_numpy(jets.genWeight).astype(float)
     all_weights = ak.to_numpy(arrays.genWeight).astype(float)
-    return {"n_events": len(all_weights), "n_four_tag": int(len(weights)), "weights": weights, "m4j": m4j,
+    return {"n_events": metadata.get("n_generated", len(all_weights)), "n_four_tag": int(len(weights)),
+            "weights": weights, "m4j": m4j,
             "true_b_fraction": float(np.sum(weights * true_b) / np.sum(weights)) if len(weights) else float("nan"),
-            "sumw_all": float(all_weights.sum())}
+            "sumw_all": float(metadata["sumw"])}
 
 
 def analysis_weights(path: str | Path, wp: str, truth_tagging: bool, method: str = "cut_mindr") -> dict:
@@ -70,6 +75,7 @@ def analysis_weights(path: str | Path, wp: str, truth_tagging: bool, method: str
     from hh4b import truthtag
     from hh4b.cutbased import analyse
     from hh4b.events import make_jets
+    from hh4b.generate import writer
 
     with uproot.open(path) as fin:
         arrays = fin["Events"].arrays(["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", f"Jet_btagWP{wp}",
@@ -77,7 +83,7 @@ def analysis_weights(path: str | Path, wp: str, truth_tagging: bool, method: str
     jets = make_jets(arrays.Jet_pt, arrays.Jet_eta, arrays.Jet_phi, arrays.Jet_mass, arrays[f"Jet_btagWP{wp}"],
                      arrays.Jet_hadronFlavour)
     weight = np.asarray(arrays.genWeight, dtype=np.float64)
-    sumw = weight.sum()
+    sumw = writer.read_metadata(path)["sumw"]  # counts the events the shower veto dropped
     if truth_tagging:
         jets, probability, source = truthtag.expand(jets, wp, truthtag.chunk_rng("qcd4b", str(path), 0), str(path))
         weight = weight[source] * probability
@@ -106,11 +112,13 @@ def compare_shapes(ours: dict, pythia: dict) -> dict:
             "chi2": chi2, "bins": int(keep.sum()), "n_four_tag_pythia": pythia["n_four_tag"]}
 
 
-def run(events: int, seed: int, pythia_qcd: str | None, bias_powers: tuple | None = None, scheme: str = "5fs") -> dict:
+def run(events: int, seed: int, pythia_qcd: str | None, bias_powers: tuple | None = None, scheme: str = "5fs",
+        shower_veto: bool = True) -> dict:
     from hh4b.generate.qcd4b import generate_qcd4b
 
     with tempfile.TemporaryDirectory(prefix="bench-qcd4b-") as workdir:
-        options = {"scheme": scheme, "bias_powers": tuple(bias_powers) if bias_powers else None}
+        options = {"scheme": scheme, "bias_powers": tuple(bias_powers) if bias_powers else None,
+                   "shower_veto": shower_veto}
         generate_qcd4b(Path(workdir) / "warm.root", 5, seed + 1000, progress=False, **options)  # artifacts + map
         path = Path(workdir) / "qcd4b.root"
         cpu, wall = time.process_time(), time.perf_counter()
@@ -126,6 +134,7 @@ def run(events: int, seed: int, pythia_qcd: str | None, bias_powers: tuple | Non
         "xsec_pb": round(info["xsec_pb"], 2), "xsec_err_pb": round(info["xsec_err_pb"], 2), "cuts": info["cuts"],
         "unweighting_efficiency": info["unweighting_efficiency"], "points_tried": info["n_tried"],
         "overweight_fraction": info["overweight_fraction"], "bias": info["bias"],
+        "shower_veto": metadata.get("shower_veto"),
         "seconds": seconds, "shares": {k: round(v / sum(seconds.values()), 3) for k, v in seconds.items()},
         "n_four_tag": result["n_four_tag"], "four_tag_fraction": result["n_four_tag"] / result["n_events"],
         "four_tag_xsec_pb": info["xsec_pb"] * result["weights"].sum() / result["sumw_all"],
@@ -150,7 +159,7 @@ def measure_files(paths: list[str], cpu_seconds: float | None = None) -> dict:
     metas = [writer.read_metadata(p) for p in paths]
     wall = sum(sum(m["qcd4b"]["seconds"].values()) for m in metas)
     cpu = cpu_seconds or wall
-    report = {"files": [str(p) for p in paths], "events": sum(m["n_events"] for m in metas),
+    report = {"files": [str(p) for p in paths], "events": sum(m.get("n_generated", m["n_events"]) for m in metas),
               "stage_seconds_from_metadata": round(wall, 1), "cpu_s": round(cpu, 1), "goal_per_cpu_hour": 20000, "pythia_only_per_cpu_hour": 350}
     for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT):
         for tagging in (False, True):
@@ -174,6 +183,7 @@ def main() -> None:
     parser.add_argument("--bias-powers", type=float, nargs=2, metavar=("P4", "P3"),
                         help="selection bias powers of the softest and second-softest b-quark pT (default: the scheme's)")
     parser.add_argument("--scheme", choices=("5fs", "4fs"), default="5fs", help="flavour scheme (default: %(default)s)")
+    parser.add_argument("--no-shower-veto", action="store_true", help="shower every event fully")
     parser.add_argument("--files", nargs="+", help="measure these generated qcd4b files instead of generating")
     parser.add_argument("--cpu-seconds", type=float, help="with --files: their measured generation CPU seconds")
     parser.add_argument("--json", help="write the report here too")
@@ -181,7 +191,7 @@ def main() -> None:
     if args.files:
         report = measure_files(args.files, args.cpu_seconds)
     else:
-        report = run(args.events, args.seed, args.pythia_qcd, args.bias_powers, args.scheme)
+        report = run(args.events, args.seed, args.pythia_qcd, args.bias_powers, args.scheme, not args.no_shower_veto)
     text = json.dumps(report, indent=1, default=float)
     print(text)
     if args.json:

@@ -123,7 +123,7 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
     jets = make_jets(arrays.Jet_pt, arrays.Jet_eta, arrays.Jet_phi, arrays.Jet_mass, arrays[f"Jet_btagWP{wp}"],
                      arrays.Jet_hadronFlavour)
     genweight = np.asarray(arrays.genWeight, dtype=np.float64)
-    scale = xsec / genweight.sum()
+    scale = xsec / metadata["sumw"]  # sumw counts the events the shower veto dropped
     four, four_b = (truthtag.four_tag_probability(jets, wp, flavours, str(path)) for flavours in (None, (5,)))
     copies, probability, source = truthtag.expand(jets, wp, truthtag.chunk_rng("qcd4b", str(path), 0), str(path))
     result = analyse(copies, ("cut_mindr",))

@@ -426,15 +426,28 @@ def _four_tag_truth(path):
 
 
 def test_showered_file_metadata_and_truth(tmp_path):
-    """Small end-to-end run: ROOT file of the qcd4b process; the four-tag yield is mostly true b jets
-    (truth tagged: 250 events give ~2 four-tag events with drawn tags, too few to test)."""
+    """Small end-to-end run: ROOT file of the qcd4b process, with the shower veto's bookkeeping; the
+    four-tag yield is mostly true b jets (truth tagged: 500 events give a few four-tag events with
+    drawn tags, too few to test)."""
+    import uproot
+
     from hh4b.generate import writer
     from hh4b.generate.qcd4b import generate_qcd4b
 
-    path = tmp_path / "qcd4b.root"
-    metadata = generate_qcd4b(path, 250, seed=5, progress=False, sigma_points=20000)
+    path, lhe = tmp_path / "qcd4b.root", tmp_path / "qcd4b.lhe"
+    metadata = generate_qcd4b(path, 500, seed=5, progress=False, sigma_points=20000, lhe_output=lhe)
     stored = writer.read_metadata(path)
-    assert stored["process"] == "qcd4b" and stored["n_events"] == 250
+    veto = stored["shower_veto"]
+    assert stored["process"] == "qcd4b" and stored["n_generated"] == 500 == stored["n_events"] + veto["n_vetoed"]
+    assert veto["n_vetoed"] > 100  # the shower veto stops most soft events early
+    # the normalisation counts every parton-level event: sumw is the Les Houches weight total
+    lhe_weights = [float(block.split("\n")[1].split()[2]) for block in lhe.read_text().split("<event>")[1:]]
+    assert stored["sumw"] == pytest.approx(sum(lhe_weights), rel=1e-9)
+    with uproot.open(path) as fin:
+        runs = fin["Runs"].arrays(library="np")
+        genweight = fin["Events"]["genWeight"].array(library="np")
+    assert runs["genEventSumw"][0] == pytest.approx(stored["sumw"]) and runs["genEventCount"][0] == 500
+    assert len(genweight) == stored["n_events"] < 500  # the vetoed events are not in the file
     assert stored["xsec_pb"] == pytest.approx(metadata["qcd4b"]["xsec_pb"]) and stored["qcd4b"]["xsec_err_pb"] > 0
     _, (four, true_b) = _four_tag_weights(path, "77", [None, (5,)])
     assert four.sum() > 3 * np.sqrt(np.sum(four**2))
@@ -442,24 +455,27 @@ def test_showered_file_metadata_and_truth(tmp_path):
 
 
 def _four_tag_weights(path, wp, flavour_sets):
-    """genWeight of a file's events and, per entry of flavour_sets, genWeight * P(4b) (hh4b.truthtag)."""
+    """sumw of the file (its metadata: events vetoed in the shower included) and, per entry of
+    flavour_sets, genWeight * P(4b) (hh4b.truthtag) of its events."""
     import uproot
 
     from hh4b import truthtag
     from hh4b.events import make_jets
+    from hh4b.generate import writer
 
     with uproot.open(path) as fin:
         a = fin["Events"].arrays(["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", f"Jet_btagWP{wp}",
                                   "Jet_hadronFlavour"])
     jets = make_jets(a.Jet_pt, a.Jet_eta, a.Jet_phi, a.Jet_mass, a[f"Jet_btagWP{wp}"], a.Jet_hadronFlavour)
     genweight = np.asarray(a.genWeight, dtype=float)
-    return genweight, [genweight * truthtag.four_tag_probability(jets, wp, flavours) for flavours in flavour_sets]
+    return writer.read_metadata(path)["sumw"], [genweight * truthtag.four_tag_probability(jets, wp, flavours)
+                                                for flavours in flavour_sets]
 
 
 def _truth_tagged_four_tag(path, wp, flavours=None):
-    """sum of genWeight * P(4b) (hh4b.truthtag) over a file, and its error, in units of genWeight."""
-    genweight, (weights,) = _four_tag_weights(path, wp, [flavours])
-    return weights.sum() / genweight.sum(), np.sqrt(np.sum(weights**2)) / genweight.sum()
+    """sum of genWeight * P(4b) (hh4b.truthtag) over a file, and its error, in units of its sumw."""
+    sumw, (weights,) = _four_tag_weights(path, wp, [flavours])
+    return weights.sum() / sumw, np.sqrt(np.sum(weights**2)) / sumw
 
 
 def _four_true_b_share(path, wp):

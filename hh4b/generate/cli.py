@@ -22,6 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheme", choices=("5fs", "4fs"), default="5fs",
                         help="qcd4b: flavour scheme, 5fs (massless b, generator cuts) or 4fs (b mass 4.7 GeV, "
                         "no generator cuts) (default: %(default)s)")
+    parser.add_argument("--no-shower-veto", action="store_true",
+                        help="qcd4b: shower every event fully (default: stop early those that cannot give four "
+                        "quality jets, hh4b.generate.shower_veto)")
     parser.add_argument("--sqrt-s", type=float, default=C.SQRT_S, help="centre-of-mass energy in GeV (default: %(default)g)")
     parser.add_argument("--events", type=int, default=1000, help="number of events (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="random seed, also the `run` number (default: %(default)s)")
@@ -50,7 +53,7 @@ def main(args: argparse.Namespace) -> int:
         from hh4b.generate.qcd4b import generate_qcd4b
 
         metadata = generate_qcd4b(args.output, args.events, args.seed, sqrt_s=args.sqrt_s, scheme=args.scheme,
-                                  progress=not args.no_progress)
+                                  shower_veto=not args.no_shower_veto, progress=not args.no_progress)
         print(f"wrote {args.output}: {json.dumps({k: metadata[k] for k in ('sample', 'n_events', 'xsec_pb', 'sumw')})}")
         return 0
     from hh4b.generate.pythia_driver import generate_file

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from hh4b.errors import ConfigError, InputFileError
 
 PROCESSES = ("resonant", "nonresonant", "qcd", "qcd4b", "ttbar", "data")
-GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme")
+GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", "shower_veto")
 
 
 def load_fileset(path: str | os.PathLike) -> dict:

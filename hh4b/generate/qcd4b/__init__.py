@@ -97,8 +97,13 @@ def write_parton_lhe(path: str | os.PathLike, events: int, seed: int, sqrt_s: fl
 
 def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: float = C.SQRT_S, *, cuts=None,
                    cache: str | os.PathLike | None = None, lhe_output: str | os.PathLike | None = None,
-                   progress: bool = True, **options) -> dict:
-    """Generate `events` showered qcd4b events into a NanoAOD-style ROOT file; returns its metadata.
+                   progress: bool = True, shower_veto: bool = True, **options) -> dict:
+    """Shower `events` parton-level qcd4b events into a NanoAOD-style ROOT file; returns its metadata.
+
+    shower_veto: stop early in the shower the events that cannot give four quality jets
+    (hh4b.generate.shower_veto, constants SHOWER_VETO_*; unbiased: a failing event is kept with
+    probability SHOWER_VETO_KEEP and weight 1 / keep): the file holds the accepted events, its
+    sumw and n_generated count all `events`.
 
     options: scheme ("5fs" or "4fs"), train_iterations, train_points (VEGAS training), sigma_points
     (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
@@ -107,6 +112,7 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
     bias_powers and overweight default to the scheme's (SCHEME_DEFAULTS). lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer
+    from hh4b.generate.shower_veto import ShowerVeto
 
     if int(events) <= 0:
         raise ConfigError(f"--events must be positive, not {events}")
@@ -116,7 +122,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
         info = write_parton_lhe(lhe_path, events, seed, sqrt_s, cuts, cache, progress, **options)
         start = time.perf_counter()
         metadata = generate_file("lhe", output, int(events), int(seed), sqrt_s=sqrt_s, lhe=lhe_path,
-                                 xsec_pb=info["xsec_pb"], process="qcd4b", progress=progress)
+                                 xsec_pb=info["xsec_pb"], process="qcd4b", progress=progress,
+                                 shower_veto=ShowerVeto(seed=int(seed)) if shower_veto else None)
         info["seconds"]["shower"] = time.perf_counter() - start
     metadata["sample"] = "qcd4b"
     metadata["lhe"] = str(lhe_output) if lhe_output else None
