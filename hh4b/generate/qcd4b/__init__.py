@@ -29,10 +29,10 @@ from hh4b import constants as C
 from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
-            "bias_powers": None, "overweight": None}  # None: the scheme's, SCHEME_DEFAULTS
-SCHEME_DEFAULTS = {
-    "5fs": {"bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER), "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT},
-    "4fs": {"bias_powers": C.QCD4B_4FS_BIAS_POWERS, "overweight": C.QCD4B_4FS_UNWEIGHT_OVERWEIGHT}}
+            "bias_powers": None,  # None: the scheme's, SCHEME_DEFAULTS
+            "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT}
+SCHEME_DEFAULTS = {"5fs": {"bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)},
+                   "4fs": {"bias_powers": C.QCD4B_4FS_BIAS_POWERS}}
 
 
 def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, cache: Path | None = None,
@@ -109,7 +109,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
     (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
     the selection bias; (0, 0): unit-weight events), overweight (share of the biased sigma sample
     above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost);
-    bias_powers and overweight default to the scheme's (SCHEME_DEFAULTS). lhe_output keeps the parton-level Les Houches file.
+    bias_powers defaults to the scheme's (SCHEME_DEFAULTS). lhe_output keeps the parton-level Les
+    Houches file.
     """
     from hh4b.generate import generate_file, writer
     from hh4b.generate.shower_veto import ShowerVeto

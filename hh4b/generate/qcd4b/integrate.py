@@ -14,7 +14,7 @@ with its own seed.
 Unweighting: accept with probability min(1, w b / w_max) and weight max(1, w b / w_max) / b, so
 nothing is truncated: the rare points above w_max ("overweight", a share `overweight_fraction` of
 sigma) are kept with their excess as weight. w_max is chosen so that the points above it carry
-QCD4B_UNWEIGHT_OVERWEIGHT (4fs: QCD4B_4FS_UNWEIGHT_OVERWEIGHT; option `overweight`) of the biased
+QCD4B_UNWEIGHT_OVERWEIGHT (option `overweight`) of the biased
 cross section in the sigma sample; the unweighting run, with many more points, meets more of them
 (the weight tail is long), which costs a little Kish efficiency but no bias. The selection bias
 b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^p4) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^p3) (pT_4, pT_3 =
