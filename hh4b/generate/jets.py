@@ -81,6 +81,11 @@ class JetHook(pythia8mc.UserHooks):
         with quiet_stdout():
             self._slowjet.analyze(event)
 
+    @property
+    def n_vetoed(self) -> int:
+        """Events the shower veto has stopped so far (0 without a veto)."""
+        return self.veto.n_vetoed if self.veto is not None else 0
+
     def canVetoPT(self) -> bool:  # Pythia's method names
         return self.veto is not None
 

@@ -221,12 +221,11 @@ def _cross_section_pb(pythia, sample: str) -> tuple[float, float]:
 
 def _run_batches(pythia, hook, events, rng, sample, keep_alive, progress, label):
     """Generate `events` events (accepted plus vetoed by the shower veto) in batches; returns the
-    list of per-batch column dicts. "lheWeight" is the event's weight before the veto factor."""
+    list of per-batch column dicts ("weight_before_veto": the event weight without the veto factor)."""
     batches, done, failures = [], 0, 0
-    vetoed = (lambda: hook.veto.n_vetoed) if hook.veto is not None else (lambda: 0)
     with tqdm(total=events, desc=label, unit="ev", disable=not progress, leave=False) as bar:
-        while done + vetoed() < events:
-            batch = pythia.nextBatch(min(BATCH_SIZE, events - done - vetoed()))
+        while done + hook.n_vetoed < events:
+            batch = pythia.nextBatch(min(BATCH_SIZE, events - done - hook.n_vetoed))
             if len(batch) == 0:
                 failures += 1
                 if sample == "lhe" or failures > 10:
@@ -234,13 +233,13 @@ def _run_batches(pythia, hook, events, rng, sample, keep_alive, progress, label)
                 continue
             jets, factors = hook.take(batch.prt)
             columns = reconstruct(batch.prt, jets, rng)
-            columns["lheWeight"] = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float64)
-            columns["genWeight"] = (columns["lheWeight"] * factors).astype(np.float32)
+            columns["weight_before_veto"] = ak.to_numpy(batch.info.weights[:, 0]).astype(np.float64)
+            columns["genWeight"] = (columns["weight_before_veto"] * factors).astype(np.float32)
             if sample == "nonresonant":
                 columns.update(_kl_coefficients(keep_alive, batch.info))
             batches.append(columns)
             done += len(batch)
-            bar.update(done + vetoed() - bar.n)
+            bar.update(done + hook.n_vetoed - bar.n)
     return batches
 
 
@@ -286,7 +285,7 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     n = len(columns["genWeight"])
     columns = {"run": np.full(n, int(seed), np.uint32), "luminosityBlock": np.ones(n, np.uint32),
                "event": np.arange(1, n + 1, dtype=np.uint64), **columns}
-    lhe_weights = columns.pop("lheWeight")
+    weights = columns.pop("weight_before_veto")
     veto = shower_veto.summary() if shower_veto is not None else {"n_vetoed": 0, "sumw_vetoed": 0.0,
                                                                    "sumw2_vetoed": 0.0}
     generation_kl = None
@@ -295,8 +294,8 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     metadata = {
         "sample": sample, "process": process or PROCESS_OF[sample],
         "xsec_pb": float(xsec_pb) if xsec_pb is not None else xsec, "sigma_hard_pb": xsec / br,
-        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(lhe_weights.sum() + veto["sumw_vetoed"]),
-        "sumw2": float((lhe_weights**2).sum() + veto["sumw2_vetoed"]), "n_events": n,
+        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(weights.sum() + veto["sumw_vetoed"]),
+        "sumw2": float((weights**2).sum() + veto["sumw2_vetoed"]), "n_events": n,
         "n_generated": n + veto["n_vetoed"], "seed": int(seed), "sqrt_s": round(float(e_cm), 6),
         "mass": mass, "kappa_lambda": generation_kl, "generation_kappa_lambda": generation_kl,
         "lhe": str(lhe) if lhe else None, "pythia_settings": settings, "hh4b_version": _version(),
