@@ -505,6 +505,27 @@ def test_four_tag_events_have_four_true_b_jets(tmp_path):
 
 
 @pytest.mark.slow
+def test_shower_veto_leaves_the_four_tag_yield(tmp_path):
+    """The same 8,000 parton-level events showered with and without the shower veto give the same
+    truth-tagged four-tag cross section (WP 77) within 3 sigma (errors added in quadrature, which
+    overstates the error of the difference: the parton-level events are shared), and the veto
+    stops more than 40% of them."""
+    from hh4b.generate import writer
+    from hh4b.generate.qcd4b import generate_qcd4b
+
+    def four_tag_xsec(veto):
+        path = tmp_path / f"veto_{veto}.root"
+        xsec = generate_qcd4b(path, 8000, seed=8, progress=False, shower_veto=veto)["xsec_pb"]
+        fraction, error = _truth_tagged_four_tag(path, "77")
+        return xsec * fraction, xsec * error, writer.read_metadata(path)
+
+    vetoed, showered = four_tag_xsec(True), four_tag_xsec(False)
+    assert vetoed[2]["shower_veto"]["n_vetoed"] > 0.4 * 8000 and "shower_veto" not in showered[2]
+    assert vetoed[2]["sumw"] == pytest.approx(showered[2]["sumw"], rel=1e-3)  # same parton-level events
+    assert abs(vetoed[0] - showered[0]) < 3 * np.hypot(vetoed[1], showered[1])
+
+
+@pytest.mark.slow
 def test_looser_generator_cuts_leave_the_four_tag_yield(tmp_path):
     """The truth-tagged four-tag cross section (WP 70) with the default generator cuts equals the
     one with looser cuts (pT > 15 GeV, |eta| < 3.2, dR > 0.1) within 3 sigma. 30,000 events each
