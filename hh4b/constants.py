@@ -124,7 +124,11 @@ GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)
 #   20, 3.0, 0.15 (these, 230k ev)          3.10 +- 0.05    2.97 +- 0.05   4.77 +- 0.07    2.85 +- 0.05
 #   15, 3.2, 0.1  (90k ev)                  3.43 +- 0.12    3.21 +- 0.12   5.44 +- 0.18    3.21 +- 0.13
 # NOT CONVERGED (issue 5): each step looser adds about 10-15% (old -> these: +18%, 8 sigma; these
-# -> looser: +11 +- 4% at WP 70, +14 +- 4% at WP 77, +8 +- 4% with four true b jets). Part of
+# -> looser: +11 +- 4% at WP 70, +14 +- 4% at WP 77, +8 +- 4% with four true b jets; those files
+# were unweighted with truncation (fixed in d783e30), which may have cost most at loose cuts;
+# remeasured in stop 16 with the untruncated unweighting, the shower veto and overweight 1e-2,
+# 30k events each, WP 70: 3.93 +- 0.21 and 3.73 +- 0.18 pb at the looser point against
+# 3.13 +- 0.06 at these cuts (100k events), +21 +- 5%). Part of
 # the growth is mistags (three b jets and a mistagged c or light jet while the fourth b quark is
 # soft: 0.44 -> 0.76 pb at WP 77), b b~ b + jet physics that an LO four-b sample covers only
 # partly. Which cut: the yield density just inside each cut (qcd4b_cut_scan.py edge extrapolation,
