@@ -15,6 +15,7 @@ import uproot
 
 from hh4b.cli import main as cli_main
 from hh4b.constants import BTAG_WORKING_POINTS, JET_ETA_MAX, JET_PT_MIN
+from hh4b.errors import ConfigError
 from hh4b.generate import detector, fileset, writer
 from hh4b.generate.pythia_driver import generate_file
 
@@ -229,6 +230,18 @@ def test_fileset_validation_and_jobs(tmp_path):
     (tmp_path / "a.root").write_text("exists")
     jobs = fileset.missing_jobs(path, fileset.load_fileset(path))
     assert [(Path(j["output"]).name, j["seed"], j["mass"]) for j in jobs] == [("b.root", 8, 500)]
+    # the shower veto is a qcd4b option: it travels to the qcd4b job; named on another sample it is
+    # refused, naming the dataset
+    qcd4b = {"files": {"c.root": "Events"},
+             "metadata": {"process": "qcd4b", "generate": {"sample": "qcd4b", "events": 10, "seed": 1,
+                                                           "shower_veto": False}}}
+    path.write_text(json.dumps({"bkg": qcd4b}))
+    assert [j["shower_veto"] for j in fileset.missing_jobs(path, fileset.load_fileset(path))] == [False]
+    wrong = {"files": {"b.root": "Events"},
+             "metadata": {"process": "resonant", "generate": {**gen, "shower_veto": False}}}
+    path.write_text(json.dumps({"bkg": qcd4b, "sig": wrong}))
+    with pytest.raises(ConfigError, match="dataset 'sig': generate option shower_veto applies to sample qcd4b"):
+        fileset.missing_jobs(path, fileset.load_fileset(path))
 
 
 def test_fileset_materialise_with_dask(tmp_path):

@@ -71,6 +71,9 @@ def missing_jobs(fileset_path: str | os.PathLike, fileset: dict) -> list[dict]:
                 raise InputFileError(f"fileset {fileset_path}: {file} of dataset {name!r} is missing and has no "
                                      "metadata.generate block to make it")
             options = {key: generate[key] for key in GENERATE_OPTIONS if key in generate}
+            if "shower_veto" in options and generate["sample"] != "qcd4b":
+                raise ConfigError(f"fileset {fileset_path}: dataset {name!r}: generate option shower_veto "
+                                  f"applies to sample qcd4b only, not {generate['sample']!r}")
             jobs.append({"sample": generate["sample"], "output": str(target), "events": int(generate["events"]),
                          "seed": int(generate["seed"]) + k, "progress": False, **options})
     return jobs
