@@ -5,7 +5,8 @@
     python benchmarks/bench_qcd4b.py --files data/qcd4b_*.root [--json out.json]
 
 One job, one core: parton level (VEGAS map from the cache, cross section, unweighting, colour
-flows, LHE) + Pythia shower/hadronisation/MPI + jets + detector + ROOT output. A warm-up job of
+flows, LHE) + Pythia shower/hadronisation/MPI (with the early shower veto of
+hh4b.generate.shower_veto unless --no-shower-veto) + jets + detector + ROOT output. A warm-up job of
 a few events first makes the one-time work (pyamplicol artifacts, VEGAS training) happen, so the
 timed job measures the per-job cost. Reported: LO cross section with the generator cuts,
 unweighting efficiency, CPU seconds and shares (matrix element, PDFs, phase space, shower, ...),
