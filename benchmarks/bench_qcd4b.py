@@ -61,8 +61,7 @@ def four_tag(path: str | Path) -> dict:
     m4j = np.sqrt(np.maximum(ak.to_numpy(energy**2 - px**2 - py**2 - pz**2), 0))
     true_b = ak.to_numpy(ak.sum(jets.Jet_hadronFlavour[lead][:, :4] == 5, 1) == 4)
     weights = ak.to_numpy(jets.genWeight).astype(float)
-    all_weights = ak.to_numpy(arrays.genWeight).astype(float)
-    return {"n_events": metadata.get("n_generated", len(all_weights)), "n_four_tag": int(len(weights)),
+    return {"n_events": metadata.get("n_generated", len(arrays)), "n_four_tag": int(len(weights)),
             "weights": weights, "m4j": m4j,
             "true_b_fraction": float(np.sum(weights * true_b) / np.sum(weights)) if len(weights) else float("nan"),
             "sumw_all": float(metadata["sumw"])}

@@ -429,6 +429,7 @@ def test_showered_file_metadata_and_truth(tmp_path):
     """Small end-to-end run: ROOT file of the qcd4b process, with the shower veto's bookkeeping; the
     four-tag yield is mostly true b jets (truth tagged: 500 events give a few four-tag events with
     drawn tags, too few to test)."""
+    import pylhe
     import uproot
 
     from hh4b.generate import writer
@@ -441,7 +442,7 @@ def test_showered_file_metadata_and_truth(tmp_path):
     assert stored["process"] == "qcd4b" and stored["n_generated"] == 500 == stored["n_events"] + veto["n_vetoed"]
     assert veto["n_vetoed"] > 100  # the shower veto stops most soft events early
     # the normalisation counts every parton-level event: sumw is the Les Houches weight total
-    lhe_weights = [float(block.split("\n")[1].split()[2]) for block in lhe.read_text().split("<event>")[1:]]
+    lhe_weights = [event.eventinfo.weight for event in pylhe.LHEFile.fromfile(str(lhe)).events]
     assert stored["sumw"] == pytest.approx(sum(lhe_weights), rel=1e-9)
     with uproot.open(path) as fin:
         runs = fin["Runs"].arrays(library="np")

@@ -26,10 +26,7 @@ import pythia8mc
 
 from hh4b import constants as C
 from hh4b.errors import ConfigError
-
-ANTI_KT_POWER = -1
-SELECT_VISIBLE_FINAL = 2  # SlowJet: all final-state particles but neutrinos (partons at this stage)
-USE_TRUE_MASSES = 2
+from hh4b.generate.jets import ANTI_KT_POWER, SELECT_VISIBLE_FINAL, USE_TRUE_MASSES
 
 
 @dataclass
