@@ -135,6 +135,10 @@ def test_ttbar_leptons_met_and_truth(sample_file, resonant500):
     events = read_events(sample_file("ttbar"))
     gen = events.GenPart
     assert ak.all(ak.sum(abs(gen.pdgId) == 6, axis=1) == 2) and ak.all(ak.sum(abs(gen.pdgId) == 24, axis=1) == 2)
+    b_quarks = gen[(abs(gen.pdgId) == 5) & (gen.genPartIdxMother >= 0)]
+    from_top = abs(b_quarks.distinctParent.pdgId) == 6
+    per_event = ak.sum(from_top, axis=1)  # the hard-process b of each top decay, mother = the top
+    assert ak.all(per_event <= 2) and ak.mean(per_event == 2) > 0.97  # t -> W s or W d: |V_tb|^2 ~ 0.998
     w_daughters = gen[(gen.genPartIdxMother >= 0) & (abs(gen.distinctParent.pdgId) == 24) & (abs(gen.pdgId) != 24)]
     leptonic = ak.sum(np.isin(abs(w_daughters.pdgId), (11, 13, 15)), axis=1)
     assert ak.all(leptonic <= 1) and ak.any(leptonic == 1)  # dileptonic vetoed, semileptonic kept

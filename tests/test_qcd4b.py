@@ -453,6 +453,30 @@ def test_showered_file_metadata_and_truth(tmp_path):
     _, (four, true_b) = _four_tag_weights(path, "77", [None, (5,)])
     assert four.sum() > 3 * np.sqrt(np.sum(four**2))
     assert true_b.sum() / four.sum() >= 0.75
+    _check_hard_b_quarks(path)
+
+
+def _check_hard_b_quarks(path):
+    """GenPart holds the four b quarks of the hard process after FSR (hard-process and last-copy
+    flags, no stored mother, two b and two b~), close to the Les Houches b quarks: inside the
+    generator's |eta| cut (FSR turns them little) and each b-tagged true-b jet of pT > 40 GeV
+    lies within dR < 0.4 of one of them."""
+    import awkward as ak
+    from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
+
+    from hh4b import constants as C
+    from hh4b.generate.truth import IS_HARD_PROCESS, IS_LAST_COPY
+
+    events = NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()
+    gen = events.GenPart
+    b = gen[abs(gen.pdgId) == 5]
+    assert ak.all(ak.num(b) == 4) and ak.all(ak.sum(b.pdgId, axis=1) == 0)
+    assert ak.all((b.statusFlags & IS_HARD_PROCESS) > 0) and ak.all((b.statusFlags & IS_LAST_COPY) > 0)
+    assert ak.all(b.genPartIdxMother == -1)
+    assert ak.mean(ak.all(abs(b.eta) < C.QCD4B_ETA_MAX + 0.2, axis=1)) > 0.95
+    jets = events.Jet[(events.Jet.pt > C.TAG_JET_PT_MIN) & (events.Jet.hadronFlavour == 5) & events.Jet.btagWP77]
+    nearest = ak.min(jets.metric_table(b), axis=2)
+    assert ak.mean(ak.flatten(nearest) < 0.4) > 0.9
 
 
 def _four_tag_weights(path, wp, flavour_sets):

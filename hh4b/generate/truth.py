@@ -7,8 +7,10 @@ Following mother1 while the id stays the same leads to the first copy (the chain
 particle that is nobody's same-id mother is a last copy.
 
 GenPart (docs/formats.md): the heavy scalar H (35), the Higgs bosons h (25, last copies),
-the b quarks from the h decays after final-state radiation (last copy before hadronisation,
-mother = the h), tops and Ws (last copies) and the W daughters (first copies).
+the b quarks from the h decays and the other hard-process b quarks (qcd4b's four, the tops' decay b;
+not a W's, which is kept as a W daughter)
+after final-state radiation (last copy before hadronisation; mother = the h or top, -1 for the
+outgoing b quarks of a 2 -> n process), tops and Ws (last copies) and the W daughters (first copies).
 statusFlags: bit 7 isHardProcess, bit 12 isFirstCopy, bit 13 isLastCopy.
 """
 
@@ -124,13 +126,14 @@ def genparts(rec: FlatRecord) -> ak.Array:
     apid = np.abs(rec.pid)
     root_mother = rec.mother[root]
     mother_pid = np.where(root_mother >= 0, rec.pid[np.maximum(root_mother, 0)], 0)
+    hard = (np.abs(rec.status[root]) >= 21) & (np.abs(rec.status[root]) <= 29)
     w_last = (apid == 24) & last
     mother_is_w = np.zeros(len(apid), dtype=bool)
     mother_is_w[rec.mother >= 0] = w_last[rec.mother[rec.mother >= 0]]
     keep = (
         ((apid == 35) & last)
         | ((apid == 25) & last)
-        | ((apid == 5) & last & (mother_pid == 25))
+        | ((apid == 5) & last & ((mother_pid == 25) | (hard & (np.abs(mother_pid) != 24))))  # W's: first copies
         | ((apid == 6) & last)
         | w_last
         | (first & mother_is_w & (apid != 24))
@@ -140,7 +143,6 @@ def genparts(rec: FlatRecord) -> ak.Array:
     starts = np.searchsorted(rec.event[kept], np.arange(len(rec.counts)))
     local[kept] = np.arange(len(kept)) - starts[rec.event[kept]]
     mother_idx = np.where(root_mother >= 0, local[np.maximum(root_mother, 0)], -1)
-    hard = (np.abs(rec.status[root]) >= 21) & (np.abs(rec.status[root]) <= 29)
     flags = hard * IS_HARD_PROCESS + first * IS_FIRST_COPY + last * IS_LAST_COPY
     fields = {
         "pt": rec.pt.astype(np.float32), "eta": rec.eta.astype(np.float32), "phi": rec.phi.astype(np.float32),
