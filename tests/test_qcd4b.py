@@ -447,7 +447,13 @@ def test_showered_file_metadata_and_truth(tmp_path):
     with uproot.open(path) as fin:
         runs = fin["Runs"].arrays(library="np")
         genweight = fin["Events"]["genWeight"].array(library="np")
+        lhe_weight = fin["Events"]["LHEWeight_originalXWGTUP"].array(library="np")
     assert runs["genEventSumw"][0] == pytest.approx(stored["sumw"]) and runs["genEventCount"][0] == 500
+    # per event, genWeight / LHE weight is the veto factor: 1, or 1 / keep for the kept failing events
+    factor = genweight / lhe_weight
+    kept_failing = np.isclose(factor, 1 / veto["keep"], rtol=1e-5)
+    assert np.all(kept_failing | np.isclose(factor, 1.0, rtol=1e-5)) and kept_failing.sum() == veto["n_kept_failing"]
+    assert lhe_weight.sum() + veto["sumw_vetoed"] == pytest.approx(stored["sumw"], rel=1e-6)
     assert len(genweight) == stored["n_events"] < 500  # the vetoed events are not in the file
     assert stored["xsec_pb"] == pytest.approx(metadata["qcd4b"]["xsec_pb"]) and stored["qcd4b"]["xsec_err_pb"] > 0
     _, (four, true_b) = _four_tag_weights(path, "77", [None, (5,)])

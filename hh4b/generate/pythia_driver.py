@@ -286,6 +286,8 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     columns = {"run": np.full(n, int(seed), np.uint32), "luminosityBlock": np.ones(n, np.uint32),
                "event": np.arange(1, n + 1, dtype=np.uint64), **columns}
     weights = columns.pop("weight_before_veto")
+    if sample == "lhe":  # NanoAOD's name; genWeight / it = the shower veto's factor (1 or 1 / keep)
+        columns["LHEWeight_originalXWGTUP"] = weights.astype(np.float32)
     veto = shower_veto.summary() if shower_veto is not None else {"n_vetoed": 0, "sumw_vetoed": 0.0,
                                                                    "sumw2_vetoed": 0.0}
     generation_kl = None
