@@ -604,3 +604,29 @@ def test_edge_extrapolation_and_subsets_of_the_cut_scan():
     assert shares["20,3,0.15"]["share_err"] == pytest.approx(np.sqrt(0.285 * 0.715 / n), rel=0.02)  # binomial
     assert shares["20,3,0.15"]["share"] == pytest.approx(0.285, abs=4 * shares["20,3,0.15"]["share_err"])
     assert shares["0,inf,0"] == {"share": 1.0, "share_err": 0.0}
+
+
+def test_bias_check_finds_the_square_root_bias_on_a_toy():
+    """benchmarks/qcd4b_bias_check.py: with E[q] = 0.1 min(1, pT4/60)^4 and a constant shower cost,
+    the Poisson fit recovers the power 4 and the best bias goes as sqrt(q / c), power 2; that bias
+    has a better merit (1 / variance x CPU) than powers 1 or 3 and than no bias."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "qcd4b_bias_check", Path(__file__).parents[1] / "benchmarks" / "qcd4b_bias_check.py")
+    check = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check)
+    n = 200000
+    rng = np.random.default_rng(5)
+    pt4 = rng.uniform(20.0, 80.0, n)
+    q_true = 0.1 * np.minimum(1.0, pt4 / 60.0) ** 4
+    toy = {"pt4": pt4, "b0": np.ones(n), "m": np.ones(n), "c": np.ones(n), "q": q_true * rng.exponential(1.0, n)}
+    features = (("pt4", 60.0),)
+    theta_q = check.poisson_fit(check.design(toy, features), toy["q"], np.ones(n))
+    assert theta_q == pytest.approx([np.log(0.1), 4.0], abs=0.05)
+    theta, scale = check.best_bias(toy, 0.0, features)
+    assert theta[1] == pytest.approx(2.0, abs=0.05)
+    exact = {**toy, "q": q_true}
+    merits = {power: check.merit(exact, np.minimum(1.0, (pt4 / 60.0) ** power), 0.0) for power in (0, 1, 2, 3)}
+    assert merits[2] == max(merits.values()) and merits[2] > 1.05 * merits[0]
