@@ -6,11 +6,11 @@ particle when it recoils or radiates: the copy has the same id and the previous 
 Following mother1 while the id stays the same leads to the first copy (the chain root); a
 particle that is nobody's same-id mother is a last copy.
 
-GenPart (docs/formats.md): the heavy scalar H (35), the Higgs bosons h (25, last copies),
-the b quarks from the h decays and the other hard-process b quarks (qcd4b's four, the tops' decay b;
-not a W's, which is kept as a W daughter)
-after final-state radiation (last copy before hadronisation; mother = the h or top, -1 for the
-outgoing b quarks of a 2 -> n process), tops and Ws (last copies) and the W daughters (first copies).
+GenPart (docs/formats.md): the heavy scalar H (35), the Higgs bosons h (25, last copies), the b
+quarks from the h decays and the other b quarks of the hard process (qcd4b's four, each top's decay
+b) after final-state radiation (last copy before hadronisation; mother = the h or the top, -1 for
+the outgoing b quarks of a 2 -> n process), tops and Ws (last copies) and the W daughters (first
+copies; a b from a W decay is kept only as such).
 statusFlags: bit 7 isHardProcess, bit 12 isFirstCopy, bit 13 isLastCopy.
 """
 
