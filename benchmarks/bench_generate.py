@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hh4b.weights import effective_entries
+
 LHE = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata" / "mg5_pp_to_jj.lhe.gz"
 FAMILIES = {
     "resonant": {"mass": 500.0},
@@ -82,7 +84,7 @@ def _four_tag(path: str) -> dict:
         flav = arrays.Jet_hadronFlavour[good][:, :N_TAGS_REQUIRED]
         four_b = ak.to_numpy(ak.fill_none(ak.all(flav == 5, axis=1), False)) & passed
         w = weights[passed]
-        out[wp] = {"n_pass": int(passed.sum()), "kish": float(w.sum() ** 2 / (w**2).sum()) if len(w) else 0.0,
+        out[wp] = {"n_pass": int(passed.sum()), "kish": effective_entries(w),
                    "frac_four_true_b": float(weights[four_b].sum() / w.sum()) if len(w) else float("nan")}
     return out
 

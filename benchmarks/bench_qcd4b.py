@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from hh4b import constants as C
+from hh4b.weights import effective_entries
 
 MHH_EDGES = np.array([200, 300, 350, 400, 450, 500, 600, 700, 900, 1200, 3000.0])
 
@@ -93,10 +94,6 @@ def analysis_weights(path: str | Path, wp: str, truth_tagging: bool, method: str
             "n_events": len(arrays)}
 
 
-def kish(weights: np.ndarray) -> float:
-    return float(weights.sum() ** 2 / np.sum(weights**2)) if len(weights) else 0.0
-
-
 def compare_shapes(ours: dict, pythia: dict) -> dict:
     """Normalised m_4j shapes of four-tag events: chi2 / bins with both weighted errors."""
     def shape(sample):
@@ -128,7 +125,7 @@ def run(events: int, seed: int, pythia_qcd: str | None, bias_powers: tuple | Non
         tagged = analysis_weights(path, C.BTAG_WP_NONRESONANT, truth_tagging=True)
     info = metadata["qcd4b"]
     seconds = {k: round(v, 2) for k, v in info["seconds"].items()}
-    effective = kish(result["weights"])
+    effective = effective_entries(result["weights"])
     report = {
         "events": events, "seed": seed, "scheme": scheme, "cpu_s": round(cpu, 1), "wall_s": round(wall, 1),
         "xsec_pb": round(info["xsec_pb"], 2), "xsec_err_pb": round(info["xsec_err_pb"], 2), "cuts": info["cuts"],
@@ -143,7 +140,7 @@ def run(events: int, seed: int, pythia_qcd: str | None, bias_powers: tuple | Non
         "goal_per_cpu_hour": 20000, "pythia_only_per_cpu_hour": 350,
         "four_true_b_fraction": round(result["true_b_fraction"], 3),
         "four_tag_xsec_truth_tagged_pb": info["xsec_pb"] * tagged["four_tag"].sum() / tagged["sumw"],
-        "effective_four_tag_truth_tagged_per_cpu_hour": round(kish(tagged["four_tag"]) / cpu * 3600.0),
+        "effective_four_tag_truth_tagged_per_cpu_hour": round(effective_entries(tagged["four_tag"]) / cpu * 3600.0),
     }
     if pythia_qcd:
         report["mhh_shape_vs_pythia_qcd"] = compare_shapes(result, four_tag(pythia_qcd))
@@ -170,8 +167,8 @@ def measure_files(paths: list[str], cpu_seconds: float | None = None) -> dict:
                 report[f"{label}_{cut}"] = {
                     "xsec_fb": round(1000 * w.sum() / len(paths), 2),
                     "xsec_err_fb": round(1000 * np.sqrt(np.sum(w**2)) / len(paths), 2),
-                    "rows": int(len(w)), "effective": round(kish(w), 1),
-                    "effective_per_cpu_hour": round(kish(w) / cpu * 3600.0)}
+                    "rows": int(len(w)), "effective": round(effective_entries(w), 1),
+                    "effective_per_cpu_hour": round(effective_entries(w) / cpu * 3600.0)}
     return report
 
 

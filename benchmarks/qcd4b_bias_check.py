@@ -38,6 +38,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from hh4b import constants as C
+from hh4b.weights import effective_entries
 
 VETOED_COST_RATIO = 0.15  # CPU of an event the shower veto stops / a full shower (stop 16: 1-2 ms / 13-14 ms)
 FEATURES = {  # name: (column, reference); log-linear terms min(0, log(x / reference)), or x itself
@@ -127,10 +128,6 @@ def best_bias(train: dict, parton_s: float, spec):
     return theta, scale
 
 
-def kish(w: np.ndarray) -> float:
-    return float(w.sum() ** 2 / np.sum(w**2))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", help="qcd4b files (at least two: fit on all but one, test on it)")
@@ -138,8 +135,8 @@ def main() -> None:
     files = [read(p) for p in args.files]
     for path, f in zip(args.files, files):
         p4 = np.sqrt(f["q"] / f["m"])
-        print(f"{path}: {len(f['b0'])} events; Kish of the four-tag weights {kish(f['y']):.0f}, without the 1/b factors "
-              f"{kish(p4 * f['m']):.0f} (the 1/b weights keep {kish(f['y']) / kish(p4 * f['m']):.2f} of it)")
+        print(f"{path}: {len(f['b0'])} events; Kish of the four-tag weights {effective_entries(f['y']):.0f}, without the 1/b factors "
+              f"{effective_entries(p4 * f['m']):.0f} (the 1/b weights keep {effective_entries(f['y']) / effective_entries(p4 * f['m']):.2f} of it)")
     for name, spec in FEATURES.items():
         gains = []
         for test, held in enumerate(files):

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from hh4b import constants as C
+from hh4b.weights import effective_entries
 
 EDGE_BANDS = {"pt_min": 5.0, "eta_max": 0.2, "dr_min": 0.1}  # GeV, |eta|, dR inside each generator cut
 BRANCHES = ["genWeight", "Jet_pt", "Jet_eta", "Jet_phi", "Jet_mass", "Jet_hadronFlavour"]
@@ -134,7 +135,7 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
                "pt_cuts": copy_weight[in_four & method["pt_ok"]],
                "signal_region": copy_weight[in_four & method["sr"].astype(bool)]}
     out = {name: {"xsec_pb": float(scale * w.sum()), "err_pb": float(scale * np.sqrt(np.sum(w**2))),
-                  "effective": float(w.sum() ** 2 / np.sum(w**2)) if np.any(w) else 0.0}
+                  "effective": effective_entries(w)}
            for name, w in weights.items()}
     out = {**out, "generator_xsec_pb": float(xsec), "n_events": len(genweight)}
     if observables is not None:

@@ -8,6 +8,8 @@ Non-resonant samples store, per event, the coefficients of |M|^2 = a + b k + c k
 kinematics. Reweighting the sample generated at k0 to k multiplies the weight by
 (a + b k + c k^2) / (a + b k0 + c k0^2); the `term` weights {a, b, c} / (a + b k0 + c k0^2)
 let any k be rebuilt later from three histograms.
+
+Statistical power of weighted events: `effective_entries` (Kish), (sum w)^2 / sum w^2.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import numpy as np
 from hh4b.constants import NONRESONANT_GENERATION_KL
 
 FB_PER_PB = 1000.0
+
+
+def effective_entries(weights: np.ndarray) -> float:
+    """Kish's effective number of events (sum w)^2 / sum w^2; 0 when every weight is 0 or there are none."""
+    weights = np.asarray(weights, dtype=np.float64)
+    sumw2 = float(np.sum(weights**2))
+    return float(weights.sum() ** 2 / sumw2) if sumw2 > 0 else 0.0
 
 
 def generation_kappa_lambda(metadata: dict) -> float:

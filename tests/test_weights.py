@@ -1,9 +1,16 @@
 """Event weights and kappa_lambda reweighting factors (hh4b.weights)."""
 
 import numpy as np
+import pytest
 
 from hh4b.constants import NONRESONANT_GENERATION_KL
-from hh4b.weights import event_weight, generation_kappa_lambda, kl_ratio, kl_term_factors
+from hh4b.weights import (
+    effective_entries,
+    event_weight,
+    generation_kappa_lambda,
+    kl_ratio,
+    kl_term_factors,
+)
 
 
 def test_generation_kappa_lambda_prefers_the_explicit_key():
@@ -26,3 +33,10 @@ def test_event_weight_normalises_to_luminosity_and_data_weighs_one():
     meta = {"xsec_pb": 2.0, "sumw": 4.0}
     np.testing.assert_allclose(event_weight(np.array([1.0, 3.0]), meta, 10.0), [5000.0, 15000.0])
     np.testing.assert_allclose(event_weight(np.array([7.0]), {**meta, "process": "data"}, 10.0), [1.0])
+
+
+def test_effective_entries_of_weighted_events():
+    """Kish: n equal weights count n; one weight of 3 among three of 1 counts 36 / 12 = 3; none count 0."""
+    assert effective_entries(np.full(7, 0.2)) == pytest.approx(7.0, rel=1e-12)
+    assert effective_entries(np.array([1.0, 1.0, 1.0, 3.0])) == 3.0
+    assert effective_entries(np.array([])) == 0.0 and effective_entries(np.zeros(3)) == 0.0
