@@ -85,7 +85,7 @@ def read(path: str) -> dict:
     p4 = truthtag.four_tag_probability(jets, "77")
     return {"pt4": pt[:, 3], "pt3": pt[:, 2], "pt2": pt[:, 1], "n_forward": (np.abs(eta) > C.TAG_JET_ETA_MAX).sum(1),
             "dr_min": dr.min(axis=(1, 2)), "b0": lhe_weight.min() / lhe_weight, "m": factor,
-            "q": factor * p4**2, "y": weight * p4,
+            "p4": p4, "q": factor * p4**2, "y": weight * p4,
             "c": full * np.where(factor > 1, keep + (1 - keep) * VETOED_COST_RATIO, 1.0),
             "parton_s": sum(v for k, v in seconds.items() if k != "shower")}
 
@@ -134,9 +134,9 @@ def main() -> None:
     args = parser.parse_args()
     files = [read(p) for p in args.files]
     for path, f in zip(args.files, files):
-        p4 = np.sqrt(f["q"] / f["m"])
-        print(f"{path}: {len(f['b0'])} events; Kish of the four-tag weights {effective_entries(f['y']):.0f}, without the 1/b factors "
-              f"{effective_entries(p4 * f['m']):.0f} (the 1/b weights keep {effective_entries(f['y']) / effective_entries(p4 * f['m']):.2f} of it)")
+        actual, unbiased = effective_entries(f["y"]), effective_entries(f["p4"] * f["m"])
+        print(f"{path}: {len(f['b0'])} events; Kish of the four-tag weights {actual:.0f}, without the 1/b factors "
+              f"{unbiased:.0f} (the 1/b weights keep {actual / unbiased:.2f} of it)")
     for name, spec in FEATURES.items():
         gains = []
         for test, held in enumerate(files):
