@@ -83,6 +83,7 @@ DEEPFLAV_B_THRESHOLD = 0.2783  # DeepJet medium WP, CMS BTV recommendation for 2
 
 # --- Event generation: Pythia 8 samples (generation.md) ------------------------------------
 BR_H_BB = 0.5824  # BR(h -> bb) at m_h = 125.0 GeV; LHC HXSWG Yellow Report 4 (arXiv:1610.07922)
+BR_HH_4B = BR_H_BB**2  # BR(hh -> bbbb): forced in the signal samples, carried as their metadata br_forced
 RESONANT_WIDTH = 1.0  # forced H width in GeV (`35:mWidth`, `35:doForceWidth`); generation.md
 QCD_PTHAT_MIN = 50.0  # b-enriched QCD: `PhaseSpace:pTHatMin`; generation.md QCD table
 QCD_BIAS_POW = 2.0  # `PhaseSpace:bias2SelectionPow`; generation.md QCD table
@@ -111,6 +112,15 @@ GGHH_LO_XSEC_FB = {13000.0: 16.7, 14000.0: 19.8}
 # at k = 0, 1, 2 (2.09, 1, 0.474); reproduces its k = -5, -1, 3, 5, 10 values to < 1% and the
 # minimum at k = 2.43 with sigma_min/sigma_SM = 0.42.
 GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)
+# Fit bins: a bin's background MC relative uncertainty sqrt(sum w^2) / sum w is at most this
+# (limits --max-mc-uncertainty; 30% = at least 11 Kish-effective MC events per bin).
+FIT_MAX_MC_UNCERTAINTY = 0.30
+# Neural selections: a score threshold or score slice must keep at least this many Kish-effective
+# background MC events (limits --min-kish; 25 = 20% MC relative uncertainty).
+FIT_MIN_KISH = 25.0
+# A result is flagged "limited by MC statistics" when the MC statistical uncertainties weaken it
+# (expected limit or kappa_lambda interval width) by more than this factor.
+MC_LIMITED_FACTOR = 1.2
 
 # --- LO p p -> b b~ b b~ generator on pyamplicol matrix elements (hh4b/generate/qcd4b) ------
 # Generator cuts on the four b quarks, looser than the analysis (four tagged jets with
@@ -208,3 +218,33 @@ SHOWER_VETO_SCALE = 10.0  # GeV, evolution pT at which the partons are looked at
 SHOWER_VETO_PT_MIN = 30.0  # GeV, parton-jet pT (analysis jets: TAG_JET_PT_MIN = 40)
 SHOWER_VETO_ETA_MAX = 2.7  # parton-jet |y| (analysis jets: TAG_JET_ETA_MAX = 2.5)
 SHOWER_VETO_KEEP = 0.1  # probability to keep a failing event (weight 1 / keep)
+
+# --- gg -> hh with five HEFT couplings (hh4b/heft.py) ----------------------------------------
+# Coupling points (kappa_lambda, kappa_t, c_2, c_g, c_2g) in the convention of the shape-benchmark
+# tables (Carvalho et al., arXiv:1507.02245; the twelve points as listed in arXiv:1806.05162):
+# L > -(m_t/v)(v + kappa_t h + (c_2/v) h h) t t~ + (alpha_s/(12 pi)) (c_g h/v - c_2g h h/(2 v^2)) G G.
+# "8a" is the point that arXiv:1806.05162 puts in place of 8 (c_tt = 0.5, c_ggh = 0.8/3, c_gghh = 0
+# there: c_2 = 0.5, c_g = 0.4, c_2g = 0 here).
+HEFT_SM = (1.0, 1.0, 0.0, 0.0, 0.0)
+HEFT_BENCHMARKS = {
+    "1": (7.5, 1.0, -1.0, 0.0, 0.0),
+    "2": (1.0, 1.0, 0.5, -0.8, 0.6),
+    "3": (1.0, 1.0, -1.5, 0.0, -0.8),
+    "4": (-3.5, 1.5, -3.0, 0.0, 0.0),
+    "5": (1.0, 1.0, 0.0, 0.8, -1.0),
+    "6": (2.4, 1.0, 0.0, 0.2, -0.2),
+    "7": (5.0, 1.0, 0.0, 0.2, -0.2),
+    "8": (15.0, 1.0, 0.0, -1.0, 1.0),
+    "8a": (1.0, 1.0, 0.5, 0.4, 0.0),
+    "9": (1.0, 1.0, 1.0, -0.6, 0.6),
+    "10": (10.0, 1.5, -1.0, 0.0, 0.0),
+    "11": (2.4, 1.0, 0.0, 1.0, -1.0),
+    "12": (15.0, 1.0, 1.0, 0.0, 0.0),
+}
+# Generation mixture for five-coupling samples (hh4b.heft.generation_vector: the fraction f of the
+# events follows each point's distribution): Kish N_eff / N of the events reweighted to each of SM and
+# the 13 benchmarks >= 0.50 (BM10 0.50, BM2 0.51, BM7 0.52; 13 TeV, LO quadrature of hh4b.heft),
+# >= 0.47 for kappa_lambda in [-10, 15] and >= 0.54 for c_2 in [-2, 2] (others SM). Generating at
+# kappa_lambda = 0 (NONRESONANT_GENERATION_KL, the committed files) gives 0.014 for BM2, 0.054 for
+# BM5 and 0.14-0.24 for BM8, 9, 10, 11; the equal mixture of all 14 points 0.40; a numerical max-min optimum of the 14 fractions 0.52.
+HEFT_GENERATION_MIXTURE = {"SM": 0.15, "2": 0.2, "3": 0.05, "7": 0.05, "8": 0.05, "9": 0.1, "10": 0.1, "11": 0.3}

@@ -90,16 +90,28 @@ def sigma_coefficients(sqrt_s: float = constants.SQRT_S, pdf_set: int = constant
     """(A, B, C) in fb with sigma(k_lambda) = A + B k + C k^2 (LO, top loop, k_t = 1)."""
     _check(sqrt_s, m_t, m_h, scale_factor)
     m_hh, m_weights, integrals = _partonic_table(float(m_t), float(m_h), float(gamma_h))
+    weight = hadronic_weights(m_hh, m_weights, sqrt_s, pdf_set, alpha_s_mz, alpha_s_order, scale_factor)
+    coefficients = (integrals * weight[None, :]).sum(axis=1)
+    return tuple(float(v) for v in coefficients)
+
+
+def hadronic_weights(m_hh: np.ndarray, m_weights: np.ndarray, sqrt_s: float,
+                     pdf_set: int = constants.PYTHIA_PDF_SET, alpha_s_mz: float = constants.ALPHA_S_MZ,
+                     alpha_s_order: int = 2, scale_factor: float = 1.0) -> np.ndarray:
+    """Per m_hh node: rule weight * (2 m_hh / S_had) L_gg alpha_s^2 P in fb / GeV^2, 0 above sqrt(s).
+
+    Times int dt X(s, t) (GeV^2) and summed over the nodes it gives sigma_X in fb."""
+    m_hh, m_weights = np.asarray(m_hh, dtype=float), np.asarray(m_weights, dtype=float)
     keep = m_hh < sqrt_s
-    m_hh, m_weights, integrals = m_hh[keep], m_weights[keep], integrals[:, keep]
     pdf = parton_density(pdf_set, alpha_s_mz, alpha_s_order)
     s_had = sqrt_s**2
-    tau = m_hh**2 / s_had
-    mu2 = (scale_factor * m_hh / 2.0) ** 2
+    tau = m_hh[keep] ** 2 / s_had
+    mu2 = (scale_factor * m_hh[keep] / 2.0) ** 2
     lumi = gluon_luminosity(tau, mu2, pdf)
-    weight = m_weights * 2.0 * m_hh / s_had * lumi * gghh.dsigma_dt_prefactor(pdf.alpha_s(mu2))
-    coefficients = (integrals * weight[None, :]).sum(axis=1) * constants.GEV2_TO_PB * 1000.0
-    return tuple(float(v) for v in coefficients)
+    weight = np.zeros_like(m_hh)
+    weight[keep] = (m_weights[keep] * 2.0 * m_hh[keep] / s_had * lumi * gghh.dsigma_dt_prefactor(pdf.alpha_s(mu2))
+                    * constants.GEV2_TO_PB * 1000.0)
+    return weight
 
 
 def sigma_gghh(kappa_lambda: float, sqrt_s: float = constants.SQRT_S, **options) -> float:
@@ -136,11 +148,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="mu_R = mu_F = factor * m_hh / 2 (default 1)")
     parser.add_argument("--m-t", type=float, default=constants.M_T, help="top mass in GeV")
     parser.add_argument("--m-h", type=float, default=constants.M_H, help="Higgs mass in GeV")
+    five = parser.add_mutually_exclusive_group()
+    five.add_argument("--heft", type=float, nargs=5, metavar=("KL", "KT", "C2", "CG", "C2G"),
+                      help="sigma at the five HEFT couplings kappa_lambda kappa_t c_2 c_g c_2g (hh4b.heft)")
+    five.add_argument("--benchmark", help="sigma at HEFT benchmark 1 ... 12, 8a or SM (hh4b.constants)")
+    parser.add_argument("--coefficients", action="store_true",
+                        help="print the 15 LO coefficients A_i (fb) of sigma in the five couplings")
 
 
 def main(args: argparse.Namespace) -> int:
     options = dict(pdf_set=args.pdf_set, alpha_s_mz=args.alpha_s, alpha_s_order=args.alpha_s_order,
                    scale_factor=args.scale_factor, m_t=args.m_t, m_h=args.m_h)
+    if args.heft is not None or args.benchmark is not None or args.coefficients:
+        from hh4b import heft
+
+        return heft.print_cross_sections(args.sqrt_s, args.heft, args.benchmark, args.coefficients, **options)
     a, b, c = sigma_coefficients(args.sqrt_s, **options)
     sigma = a + b * args.kappa_lambda + c * args.kappa_lambda**2
     print(f"sigma(gg -> hh, LO, kappa_lambda = {args.kappa_lambda:g}, sqrt(s) = {args.sqrt_s / 1000:g} TeV)"

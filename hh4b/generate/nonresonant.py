@@ -27,7 +27,7 @@ import numpy as np
 import pythia8mc
 from scipy.interpolate import RectBivariateSpline
 
-from hh4b import constants, gghh
+from hh4b import constants, gghh, heft
 from hh4b.errors import ConfigError
 
 PROCESS_CODE = 10251  # user process codes must be >= 10000
@@ -40,6 +40,11 @@ N_GRID_BELOW, N_GRID_ABOVE, N_GRID_HIGH, N_GRID_COS2 = 16, 28, 16, 12
 class MatrixElementGrid:
     """(a, b, c)(s, t) interpolated from a grid built once per process.
 
+    `terms` is the function that gives the coefficients at exact (s, t): gghh.me_coefficients for
+    (a, b, c), heft.me_terms for the 15 terms of the five-coupling polynomial (the same nodes, so
+    its A_1, A_7, A_3 splines are those of a, b, c). `combination(vector)` is one spline of
+    sum_k vector_k X_k (splines are linear in the tabulated values), the generator's |M|^2.
+
     Three pieces in m_hh: [2 m_h, 2 m_t] and [2 m_t, M_HH_SPLIT] in v = sqrt(|m_hh - 2 m_t|)
     (square-root cusps at the top threshold), [M_HH_SPLIT, M_HH_GRID_MAX] in log m_hh; cos^2 theta
     in [0, 1]. Measured: build 0.9 s CPU (+ ~1 s one-time numba start-up); |M|^2 interpolation
@@ -47,8 +52,9 @@ class MatrixElementGrid:
     2 m_t); a look-up costs ~10 us.
     """
 
-    def __init__(self, params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()):
+    def __init__(self, params: gghh.HiggsPairParameters = gghh.HiggsPairParameters(), terms=gghh.me_coefficients):
         self.params = params
+        self.terms = terms
         self._threshold = 2.0 * params.m_t
         cos2 = np.linspace(0.0, 1.0, N_GRID_COS2)
         # (kind, m_hh range, node count, box rule); the loop integrals are singular exactly at
@@ -57,15 +63,16 @@ class MatrixElementGrid:
                   ("above", self._threshold + THRESHOLD_GAP, M_HH_SPLIT, N_GRID_ABOVE, 24),
                   ("log", M_HH_SPLIT, M_HH_GRID_MAX, N_GRID_HIGH, 16))
         covers = (self._threshold, M_HH_SPLIT, np.inf)  # each piece serves m_hh up to this
-        self._pieces = []
+        self._pieces, self._tables = [], []
         for (kind, m_low, m_high, count, box_nodes), cover in zip(pieces, covers):
             x_nodes = np.linspace(*sorted((self._to_x(kind, m_low), self._to_x(kind, m_high))), count)
             m_hh = self._from_x(kind, x_nodes)
             s = (m_hh**2)[:, None] * np.ones_like(cos2)
             t = gghh.t_from_cos_theta(s, np.sqrt(cos2)[None, :], params.m_h)
-            coefficients = gghh.me_coefficients(s, t, params, box_nodes)
-            splines = [RectBivariateSpline(x_nodes, cos2, value) for value in coefficients]
+            values = np.asarray(terms(s, t, params, box_nodes))
+            splines = [RectBivariateSpline(x_nodes, cos2, value) for value in values]
             self._pieces.append((kind, cover, splines))
+            self._tables.append((x_nodes, cos2, values))
 
     def _to_x(self, kind: str, m_hh):
         """Grid variable: sqrt(|m_hh - 2 m_t|) near the top threshold, log m_hh above M_HH_SPLIT."""
@@ -83,12 +90,26 @@ class MatrixElementGrid:
         cos_theta = (t - m_h2 + 0.5 * s) / (0.5 * s * beta) if beta > 0.0 else 0.0
         return min(cos_theta * cos_theta, 1.0)
 
-    def coefficients(self, s: float, t: float) -> tuple[float, float, float]:
-        """(a, b, c) at one phase-space point (s, t) in GeV^2."""
+    def combination(self, vector) -> "MatrixElementGrid":
+        """A grid of the single function sum_k vector_k X_k (same nodes and pieces)."""
+        vector = np.asarray(vector, dtype=float)
+        combined = object.__new__(MatrixElementGrid)
+        combined.params, combined._threshold = self.params, self._threshold
+        combined.terms = lambda s, t, params, box_nodes=None: np.tensordot(
+            vector, np.asarray(self.terms(s, t, params)), axes=(0, 0))[None]
+        combined._pieces, combined._tables = [], []
+        for (kind, cover, _), (x_nodes, cos2, values) in zip(self._pieces, self._tables):
+            value = np.tensordot(vector, values, axes=(0, 0))
+            combined._pieces.append((kind, cover, [RectBivariateSpline(x_nodes, cos2, value)]))
+            combined._tables.append((x_nodes, cos2, value[None]))
+        return combined
+
+    def coefficients(self, s: float, t: float) -> tuple[float, ...]:
+        """(a, b, c) (or the grid's terms) at one phase-space point (s, t) in GeV^2."""
         m_hh = float(np.sqrt(s))
         if m_hh > M_HH_GRID_MAX:
             s_arr, t_arr = np.array([s]), np.array([t])
-            return tuple(float(x[0]) for x in gghh.me_coefficients(s_arr, t_arr, self.params))
+            return tuple(float(x[0]) for x in self.terms(s_arr, t_arr, self.params))
         cos2 = self.cos2_theta(s, t)
         for kind, cover, splines in self._pieces:
             if m_hh <= cover:
@@ -97,15 +118,15 @@ class MatrixElementGrid:
         raise AssertionError("unreachable")
 
 
-    def coefficients_array(self, s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(a, b, c) at many points (vectorised; for writing the per-event branches)."""
+    def coefficients_array(self, s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, ...]:
+        """(a, b, c) (or the grid's terms) at many points (vectorised; for the per-event branches)."""
         s, t = np.broadcast_arrays(np.asarray(s, dtype=float), np.asarray(t, dtype=float))
         m_hh = np.sqrt(s)
         m_h2 = self.params.m_h**2
         beta = np.sqrt(np.maximum(1.0 - 4.0 * m_h2 / s, 0.0))
         cos_theta = np.where(beta > 0.0, (t - m_h2 + 0.5 * s) / (0.5 * s * np.where(beta > 0.0, beta, 1.0)), 0.0)
         cos2 = np.minimum(cos_theta**2, 1.0)
-        out = np.zeros((3,) + s.shape)
+        out = np.zeros((len(self._pieces[0][2]),) + s.shape)
         lower = -np.inf
         for kind, cover, splines in self._pieces:
             sel = (m_hh > lower) & (m_hh <= min(cover, M_HH_GRID_MAX))
@@ -115,14 +136,16 @@ class MatrixElementGrid:
             lower = cover
         beyond = m_hh > M_HH_GRID_MAX
         if beyond.any():
-            out[:, beyond] = gghh.me_coefficients(s[beyond], t[beyond], self.params)
-        return out[0], out[1], out[2]
+            out[:, beyond] = self.terms(s[beyond], t[beyond], self.params)
+        return tuple(out)
 
 
 @functools.lru_cache(maxsize=4)
-def matrix_element_grid(params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()) -> MatrixElementGrid:
-    """The grid of `params`, built once per Python process (several Pythia instances share it)."""
-    return MatrixElementGrid(params)
+def matrix_element_grid(params: gghh.HiggsPairParameters = gghh.HiggsPairParameters(),
+                        five_couplings: bool = False) -> MatrixElementGrid:
+    """The grid of `params`, built once per Python process (several Pythia instances share it):
+    (a, b, c), or with `five_couplings` the 15 terms of hh4b.heft."""
+    return MatrixElementGrid(params, heft.me_terms if five_couplings else gghh.me_coefficients)
 
 
 class GGToHHProcess(pythia8mc.Sigma2Process):
@@ -133,16 +156,24 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
     `info = pythia.infoPython()`; `last_coefficients` holds (a, b, c) of the latest `sigmaKin`
     call, which after `pythia.next()` is the accepted point (tested), but Pythia also calls
     sigmaKin for trial points, so the explicit form is the safe one.
+
+    With `generation` (15 numbers g_k, hh4b.heft.generation_vector: a five-coupling point or a
+    mixture) the process samples |M|^2 = sum_k g_k T_k with one spline of that sum, and
+    `coefficients_for` gives the 15 terms T_k (kappa_lambda is then unused).
     """
 
     def __init__(self, kappa_lambda: float = constants.NONRESONANT_GENERATION_KL,
-                 params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()):
+                 params: gghh.HiggsPairParameters = gghh.HiggsPairParameters(), generation=None):
         pythia8mc.Sigma2Process.__init__(self)
         low, high = constants.KAPPA_LAMBDA_RANGE
         if not low <= kappa_lambda <= high:
             raise ConfigError(f"--kappa-lambda {kappa_lambda} outside [{low}, {high}]")
         self.kappa_lambda = float(kappa_lambda)
-        self.grid = matrix_element_grid(params)
+        self.generation = None if generation is None else np.asarray(generation, dtype=float)
+        if self.generation is not None and self.generation.shape != (len(heft.TERM_NAMES),):
+            raise ConfigError(f"a five-coupling generation vector has {len(heft.TERM_NAMES)} entries")
+        self.grid = matrix_element_grid(params, self.generation is not None)
+        self._msq_grid = None if self.generation is None else self.grid.combination(self.generation)
         self.last_coefficients = (0.0, 0.0, 0.0)
         self._sigma = 0.0
 
@@ -171,6 +202,10 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
         return 25
 
     def sigmaKin(self):
+        if self._msq_grid is not None:
+            (msq,) = self._msq_grid.coefficients(self.sH, self.tH)
+            self._sigma = float(gghh.dsigma_dt_prefactor(self.alpS)) * max(msq, 0.0)
+            return
         a, b, c = self.grid.coefficients(self.sH, self.tH)
         self.last_coefficients = (a, b, c)
         k = self.kappa_lambda
@@ -203,7 +238,7 @@ def nonresonant_settings(pdf_set: int = constants.PYTHIA_PDF_SET) -> list[str]:
 
 
 def configure_nonresonant(pythia, kappa_lambda: float = constants.NONRESONANT_GENERATION_KL,
-                          params: gghh.HiggsPairParameters = gghh.HiggsPairParameters()
+                          params: gghh.HiggsPairParameters = gghh.HiggsPairParameters(), generation=None
                           ) -> GGToHHProcess:
     """Apply `nonresonant_settings` and register gg -> hh with `setSigmaPtr`, before `init()`.
 
@@ -212,7 +247,7 @@ def configure_nonresonant(pythia, kappa_lambda: float = constants.NONRESONANT_GE
     for line in nonresonant_settings():
         if not pythia.readString(line):
             raise ConfigError(f"Pythia rejected the setting '{line}'")
-    process = GGToHHProcess(kappa_lambda, params)
+    process = GGToHHProcess(kappa_lambda, params, generation)
     pythia.setSigmaPtr(process)
     return process
 
