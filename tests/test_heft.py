@@ -1,0 +1,173 @@
+"""gg -> hh with five HEFT couplings (hh4b.heft): the kappa_lambda plane, the heavy-top limit, the
+LO coefficients A_i against direct integration, and reweighting against direct sampling."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+from scipy.stats import chi2
+
+from hh4b import cli, constants, gghh, heft, weights, xsec
+
+# The seed's second table, electroweak-chiral-Lagrangian convention (c_hhh, c_t, c_tt, c_ggh, c_gghh)
+EWCHL_TABLE = {
+    "1": (7.5, 1.0, -1.0, 0.0, 0.0), "2": (1.0, 1.0, 0.5, -1.6 / 3, -0.2), "3": (1.0, 1.0, -1.5, 0.0, 0.8 / 3),
+    "4": (-3.5, 1.5, -3.0, 0.0, 0.0), "5": (1.0, 1.0, 0.0, 1.6 / 3, 1.0 / 3), "6": (2.4, 1.0, 0.0, 0.4 / 3, 0.2 / 3),
+    "7": (5.0, 1.0, 0.0, 0.4 / 3, 0.2 / 3), "8a": (1.0, 1.0, 0.5, 0.8 / 3, 0.0), "9": (1.0, 1.0, 1.0, -0.4, -0.2),
+    "10": (10.0, 1.5, -1.0, 0.0, 0.0), "11": (2.4, 1.0, 0.0, 2.0 / 3, 1.0 / 3), "12": (15.0, 1.0, 1.0, 0.0, 0.0),
+}
+
+
+def _phase_space(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    m_hh = np.concatenate([rng.uniform(255, 340, n // 4), rng.uniform(352, 800, n // 2), rng.uniform(800, 2500, n - 3 * (n // 4))])
+    s = m_hh**2
+    return s, gghh.t_from_cos_theta(s, rng.uniform(-0.95, 0.95, n))
+
+
+def test_benchmarks_match_both_tables_of_the_seed():
+    for name, ewchl in EWCHL_TABLE.items():
+        np.testing.assert_allclose(heft.to_ewchl(heft.benchmark(name).couplings()), ewchl, atol=1e-12)
+        np.testing.assert_allclose(heft.from_ewchl(ewchl), heft.benchmark(name).couplings(), atol=1e-12)
+    # benchmark 8 of the first table is not 8a of the second
+    assert not np.allclose(heft.to_ewchl(heft.benchmark("8").couplings()), EWCHL_TABLE["8a"])
+
+
+def test_kappa_lambda_plane_is_todays_matrix_element_and_cross_section():
+    s, t = _phase_space(40, 1)
+    a, b, c = gghh.me_coefficients(s, t)
+    terms = heft.me_terms(s, t)
+    coefficients = xsec.sigma_coefficients()
+    for k in (-5.0, 0.0, 1.0, 2.4, 10.0):
+        np.testing.assert_allclose(heft.msq(terms, (k, 1, 0, 0, 0)), a + b * k + c * k * k, rtol=1e-6)
+        np.testing.assert_allclose(heft.weight_factors(terms, (k, 1, 0, 0, 0), heft.kappa_lambda_generation(0.0)),
+                                   weights.kl_ratio(a, b, c, k, 0.0), rtol=1e-6)
+        sigma_kl = coefficients[0] + coefficients[1] * k + coefficients[2] * k * k
+        assert heft.sigma((k, 1.0, 0.0, 0.0, 0.0)) == pytest.approx(sigma_kl, rel=1e-6)
+    # c_2 = 0.1 interferes destructively with the box (A_6 / sigma_SM ~ -8.5)
+    assert heft.sigma((1.0, 1.0, 0.1, 0.0, 0.0)) < 0.7 * heft.sigma(constants.HEFT_SM)
+
+
+def test_term_expansion_equals_the_amplitude_squared():
+    s, t = _phase_space(24, 2)
+    terms = heft.me_terms(s, t)
+    rng = np.random.default_rng(3)
+    for point in rng.normal(0.0, 1.5, (10, 5)):
+        np.testing.assert_allclose(heft.msq(terms, point), heft.msq_direct(s, t, point), rtol=1e-10)
+
+
+def test_heavy_top_limit_contact_couplings():
+    """At large m_t, F_tri -> 2/3 and F_box -> -2/3, G_box -> 0, so the top loop at (kappa_t, c_2)
+    equals the gluon contact terms c_g = kappa_t, c_2g = kappa_t^2 - 2 c_2 without tops."""
+    m_hh = np.array([260.0, 300.0, 400.0, 600.0])
+    s = m_hh**2
+    t = gghh.t_from_cos_theta(s, np.array([0.1, 0.5, 0.8, 0.3]))
+    rng = np.random.default_rng(4)
+    for kappa_lambda, kappa_t, c_2 in rng.uniform(-2, 2, (4, 3)):
+        top = (kappa_lambda, kappa_t, c_2, 0.0, 0.0)
+        contact = (kappa_lambda, 0.0, 0.0, kappa_t, kappa_t**2 - 2 * c_2)
+        deviation = {}
+        for m_t in (173.0, 4000.0, 8000.0):
+            params = gghh.HiggsPairParameters(m_t=m_t)
+            full, effective = heft.msq_direct(s, t, top, params), heft.msq_direct(s, t, contact, params)
+            deviation[m_t] = np.max(np.abs(full - effective) / (full + effective))
+        assert deviation[8000.0] < 3e-3
+        assert deviation[4000.0] / deviation[8000.0] == pytest.approx(4.0, rel=0.25)  # O(s / m_t^2)
+        assert deviation[173.0] > 0.05  # the limit is not the physical top
+    f_tri, f_box, g_box = gghh.form_factors(s, t, gghh.HiggsPairParameters(m_t=8000.0))
+    pieces = heft.amplitude_pieces(s, f_tri, f_box, gghh.HiggsPairParameters(m_t=8000.0))
+    c_tri = gghh.triangle_propagator(s)
+    np.testing.assert_allclose(pieces[2] / c_tri, 2.0 / 3.0, rtol=2e-3)  # kappa_t kappa_lambda: C_tri F_tri
+    np.testing.assert_allclose(pieces[0], -2.0 / 3.0, rtol=2e-3)  # kappa_t^2: F_box
+    assert np.all(np.abs(g_box) < 1e-3)
+
+
+def test_coefficients_reproduce_direct_cross_sections():
+    """A_i against sigma integrated from |M|^2 of the amplitude itself, on a cos theta rule over
+    [-1, 1] with no symmetry assumed (16 nodes against the A_i's 10 on [0, 1])."""
+    params = gghh.HiggsPairParameters()
+    m_hh, m_weights = xsec._m_hh_rule(params.m_h, params.m_t)
+    cos_nodes, cos_weights = np.polynomial.legendre.leggauss(16)
+    s = (m_hh**2)[:, None] * np.ones_like(cos_nodes)
+    t = gghh.t_from_cos_theta(s, cos_nodes[None, :])
+    f_tri, f_box, g_box = gghh.form_factors(s, t, params, xsec.BOX_NODES_XSEC)
+    dt = 0.5 * (m_hh**2 * np.sqrt(1 - 4 * params.m_h**2 / m_hh**2))[:, None] * cos_weights[None, :]
+    hadronic = xsec.hadronic_weights(m_hh, m_weights, constants.SQRT_S)
+    c_tri = gghh.triangle_propagator(s)
+    terms = heft.sigma_terms()
+    rng = np.random.default_rng(20)
+    for point in np.column_stack([rng.uniform(-10, 15, 20), rng.uniform(0.5, 1.5, 20),
+                                  rng.uniform(-3, 3, 20), rng.uniform(-1, 1, 20), rng.uniform(-1, 1, 20)]):
+        c_hhh, c_t, c_tt, c_ggh, c_gghh = heft.to_ewchl(point)
+        amplitude = c_t**2 * f_box + 2 * c_tt * f_tri + c_t * c_hhh * c_tri * f_tri + c_ggh * c_hhh * c_tri + 2 * c_gghh
+        msq = np.abs(amplitude) ** 2 + np.abs(c_t**2 * g_box) ** 2
+        direct = float(hadronic @ (msq * dt).sum(axis=1))
+        assert heft.term_monomials(point) @ terms == pytest.approx(direct, rel=1e-4)
+
+
+def test_xsec_cli_benchmark_and_coefficients(capsys):
+    assert cli.main(["xsec", "--benchmark", "5", "--coefficients"]) == 0
+    out = capsys.readouterr().out
+    sigma = float(re.search(r"BM5: .*\) = ([0-9.eE+-]+) fb", out).group(1))
+    assert sigma == pytest.approx(heft.sigma(constants.HEFT_BENCHMARKS["5"]), rel=1e-3)
+    rows = re.findall(r"^\s*(\d+) (c_\S+(?: c_\S+)*)\s+(\S+)\s+(\S+)$", out, re.M)
+    assert [int(r[0]) for r in rows] == list(range(1, 16))
+    by_index = {int(r[0]): float(r[2]) for r in rows}
+    a, b, c = xsec.sigma_coefficients()
+    assert (by_index[1], by_index[7], by_index[3]) == pytest.approx((a, b, c), rel=1e-4)
+    assert by_index[9] == pytest.approx(by_index[14], rel=1e-4)  # both 4 Re(C_tri F_tri) at LO
+    assert cli.main(["xsec", "--heft", "1", "1", "0", "0", "0"]) == 0
+    sm = float(re.search(r"\) = ([0-9.eE+-]+) fb", capsys.readouterr().out).group(1))
+    assert sm == pytest.approx(a + b + c, rel=1e-3)
+
+
+def test_generation_mixture_covers_every_benchmark():
+    mixture = heft.default_generation()
+    fractions = [heft.effective_fraction(p.couplings(), mixture) for p in heft.benchmarks()]
+    assert min(fractions) > 0.45
+    kl0 = heft.kappa_lambda_generation(0.0)
+    assert heft.effective_fraction(heft.benchmark("2").couplings(), kl0) < 0.05
+    # a single point reweighted to itself keeps every event
+    assert heft.effective_fraction(constants.HEFT_SM, heft.term_monomials(constants.HEFT_SM)) == pytest.approx(1.0)
+
+
+# --- reweighting against direct generation (parton level, interpolated matrix element) -------
+
+@pytest.fixture(scope="module")
+def sampler():
+    from hh4b.generate.nonresonant import matrix_element_grid
+
+    return heft.PartonSampler(matrix_element_grid(five_couplings=True))
+
+
+def _chi2_weighted_unweighted(x_w, w, x_u, edges):
+    """Chi^2 between a weighted and an unweighted histogram of the same density (normalised)."""
+    hw, _ = np.histogram(x_w, edges, weights=w)
+    vw, _ = np.histogram(x_w, edges, weights=w * w)
+    hu, _ = np.histogram(x_u, edges)
+    keep = (hu > 0) | (hw > 0)
+    hw, vw, hu = hw[keep], vw[keep], hu[keep]
+    sw, su = hw.sum(), hu.sum()
+    value = np.sum((hw / sw - hu / su) ** 2 / (vw / sw**2 + hu / su**2))
+    return value, int(keep.sum()) - 1
+
+
+@pytest.mark.parametrize("name", ["1", "2", "5", "12"])
+def test_reweighted_sample_matches_direct_sample(sampler, name):
+    point = heft.benchmark(name).couplings()
+    generation = heft.default_generation()
+    m_gen, cos_gen, terms_gen = sampler.sample(generation, 60000, np.random.default_rng(11))
+    m_dir, cos_dir, _ = sampler.sample(heft.term_monomials(point), 60000, np.random.default_rng(int(name[:2]) + 100))
+    w = heft.weight_factors(terms_gen, point, generation)
+    mhh_edges = np.array([250, 280, 310, 340, 370, 400, 440, 480, 530, 600, 700, 850, 1100, 3000.0])
+    pt_edges = np.array([0, 40, 80, 120, 160, 200, 250, 300, 400, 600, 1500.0])
+    pt_gen, pt_dir = heft.higgs_pt(m_gen, cos_gen), heft.higgs_pt(m_dir, cos_dir)
+    sm_w = heft.weight_factors(terms_gen, constants.HEFT_SM, generation)
+    for x_gen, x_dir, edges in ((m_gen, m_dir, mhh_edges), (pt_gen, pt_dir, pt_edges)):
+        value, ndf = _chi2_weighted_unweighted(x_gen, w, x_dir, edges)
+        assert chi2.sf(value, ndf) > 1e-3, (name, value, ndf)
+    # the test has power: the same direct sample against the SM-weighted events fails
+    value, ndf = _chi2_weighted_unweighted(m_gen, sm_w, m_dir, mhh_edges)
+    assert chi2.sf(value, ndf) < 1e-6
