@@ -40,6 +40,7 @@ from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.truthtag import chunk_rng, expand as truth_tag
 from hh4b.weights import event_weight, generation_kappa_lambda, kl_ratio, kl_term_factors
+from hh4b import heft_histograms
 
 COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
 METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, per method
@@ -78,6 +79,7 @@ class HH4bProcessor(processor.ProcessorABC):
     def empty_output(self, dataset: str, nonresonant: bool) -> dict:
         return {
             "hists": {**make_histograms(nonresonant), **score_histograms(nonresonant),
+                      **(heft_histograms.histograms() if nonresonant else {}),
                       **({BKGMODEL_HIST: self.background_model.histogram()} if self.background_model else {})},
             "columns": {k: [] for k in COLUMN_NAMES} if self.save_columns else {},
             "cutflow": {dataset: new_cutflow(self.cut_names())},
@@ -133,6 +135,8 @@ class HH4bProcessor(processor.ProcessorABC):
         if kl is not None:
             kl = (*(x[source] for x in kl[:3]), kl[3])
         self._fill(out["hists"], dataset, result, weight, kl)
+        if kl is not None:
+            heft_histograms.fill(out["hists"], dataset, result, weight, kl, events, source)
         self._fill_scores(out["hists"], dataset, result, weight, kl)
         background = self.background_model is not None and self.background_model.applies_to(meta)
         columns = per_event_columns(dataset, jets, result, weight, self.dhh_centre) \

@@ -171,3 +171,65 @@ def test_reweighted_sample_matches_direct_sample(sampler, name):
     # the test has power: the same direct sample against the SM-weighted events fails
     value, ndf = _chi2_weighted_unweighted(m_gen, sm_w, m_dir, mhh_edges)
     assert chi2.sf(value, ndf) < 1e-6
+
+
+# --- processor histograms ---------------------------------------------------------------------
+
+def test_truth_terms_reproduce_the_generators_stored_coefficients():
+    """On a committed Pythia file the GenPart recomputation gives the stored a, b, c: c depends on
+    s only (float32 agreement), a and b also on the Collins-Soper angle (ISR recoil)."""
+    from pathlib import Path
+
+    import awkward as ak
+    import uproot
+
+    from hh4b.generate.nonresonant import matrix_element_grid
+
+    path = Path(__file__).resolve().parents[1] / "data" / "nonresonant_kl0_0.root"
+    arrays = uproot.open(path)["Events"].arrays(
+        ["GenPart_pt", "GenPart_eta", "GenPart_phi", "GenPart_mass", "GenPart_pdgId", "KappaLambda_a",
+         "KappaLambda_b", "KappaLambda_c"], entry_stop=2000)
+    higgs = arrays.GenPart_pdgId == 25
+    m_hh, cos_theta = heft.mhh_cos_theta_cs(**{k: ak.to_numpy(arrays[f"GenPart_{k}"][higgs]).astype(float)
+                                                for k in ("pt", "eta", "phi", "mass")})
+    s = m_hh**2
+    terms = np.array(matrix_element_grid(five_couplings=True).coefficients_array(s, gghh.t_from_cos_theta(s, cos_theta)))
+    relative = {name: np.abs(terms[row] / ak.to_numpy(arrays[f"KappaLambda_{name}"]) - 1)
+                for row, name in zip(heft.KL_TERMS, "abc")}
+    assert np.quantile(relative["c"], 0.99) < 1e-5
+    assert np.median(relative["a"]) < 5e-3 and np.quantile(relative["a"], 0.9) < 3e-2
+    assert np.median(relative["b"]) < 5e-3
+
+
+def test_processor_fills_five_coupling_histograms(tmp_path):
+    from hh4b.run import load_fileset, process_fileset
+    from processors.hh4b_processor import HH4bProcessor
+    from toys import hh_events, write_nanoaod
+
+    rng = np.random.default_rng(4)
+    n = 1500
+    coefficients = {"KappaLambda_a": np.full(n, 2.0), "KappaLambda_b": rng.uniform(-1.0, 0.0, n),
+                    "KappaLambda_c": rng.uniform(0.2, 0.5, n)}
+    write_nanoaod(tmp_path / "nonres.root", hh_events(n, 400, 8), extra=coefficients)
+    fileset = {"nonres": {"files": {str(tmp_path / "nonres.root"): "Events"},
+                          "metadata": {"process": "nonresonant", "xsec_pb": 1.0, "sumw": float(n), "n_events": n,
+                                       "btag_wp": "70", "sqrt_s": 13000, "generation_kappa_lambda": 1.0}}}
+    (tmp_path / "fileset.json").write_text(__import__("json").dumps(fileset))
+    output = process_fileset(load_fileset(tmp_path / "fileset.json"), HH4bProcessor(), "iterative",
+                             chunksize=1000, progress=False)
+    assert output["bookkeeping"]["failed_chunks"] == []
+    hists = output["hists"]
+    where = {"dataset": "nonres", "region": "SR", "tags": "4b", "method": "cut_mindr"}
+    terms = np.array([hists["mhh_heft_terms"][{**where, "term": t}].values() for t in heft.TERM_NAMES])
+    kl_terms = {t: hists["mhh_kl_terms"][{**where, "term": t}].values() for t in "abc"}
+    assert hists["mhh"][where].values().sum() > 0
+    np.testing.assert_allclose(hists["mhh_heft"][{**where, "point": "SM"}].values(), hists["mhh"][where].values(),
+                               rtol=1e-10)
+    for k in (-2.0, 5.0):
+        np.testing.assert_allclose(heft.msq(terms, (k, 1, 0, 0, 0)),
+                                   kl_terms["a"] + k * kl_terms["b"] + k * k * kl_terms["c"], rtol=1e-6, atol=1e-9)
+    for point in heft.benchmarks(include_sm=False):
+        np.testing.assert_allclose(hists["mhh_heft"][{**where, "point": point.label}].values(),
+                                   heft.msq(terms, point.couplings()), rtol=1e-8, atol=1e-9)
+    # a benchmark with c_2g differs in shape and rate from the SM template
+    assert not np.allclose(hists["mhh_heft"][{**where, "point": "BM5"}].values(), hists["mhh"][where].values(), rtol=0.05)

@@ -1,0 +1,91 @@
+"""The processor's five-coupling histograms of non-resonant samples (hh4b.heft; docs/heft.md).
+
+`mhh_heft_terms` (axes of `mhh_kl_terms`, term = A1 ... A15) holds, in the signal region, the
+event weight times T_k / |M|^2_gen for each of the 15 terms: any coupling point's m_hh template is
+sum_k u_k(point) times the term histograms (hh4b.heft.term_monomials). `mhh_heft` holds the templates
+of `POINTS` (SM and the benchmarks, `point` axis) filled the same way.
+
+Per-event terms. The committed samples store only (a, b, c) = (T_1, T_7, T_3), computed by the
+generator from s-hat and t-hat. The other twelve are looked up on the five-coupling grid at the two
+truth Higgs bosons of GenPart: m_hh is the partonic sqrt(s-hat) (initial-state radiation boosts the
+pair as a whole), cos theta is the Collins-Soper angle (the partonic one up to the pair's p_T); of
+the twelve, only A_6, A_11 and A_12 depend on cos theta. The generation density is the file's
+kappa_lambda polynomial a + b k0 + c k0^2, so in the kappa_lambda plane the weights are exactly
+those of `mhh_kl_terms`.
+"""
+
+from __future__ import annotations
+
+import awkward as ak
+import hist
+import numpy as np
+
+from hh4b import gghh, heft
+from hh4b.errors import InputFileError
+from hh4b.histograms import REGION_LABELS, _categories, mhh_axis
+from hh4b.selection import TAG_CATEGORIES
+
+TERMS_HIST = "mhh_heft_terms"
+POINTS_HIST = "mhh_heft"
+POINTS = tuple(heft.benchmarks())
+LAST_COPY_BIT = 13  # NanoAOD GenPart statusFlags: isLastCopy
+
+
+def histograms() -> dict[str, hist.Hist]:
+    """Empty `mhh_heft_terms` and `mhh_heft`."""
+    return {
+        TERMS_HIST: hist.Hist(*_categories(), hist.axis.StrCategory(list(heft.TERM_NAMES), name="term"),
+                              mhh_axis(), storage=hist.storage.Weight()),
+        POINTS_HIST: hist.Hist(*_categories(), hist.axis.StrCategory([p.label for p in POINTS], name="point"),
+                               mhh_axis(), storage=hist.storage.Weight()),
+    }
+
+
+def truth_higgs_pairs(events) -> dict[str, np.ndarray]:
+    """pt, eta, phi, mass of the two last-copy Higgs bosons per event, arrays of shape (n, 2)."""
+    if "GenPart" not in events.fields:
+        raise InputFileError("five-coupling terms need the truth Higgs bosons (GenPart) of non-resonant files")
+    gen = events.GenPart
+    last = (gen.statusFlags & (1 << LAST_COPY_BIT)) != 0
+    higgs = gen[(gen.pdgId == 25) & last]
+    if not ak.all(ak.num(higgs) == 2):
+        raise InputFileError("an event without exactly two last-copy Higgs bosons in GenPart")
+    return {k: ak.to_numpy(higgs[k]).astype(np.float64) for k in ("pt", "eta", "phi", "mass")}
+
+
+def event_terms(events, stored=None, grid=None) -> np.ndarray:
+    """T_1 ... T_15 per event, shape (15, n), from the truth Higgs bosons; `stored` (a, b, c) of the
+    same events, when given, replaces T_1, T_7, T_3."""
+    if grid is None:
+        from hh4b.generate.nonresonant import matrix_element_grid
+
+        grid = matrix_element_grid(five_couplings=True)
+    m_hh, cos_theta = heft.mhh_cos_theta_cs(**truth_higgs_pairs(events))
+    s = np.maximum(m_hh, 2.0 * grid.params.m_h + 1e-6) ** 2
+    terms = np.array(grid.coefficients_array(s, gghh.t_from_cos_theta(s, cos_theta, grid.params.m_h)))
+    for row, values in zip(heft.KL_TERMS, stored or ()):
+        terms[row] = values
+    return terms
+
+
+def fill(hists: dict, dataset: str, result: dict, weight: np.ndarray, kl, events, source: np.ndarray) -> None:
+    """Fill the signal-region five-coupling histograms of one chunk (`source`: the event of each row)."""
+    for name, empty in histograms().items():
+        hists.setdefault(name, empty)
+    terms = event_terms(events)[:, source]
+    for row, values in zip(heft.KL_TERMS, kl[:3]):
+        terms[row] = values
+    tags = np.array(["", "", *(TAG_CATEGORIES[c] for c in (2, 3, 4))])
+    sr = REGION_LABELS.index("SR")
+    for method, q in result["methods"].items():
+        rows = np.flatnonzero((q["region"] == sr) & (result["category"] > 0))
+        if rows.size == 0:
+            continue
+        common = {"dataset": dataset, "region": "SR", "tags": tags[result["category"][rows]], "method": method}
+        generated = np.tensordot(heft.kappa_lambda_generation(kl[3]), terms[:, rows], axes=(0, 0))
+        base = weight[rows] / np.where(generated > 0, generated, np.inf)
+        for k, name in enumerate(heft.TERM_NAMES):
+            hists[TERMS_HIST].fill(**common, term=name, mhh=q["mhh"][rows], weight=base * terms[k, rows])
+        for point in POINTS:
+            hists[POINTS_HIST].fill(**common, point=point.label, mhh=q["mhh"][rows],
+                                    weight=base * heft.msq(terms[:, rows], point.couplings()))
