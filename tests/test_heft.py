@@ -233,3 +233,67 @@ def test_processor_fills_five_coupling_histograms(tmp_path):
                                    heft.msq(terms, point.couplings()), rtol=1e-8, atol=1e-9)
     # a benchmark with c_2g differs in shape and rate from the SM template
     assert not np.allclose(hists["mhh_heft"][{**where, "point": "BM5"}].values(), hists["mhh"][where].values(), rtol=0.05)
+
+
+# --- limits-stage results -----------------------------------------------------------------------
+
+def _synthetic_output(tmp_path, lumi_scale: float):
+    """A processor output whose mhh_heft_terms are the LO term cross sections binned in m_hh (times
+    `lumi_scale` events per fb), with a falling background."""
+    import hist
+    from types import SimpleNamespace
+
+    from hh4b.heft_histograms import histograms
+    from hh4b.stats.model import Template, build_spec
+    from hh4b.stats.outputs import ProcessorOutput
+
+    m_hh, cells = heft.cell_cross_sections()
+    per_node = cells.sum(axis=2)
+    h = histograms()["mhh_heft_terms"]
+    br = 0.34
+    for k, name in enumerate(heft.TERM_NAMES):
+        h.fill(dataset="nonres", region="SR", tags="4b", method="cut_mindr", term=name, mhh=m_hh,
+               weight=per_node[k] * lumi_scale * br * 0.01)
+    edges = np.array([250.0, 300, 350, 400, 450, 500, 600, 700, 850, 1100, 3000])
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    background = {"qcd": Template(2000.0 * np.exp(-(centres - 250) / 120.0), np.zeros(centres.size))}
+    xsec_pb = float(heft.kappa_lambda_generation(0.0) @ heft.sigma_terms()) * br / 1000.0
+    out = ProcessorOutput(tmp_path, {"mhh_heft_terms": h},
+                          {"nonres": {"process": "nonresonant", "xsec_pb": xsec_pb, "br_forced": br,
+                                      "generation_kappa_lambda": 0.0}}, 300.0, 13000.0)
+    inputs = SimpleNamespace(out=out, method="cut_mindr", edges=edges, scale=1.0, backgrounds=background,
+                             spec=lambda signals, **kw: build_spec(edges, signals, background, staterror=False, **kw))
+    assert isinstance(h, hist.Hist)
+    return out, inputs
+
+
+def test_heft_results_limits_interval_and_contour(tmp_path):
+    from types import SimpleNamespace
+
+    from hh4b.stats.heft import CHI2_95_2DOF, heft_results
+
+    out, inputs = _synthetic_output(tmp_path, 300.0)
+    result = heft_results(out, inputs, tmp_path / "report", SimpleNamespace(sqrt_s=13000.0),
+                          kl_grid=np.arange(-4.0, 12.01, 2.0), c2_grid=np.arange(-1.0, 1.01, 0.25),
+                          c2_scan=np.arange(-2.0, 2.51, 0.1))
+    rows = {r["point"]: r for r in result["benchmarks"]}
+    assert len(rows) == 14
+    sm_lo = heft.sigma(constants.HEFT_SM)
+    for name in ("SM", "BM4", "BM8a"):
+        row = rows[name]
+        # sigma prediction = the file's cross section scaled by the LO ratio; sigma_95 = mu_95 sigma
+        assert row["sigma_pred_fb"] == pytest.approx(heft.sigma(row["couplings"]), rel=1e-6)
+        assert row["sigma95_fb"]["expected"] == pytest.approx(row["mu95"]["expected"] * row["sigma_pred_fb"], rel=1e-9)
+        assert row["sigma95_fb"]["expected_m1"] < row["sigma95_fb"]["expected"] < row["sigma95_fb"]["expected_p1"]
+    # 228 x SM (BM4) is excluded by far, the SM is not
+    assert rows["BM4"]["mu95"]["expected"] < 0.1 < 1.0 < rows["SM"]["mu95"]["expected"]
+    assert rows["SM"]["sigma_pred_fb"] == pytest.approx(sm_lo, rel=1e-6)
+    c2 = result["c2_interval"]
+    assert -2.0 < c2["lower"] < 0.0 < c2["upper"] < 2.5 and abs(c2["best"]) < 0.06
+    scan = result["kl_c2"]
+    delta = np.asarray(scan["delta"])
+    i_sm, j_sm = np.argmin(np.abs(np.asarray(scan["kappa_lambda"]) - 1.0)), np.argmin(np.abs(scan["c_2"]))
+    assert delta[i_sm, j_sm] < 0.5 and delta.max() > CHI2_95_2DOF
+    for name in ("heft_cut_mindr.json", "heft_cut_mindr.md", "heft_kl_c2_cut_mindr.png", "heft_c2_scan_cut_mindr.png"):
+        assert (tmp_path / "report" / name).is_file()
+    assert "BM12" in (tmp_path / "report" / "heft_cut_mindr.md").read_text()
