@@ -1,5 +1,7 @@
 """2b -> 4b reweighting: recovers a density ratio known in closed form; closure; ensemble spread."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -34,12 +36,21 @@ def test_recovers_closed_form_density_ratio():
 
 
 def test_control_region_closure_within_statistics():
+    """Closure of the ratio averaged over five trainings run to the last epoch (no early stop).
+
+    One training's closure swings with its initialisation and batch order, and those swing with
+    the machine (thread count, instruction set: the same seed gives mean pull^2 from 2 to 9);
+    early stopping on the noisy validation loss also leaves a bias in the tail. The average of
+    log w over independent trainings has neither: mean pull^2 1.8 to 2.2 across instruction sets,
+    the exact ratio 2.4 (the 2b sample's own fluctuation counts too, so ~2 is expected)."""
     x2, w2, x4, w4 = _samples(20000, seed=2)
     w4 = 0.01 * w4  # four-tag yield is 1% of the two-tag one
-    model = train_reweighter(x2, w2, x4, w4, CONFIG, seed=0)
-    norm = control_region_normalisation(model, x2, w2, w4)
-    predicted = norm * w2 * density_ratio(model, x2)
-    assert predicted.sum() == pytest.approx(w4.sum(), rel=1e-6)
+    config = replace(CONFIG, patience=CONFIG.epochs)
+    models = [train_reweighter(x2, w2, x4, w4, config, seed=seed) for seed in range(5)]
+    ratio = np.exp(np.mean([np.log(density_ratio(m, x2)) for m in models], axis=0))
+    predicted = w2 * ratio * (w4.sum() / np.sum(w2 * ratio))
+    norm = control_region_normalisation(models[0], x2, w2, w4)
+    assert (norm * w2 * density_ratio(models[0], x2)).sum() == pytest.approx(w4.sum(), rel=1e-6)
     # shape closure in bins of the reweighted feature, within Poisson errors of the 4b sample
     edges = np.linspace(-2, 3, 11)
     pred_h, _ = np.histogram(x2[:, 0], edges, weights=predicted)
