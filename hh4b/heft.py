@@ -238,6 +238,15 @@ def weight_factors(terms, couplings, generation) -> np.ndarray:
         return np.where(denominator > 0, numerator / denominator, 0.0)
 
 
+def weight_matrix(terms, points, generation) -> np.ndarray:
+    """`weight_factors` for many points at once, shape (n_points, n_events): one matrix product
+    (n_points, 15) x (15, n_events) over one shared denominator."""
+    terms = np.asarray(terms, dtype=float)
+    denominator = np.tensordot(np.asarray(generation, dtype=float), terms, axes=(0, 0))
+    inverse = np.where(denominator > 0, 1.0 / np.where(denominator > 0, denominator, 1.0), 0.0)
+    return (term_monomials(check_couplings(points)) @ terms) * inverse
+
+
 def effective_fraction(couplings, generation, sqrt_s: float = constants.SQRT_S, **options) -> float:
     """Kish N_eff / N of the events of the generation vector reweighted to `couplings`:
     sigma_B^-2 sigma_gen int p_B^2 / p_gen, on the quadrature cells of `cell_cross_sections`."""

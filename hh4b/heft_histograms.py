@@ -75,6 +75,8 @@ def fill(hists: dict, dataset: str, result: dict, weight: np.ndarray, kl, events
     terms = event_terms(events)[:, source]
     for row, values in zip(heft.KL_TERMS, kl[:3]):
         terms[row] = values
+    generation = heft.kappa_lambda_generation(kl[3])
+    couplings = [point.couplings() for point in POINTS]
     tags = np.array(["", "", *(TAG_CATEGORIES[c] for c in (2, 3, 4))])
     sr = REGION_LABELS.index("SR")
     for method, q in result["methods"].items():
@@ -82,10 +84,10 @@ def fill(hists: dict, dataset: str, result: dict, weight: np.ndarray, kl, events
         if rows.size == 0:
             continue
         common = {"dataset": dataset, "region": "SR", "tags": tags[result["category"][rows]], "method": method}
-        generated = np.tensordot(heft.kappa_lambda_generation(kl[3]), terms[:, rows], axes=(0, 0))
-        base = weight[rows] / np.where(generated > 0, generated, np.inf)
+        generated = np.tensordot(generation, terms[:, rows], axes=(0, 0))
+        base = weight[rows] * np.where(generated > 0, 1.0 / np.where(generated > 0, generated, 1.0), 0.0)
         for k, name in enumerate(heft.TERM_NAMES):
             hists[TERMS_HIST].fill(**common, term=name, mhh=q["mhh"][rows], weight=base * terms[k, rows])
-        for point in POINTS:
-            hists[POINTS_HIST].fill(**common, point=point.label, mhh=q["mhh"][rows],
-                                    weight=base * heft.msq(terms[:, rows], point.couplings()))
+        point_weights = heft.weight_matrix(terms[:, rows], couplings, generation) * weight[rows]
+        for point, point_weight in zip(POINTS, point_weights):
+            hists[POINTS_HIST].fill(**common, point=point.label, mhh=q["mhh"][rows], weight=point_weight)

@@ -54,8 +54,12 @@ def test_term_expansion_equals_the_amplitude_squared():
     s, t = _phase_space(24, 2)
     terms = heft.me_terms(s, t)
     rng = np.random.default_rng(3)
-    for point in rng.normal(0.0, 1.5, (10, 5)):
+    points = rng.normal(0.0, 1.5, (10, 5))
+    for point in points:
         np.testing.assert_allclose(heft.msq(terms, point), heft.msq_direct(s, t, point), rtol=1e-10)
+    generation = heft.kappa_lambda_generation(0.0)
+    np.testing.assert_allclose(heft.weight_matrix(terms, points, generation),
+                               [heft.weight_factors(terms, p, generation) for p in points], rtol=1e-12)
 
 
 def test_heavy_top_limit_contact_couplings():
