@@ -5,9 +5,10 @@ event weight times T_k / |M|^2_gen for each of the 15 terms: any coupling point'
 sum_k u_k(point) times the term histograms (hh4b.heft.term_monomials). `mhh_heft` holds the templates
 of `POINTS` (SM and the benchmarks, `point` axis) filled the same way.
 
-Per-event terms. The committed samples store only (a, b, c) = (T_1, T_7, T_3), computed by the
-generator from s-hat and t-hat. The other twelve are looked up on the five-coupling grid at the two
-truth Higgs bosons of GenPart: m_hh is the partonic sqrt(s-hat) (initial-state radiation boosts the
+Per-event terms. Files generated now store the twelve terms other than (a, b, c) = (T_1, T_7, T_3)
+as HEFT_A<k> branches, computed like a, b, c from s-hat and t-hat; they are used when present. The
+committed samples store only a, b, c; for them the other twelve are looked up on the five-coupling
+grid at the two truth Higgs bosons of GenPart: m_hh is the partonic sqrt(s-hat) (initial-state radiation boosts the
 pair as a whole), cos theta is the Collins-Soper angle (the partonic one up to the pair's p_T); of
 the twelve, only A_6, A_11 and A_12 depend on cos theta. The generation density is the file's
 kappa_lambda polynomial a + b k0 + c k0^2, so in the kappa_lambda plane the weights are exactly
@@ -22,6 +23,7 @@ import numpy as np
 
 from hh4b import gghh, heft
 from hh4b.errors import InputFileError
+from hh4b.events import collection_fields
 from hh4b.histograms import REGION_LABELS, _categories, mhh_axis
 from hh4b.selection import TAG_CATEGORIES
 
@@ -53,9 +55,26 @@ def truth_higgs_pairs(events) -> dict[str, np.ndarray]:
     return {k: ak.to_numpy(higgs[k]).astype(np.float64) for k in ("pt", "eta", "phi", "mass")}
 
 
+def stored_terms(events) -> np.ndarray | None:
+    """T_1 ... T_15 from the generator's HEFT_A<k> branches (T_1, T_7, T_3 left 0 for the stored
+    KappaLambda_a, b, c), or None when the file has none."""
+    wanted = [name for k, name in enumerate(heft.TERM_NAMES) if k not in heft.KL_TERMS]
+    if not set(wanted) <= set(collection_fields(events, "HEFT")):
+        return None
+    terms = np.zeros((len(heft.TERM_NAMES), len(events)))
+    for name in wanted:
+        terms[heft.TERM_NAMES.index(name)] = ak.to_numpy(events.HEFT[name]).astype(np.float64)
+    return terms
+
+
 def event_terms(events, stored=None, grid=None) -> np.ndarray:
-    """T_1 ... T_15 per event, shape (15, n), from the truth Higgs bosons; `stored` (a, b, c) of the
-    same events, when given, replaces T_1, T_7, T_3."""
+    """T_1 ... T_15 per event, shape (15, n): the HEFT_A<k> branches when the file has them, else
+    from the truth Higgs bosons; `stored` (a, b, c) of the same events, when given, replaces T_1, T_7, T_3."""
+    terms = stored_terms(events)
+    if terms is not None:
+        for row, values in zip(heft.KL_TERMS, stored or ()):
+            terms[row] = values
+        return terms
     if grid is None:
         from hh4b.generate.nonresonant import matrix_element_grid
 

@@ -148,6 +148,14 @@ def matrix_element_grid(params: gghh.HiggsPairParameters = gghh.HiggsPairParamet
     return MatrixElementGrid(params, heft.me_terms if five_couplings else gghh.me_coefficients)
 
 
+def heft_branches(s_hat, t_hat) -> dict[str, np.ndarray]:
+    """HEFT_A<k> (float32) of the five-coupling terms other than A_1, A_7, A_3 (= KappaLambda_a, b, c)
+    at each event's s-hat, t-hat: with them any coupling point is an exact reweighting (hh4b.heft)."""
+    terms = matrix_element_grid(five_couplings=True).coefficients_array(np.asarray(s_hat), np.asarray(t_hat))
+    return {f"HEFT_{name}": np.asarray(terms[k], np.float32)
+            for k, name in enumerate(heft.TERM_NAMES) if k not in heft.KL_TERMS}
+
+
 class GGToHHProcess(pythia8mc.Sigma2Process):
     """g g -> h h with the LO full-m_t matrix element at kappa_lambda = `kappa_lambda`.
 

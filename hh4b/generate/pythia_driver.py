@@ -153,7 +153,8 @@ def _configure_nonresonant(pythia, kappa_lambda):
 
 
 def _kl_coefficients(process_object, info: ak.Array) -> dict[str, np.ndarray]:
-    """(a, b, c) of |M|^2 = a + b k + c k^2 from each event's s-hat and t-hat."""
+    """(a, b, c) of |M|^2 = a + b k + c k^2 from each event's s-hat and t-hat, and the other twelve
+    five-coupling terms (HEFT_A<k>, hh4b.heft)."""
     from hh4b import gghh
     from hh4b.generate import nonresonant
 
@@ -165,7 +166,7 @@ def _kl_coefficients(process_object, info: ak.Array) -> dict[str, np.ndarray]:
     except (TypeError, ValueError):  # a scalar-only implementation: per event (spline look-ups, ~30 us)
         a, b, c = np.array([coefficients_for(float(s), float(t)) for s, t in zip(s_hat, t_hat)]).T
     return {"KappaLambda_a": np.asarray(a, np.float64), "KappaLambda_b": np.asarray(b, np.float64),
-            "KappaLambda_c": np.asarray(c, np.float64)}
+            "KappaLambda_c": np.asarray(c, np.float64), **nonresonant.heft_branches(s_hat, t_hat)}
 
 
 def reconstruct(particles: ak.Array, particle_jets: ak.Array, rng: np.random.Generator) -> dict:
