@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 
 from hh4b.errors import HH4bError
@@ -42,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name, rest = argv[0], argv[1:]
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     module_name, help_text = SUBCOMMANDS[name]
     try:
         module = importlib.import_module(module_name)

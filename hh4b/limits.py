@@ -6,21 +6,31 @@ For every analysis method in OUTPUT_DIR/output.coffea:
 - non-resonant: (a) mu as POI, the sigma_HH limit vs kappa_lambda and the allowed kappa_lambda range,
   (b) kappa_lambda as POI, the profile-likelihood interval (paper Table VI);
 - projections to other luminosities and the equivalent luminosity between methods (notes Table 28).
-Methods with a classifier score (spanet, dnn_*) select events above the S/sqrt(B)-optimal score
-threshold (paper), and/or (--score-fit, beyond the paper) fit the m_hh distributions of several score
-slices at once, labelled `<method> (score bins)`; those enter the limit and interval tables and plots,
-not the projections.
-Writes workspaces/*.json (pyhf), tables (JSON + CSV), plots (PNG + PDF) and summary.md to --report.
+Methods with a classifier score (spanet, dnn_*) select events above the score threshold with the
+best Asimov significance including the background MC uncertainty (the paper: S/sqrt(B)), and/or
+(--score-fit, beyond the paper) fit the m_hh distributions of several score slices at once,
+labelled `<method> (score bins)`; those enter the limit and interval tables and plots, not the
+projections.
+Every fit keeps the per-bin MC statistical uncertainties (staterror, from the sum of squared
+weights) unless --no-staterror; the fit bins are merged until each has a background MC relative
+uncertainty within --max-mc-uncertainty (hh4b.stats.binning). A fit that does not converge is an
+error naming the method, the hypothesis and the least well known bin. Each result says whether
+the MC statistics limit it (the MC uncertainties weaken it by more than MC_LIMITED_FACTOR).
+Writes workspaces/*.json (pyhf, saved with POI bounds that contain the limits), tables (JSON +
+CSV), plots (PNG + PDF) and summary.md to --report.
 
-Cross sections: the resonant signal histograms are normalised to the dataset's xsec_pb, which
-includes the branching ratios forced in generation (br_forced: a number, or a dict/list whose
-product is used); the reported limit is on sigma(gg -> H -> hh) = mu_95 * xsec_pb / br_forced.
+Cross sections: the signal histograms are normalised to the dataset's xsec_pb, which includes the
+branching ratios forced in generation (metadata br_forced: a number, or a dict/list whose product
+is used; hh4b's signal samples force hh -> bbbb, constants.BR_HH_4B). The reported limits are on
+sigma(gg -> H -> hh) = mu_95 * xsec_pb / br_forced and on sigma(gg -> hh), with sigma x BR(bbbb)
+beside them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import re
 import sys
 from pathlib import Path
@@ -29,12 +39,16 @@ import numpy as np
 import pyhf
 from tqdm.auto import tqdm
 
-from hh4b.constants import LUMI_DEFAULT_FB, LUMI_PROJECTIONS_FB
+from hh4b.constants import (FIT_MAX_MC_UNCERTAINTY, FIT_MIN_KISH, KAPPA_LAMBDA_RANGE, LUMI_DEFAULT_FB,
+                            LUMI_PROJECTIONS_FB, MC_LIMITED_FACTOR)
 from hh4b.errors import ConfigError, HH4bError
+from hh4b.stats import binning, fitsummary, outputs, plots, projections, scores, tables
 from hh4b.stats import kappa as kl
-from hh4b.stats import outputs, plots, projections, scores, tables
-from hh4b.stats.limits import upper_limit
-from hh4b.stats.model import Template, build_spec
+from hh4b.stats.limits import LimitResult, upper_limit
+from hh4b.stats.model import Template, build_spec, set_poi_bounds
+
+SIGNAL_PROCESSES = ("resonant", "nonresonant")
+log = logging.getLogger(__name__)
 from hh4b.weights import generation_kappa_lambda
 
 
@@ -67,8 +81,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-staterror", action="store_true",
                         help="leave out the MC statistical uncertainties (staterror) of the templates")
     parser.add_argument("--min-background", type=float, default=1.0,
-                        help="merge m_hh bins (from low mass up) until each has at least this many background events "
-                             "at --lumi; bins with zero background are not allowed (default: %(default)s)")
+                        help="merge m_hh bins (from the tails in) until each has at least this many background "
+                             "events at --lumi; bins with zero background are not allowed (default: %(default)s)")
+    parser.add_argument("--max-mc-uncertainty", type=float, default=FIT_MAX_MC_UNCERTAINTY,
+                        help="merge m_hh bins (from the tails in) until each has a background MC relative "
+                             "uncertainty sqrt(sum w^2) / sum w of at most this (default: %(default)s)")
+    parser.add_argument("--min-kish", type=float, default=FIT_MIN_KISH,
+                        help="classifier-score thresholds and score slices keep at least this many Kish-effective "
+                             "background MC events, (sum w)^2 / sum w^2 (default: %(default)s)")
     parser.add_argument("--max-bins", type=int, default=12,
                         help="at most this many m_hh bins of equal relative width (snapped to the histogram's edges) "
                              "before the --min-background merging; pyhf fits slow down steeply with more bins "
@@ -77,9 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="extra luminosities in fb^-1 for the projection table; none to skip "
                              "(default: %(default)s)")
     parser.add_argument("--score-fit", choices=("threshold", "bins", "both"), default="both",
-                        help="methods with a classifier score: m_hh above the S/sqrt(B)-optimal threshold (paper), "
-                             "a fit of --score-bins score slices with nested optimal edges, or both "
-                             "(default: %(default)s)")
+                        help="methods with a classifier score: m_hh above the best threshold (Asimov significance "
+                             "with the background MC uncertainty; the paper: S/sqrt(B)), a fit of --score-bins score "
+                             "slices with nested optimal edges, or both (default: %(default)s)")
     parser.add_argument("--score-bins", type=int, default=3,
                         help="score slices of the binned fit; the top one is the threshold selection "
                              "(default: %(default)s)")
@@ -89,6 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kappa-step", type=float, default=0.5,
                         help="step of the kappa_lambda grid in [-10, 15] for the mu-as-POI limits; the profile "
                              "scan uses half of it (default: %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def _parse_normsys(items) -> dict[str, dict[str, float]]:
@@ -103,13 +124,20 @@ def _parse_normsys(items) -> dict[str, dict[str, float]]:
     return result
 
 
-def _br(meta: dict) -> float:
-    br = meta.get("br_forced", 1.0)
-    if isinstance(br, dict):
-        br = float(np.prod(list(br.values())))
-    elif isinstance(br, (list, tuple)):
-        br = float(np.prod(br))
-    return float(br or 1.0)
+def branching_ratio(out: outputs.ProcessorOutput, dataset: str) -> float:
+    """The branching ratio included in a signal dataset's xsec_pb (metadata br_forced: a number, or
+    a dict/list of factors); ConfigError naming the dataset when it is missing or not in (0, 1]."""
+    br = out.metadata[dataset].get("br_forced")
+    if br is None:
+        raise ConfigError(f"signal dataset {dataset!r} in {out.path} has no metadata 'br_forced': give the branching "
+                          f"ratio its xsec_pb includes (1 if xsec_pb is the full cross section)")
+    try:
+        value = float(np.prod(list(br.values()) if isinstance(br, dict) else br))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"signal dataset {dataset!r}: metadata br_forced {br!r} is not a number") from err
+    if not 0.0 < value <= 1.0:
+        raise ConfigError(f"signal dataset {dataset!r}: metadata br_forced {value:g} is not in (0, 1]")
+    return value
 
 
 class MethodInputs:
@@ -124,10 +152,10 @@ class MethodInputs:
         else:
             edges, backgrounds = outputs.simulated_backgrounds(out, method, args.multijet)
         self.native_edges = edges
-        total = np.sum([t.yields for t in backgrounds.values()], axis=0) * self.scale
         coarse = outputs.geometric_edges(edges, args.max_bins)
-        total = np.add.reduceat(total, np.searchsorted(edges, coarse[:-1]))
-        self.edges = outputs.merge_bins(coarse, total, args.min_background)
+        total = outputs.rebin(outputs.total(backgrounds.values()), edges, coarse).scaled(self.scale)
+        self.edges = binning.mc_merged_edges(coarse, total.yields, total.variances, args.max_mc_uncertainty,
+                                             args.min_background, label=f"method {method}")
         self.backgrounds = {n: self.rebin(t).scaled(self.scale) for n, t in backgrounds.items()}
         self.ensembles = {n: self._rebin_rows(e) * self.scale for n, e in self.ensembles.items()}
         self.variations = {n: {k: self.rebin(Template(v)).yields * self.scale for k, v in d.items()}
@@ -171,15 +199,30 @@ class MethodInputs:
             return None  # observed data exist only at the output's own luminosity and energy
         return self.rebin(outputs.template(self.out, data, self.method)[1]).yields
 
-    def spec(self, signals: dict, scale: float = 1.0, **kwargs) -> dict:
-        """Workspace with luminosity `scale` relative to --lumi (projections)."""
+    def bin_rows(self) -> list[dict]:
+        """The fit bins with their total background at --lumi, MC relative uncertainty and Kish count."""
+        total = outputs.total(self.backgrounds.values())
+        return binning.bin_rows(self.edges, total.yields, total.variances)
+
+    def spec(self, signals: dict, scale: float = 1.0, staterror: bool | None = None, **kwargs) -> dict:
+        """Workspace with luminosity `scale` relative to --lumi (projections); staterror None: as
+        --no-staterror says."""
         normsys = _parse_normsys(self.args.normsys)
         bkgs = {n: t.scaled(scale) for n, t in self.backgrounds.items()}
         return build_spec(self.edges, signals, bkgs, normsys=normsys or None,
                           ensembles={n: e * scale for n, e in self.ensembles.items()} or None,
                           variations={n: {k: v * scale for k, v in d.items()} for n, d in self.variations.items()}
-                          or None, ensemble_mode=self.args.ensemble_mode, staterror=not self.args.no_staterror,
+                          or None, ensemble_mode=self.args.ensemble_mode,
+                          staterror=not self.args.no_staterror if staterror is None else staterror,
                           label=f"method {self.method}", **kwargs)
+
+    def kappa_spec(self, terms: kl.KappaTerms, scale: float = 1.0, staterror: bool | None = None,
+                   **kwargs) -> dict:
+        """The kappa_lambda-as-POI workspace (hh4b.stats.kappa.kappa_spec) at luminosity `scale`."""
+        bkgs = {n: t.scaled(scale) for n, t in self.backgrounds.items()}
+        return kl.kappa_spec(self.edges, terms.scaled(scale), bkgs, normsys=_parse_normsys(self.args.normsys) or None,
+                             staterror=not self.args.no_staterror if staterror is None else staterror,
+                             label=f"method {self.method}", **kwargs)
 
 
 class ScoreBinnedInputs(MethodInputs):
@@ -203,6 +246,12 @@ class ScoreBinnedInputs(MethodInputs):
                            for n, d in self.slices[0].variations.items()}
         observed = [s.observed for s in self.slices]
         self.observed = None if any(o is None for o in observed) else np.concatenate(observed)
+
+    def bin_rows(self) -> list[dict]:
+        rows = []
+        for lo, hi, part in zip(self.score_edges[:-1], self.score_edges[1:], self.slices):
+            rows += [{**r, "bin": len(rows) + i, "score": f"[{lo:g}, {hi:g})"} for i, r in enumerate(part.bin_rows())]
+        return rows
 
     @staticmethod
     def _join(templates) -> Template:
@@ -228,23 +277,70 @@ def resonant_masses(out) -> list[float]:
     return sorted({float(m["mass"]) for m in out.metadata.values() if m.get("process") == "resonant"})
 
 
-def resonant(inputs: MethodInputs, report: Path, args, masses=None) -> list[dict]:
+class Fits:
+    """The fits of one limits run: each limit or scan with the error it names when it fails,
+    and a FitRecord per (method, hypothesis) for the summary."""
+
+    def __init__(self, args):
+        self.args = args
+        self.records: list[fitsummary.FitRecord] = []
+
+    def _fail(self, inputs: MethodInputs, hypothesis: str, err: Exception) -> HH4bError:
+        worst = max(inputs.bin_rows(), key=lambda b: b["mc_rel_uncertainty"])
+        return HH4bError(f"{inputs.method}, {hypothesis}: the fit did not converge ({str(err).splitlines()[0]}); "
+                         f"least well known bin {worst['bin']} (m_hh [{worst['low']:g}, {worst['high']:g}) GeV): "
+                         f"background {worst['background']:.4g}, MC uncertainty {worst['mc_rel_uncertainty']:.0%}")
+
+    def limit(self, inputs: MethodInputs, hypothesis: str, spec: dict, **kwargs) -> LimitResult:
+        try:
+            return upper_limit(spec, **kwargs)
+        except (pyhf.exceptions.FailedMinimization, ValueError, AssertionError, np.linalg.LinAlgError) as err:
+            raise self._fail(inputs, hypothesis, err) from err
+
+    def profile(self, inputs: MethodInputs, hypothesis: str, spec: dict, kappas) -> kl.Interval:
+        try:
+            return kl.profile_scan(spec, kappas)
+        except (pyhf.exceptions.FailedMinimization, ValueError, AssertionError, np.linalg.LinAlgError) as err:
+            raise self._fail(inputs, hypothesis, err) from err
+
+    def record(self, inputs: MethodInputs, hypothesis: str, spec: dict, mc_factor: float | None) -> dict:
+        rec = fitsummary.FitRecord(inputs.method, hypothesis, fitsummary.uncertainties(spec), inputs.bin_rows(),
+                                   mc_factor)
+        self.records.append(rec)
+        return {"staterror": not self.args.no_staterror, "mc_weakening": mc_factor, "mc_limited": rec.mc_limited}
+
+
+def resonant(inputs: MethodInputs, report: Path, args, fits: Fits, masses=None) -> list[dict]:
     out, rows = inputs.out, []
     masses = resonant_masses(out) if masses is None else masses
-    for mass in tqdm(masses, desc=f"resonant limits {inputs.method}"):
+    for mass in tqdm(masses, desc=f"resonant limits {inputs.method}", disable=args.no_progress):
         datasets = out.datasets("resonant", mass=mass)
-        meta = out.metadata[datasets[0]]
-        signal = inputs.signal(datasets)
-        spec = inputs.spec({"signal": (signal, "mu")}, observed=inputs.observed)
+        hypothesis = f"m_H = {mass:g} GeV"
+        br = branching_ratio(out, datasets[0])
+        signals = {"signal": (inputs.signal(datasets), "mu")}
+        spec = inputs.spec(signals, observed=inputs.observed)
+        result = fits.limit(inputs, hypothesis, spec, observed=inputs.observed is not None, toys=args.toys,
+                            seed=args.seed)
+        spec = set_poi_bounds(spec, result.extra["poi_bounds"])
         _save_workspace(spec, report, f"resonant_{inputs.method}_M{mass:g}")
-        result = upper_limit(spec, observed=inputs.observed is not None, toys=args.toys, seed=args.seed)
-        sigma_fb = float(meta["xsec_pb"]) * 1000.0 / _br(meta)
+        mc_factor = None
+        if not args.no_staterror:
+            without = fits.limit(inputs, hypothesis, inputs.spec(signals, staterror=False), bands=False)
+            mc_factor = fitsummary.weakening(result.median, without.median)
+        sigma_fb = float(out.metadata[datasets[0]]["xsec_pb"]) * 1000.0 / br
         rows.append({"method": inputs.method, "mass": mass, "lumi_fb": args.lumi, "sigma_assumed_fb": sigma_fb,
-                     "mu_expected": result.median, **result.scaled(sigma_fb).as_dict()})
+                     "br_4b": br, "mu_expected": result.median, **result.scaled(sigma_fb).as_dict(),
+                     "expected_sigma_br_fb": result.median * sigma_fb * br,
+                     **fits.record(inputs, hypothesis, spec, mc_factor)})
     return rows
 
 
-def nonresonant(inputs: MethodInputs, report: Path, args) -> dict | None:
+def kappa_grid(step: float) -> np.ndarray:
+    lo, hi = KAPPA_LAMBDA_RANGE
+    return np.round(np.arange(lo, hi + 1e-9, step), 6)
+
+
+def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | None:
     out = inputs.out
     datasets = out.datasets("nonresonant")
     if not datasets or "mhh_kl_terms" not in out.hists:
@@ -253,48 +349,58 @@ def nonresonant(inputs: MethodInputs, report: Path, args) -> dict | None:
     xfac = projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s)
     terms = inputs.kappa_terms(datasets).scaled(xfac)
     k0 = generation_kappa_lambda(meta)
-    sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / _br(meta) * xfac
-    grid = np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step), 6)
-    signal_sm = Template(np.clip(terms.yields(1.0), 0.0, None))
-    _save_workspace(inputs.spec({"signal": (signal_sm, "mu")}), report, f"nonresonant_mu_{inputs.method}_k1")
-    mu_results = [upper_limit(inputs.spec({"signal": (Template(np.clip(terms.yields(k), 1e-12, None)), "mu")}),
-                              bands=False)
-                  for k in tqdm(grid, desc=f"mu limits vs kappa {inputs.method}")]
-    mu95 = np.array([r.median for r in mu_results])
+    br = branching_ratio(out, datasets[0])
+    sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / br * xfac
+    grid = kappa_grid(args.kappa_step)
+    sm_signal = {"signal": (Template(np.clip(terms.yields(1.0), 0.0, None)), "mu")}
+    sm = fits.limit(inputs, "kappa_lambda = 1 (mu)", inputs.spec(sm_signal))
+    _save_workspace(inputs.spec(sm_signal, parameters=[_poi(sm)]), report, f"nonresonant_mu_{inputs.method}_k1")
+    mu95 = np.array([fits.limit(inputs, f"kappa_lambda = {k:g} (mu)",
+                                inputs.spec({"signal": (Template(np.clip(terms.yields(k), 1e-12, None)), "mu")}),
+                                bands=False).median
+                     for k in tqdm(grid, desc=f"mu limits vs kappa {inputs.method}", disable=args.no_progress)])
     sigma_pred = sigma0_fb * projections.sigma_hh_ratio(grid) / projections.sigma_hh_ratio(k0)
-    spec_k = kl.kappa_spec(inputs.edges, terms, inputs.backgrounds, normsys=_parse_normsys(args.normsys) or None,
-                           staterror=not args.no_staterror, label=f"method {inputs.method}")
+    spec_k = inputs.kappa_spec(terms, mu_bounds=sm.extra["poi_bounds"])
     _save_workspace(spec_k, report, f"nonresonant_kappa_{inputs.method}")
-    return {"grid": grid, "mu95": mu95, "sigma_limit": mu95 * sigma_pred, "sigma_pred": sigma_pred,
-            "mu_interval": kl.allowed_interval_from_mu(grid, mu95),
-            "profile": kl.profile_scan(spec_k, np.round(np.arange(-10.0, 15.0 + 1e-9, args.kappa_step / 2), 6)),
-            "terms": terms}
+    scan = kappa_grid(args.kappa_step / 2)
+    profile = fits.profile(inputs, "kappa_lambda profile", spec_k, scan)
+    mc_factor = None
+    if not args.no_staterror:
+        without = fits.profile(inputs, "kappa_lambda profile", inputs.kappa_spec(terms, staterror=False), scan)
+        mc_factor = fitsummary.weakening(profile.width, without.width)
+    return {"grid": grid, "mu95": mu95, "sigma_limit": mu95 * sigma_pred, "sigma_pred": sigma_pred, "br_4b": br,
+            "mu_interval": kl.allowed_interval_from_mu(grid, mu95), "profile": profile, "terms": terms,
+            "sm_mu95": sm, **fits.record(inputs, "kappa_lambda", spec_k, mc_factor)}
 
 
-def _kappa_width(inputs: MethodInputs, terms, scale: float, args) -> kl.Interval:
-    bkgs = {n: t.scaled(scale) for n, t in inputs.backgrounds.items()}
-    spec = kl.kappa_spec(inputs.edges, terms.scaled(scale), bkgs, staterror=not args.no_staterror,
-                         normsys=_parse_normsys(args.normsys) or None)
-    return kl.profile_scan(spec, np.arange(-10.0, 15.0 + 1e-9, 0.5))
+def _poi(result: LimitResult) -> dict:
+    lo, hi = result.extra["poi_bounds"]
+    return {"name": "mu", "bounds": [[lo, hi]], "inits": [1.0]}
 
 
-def projection_rows(inputs: MethodInputs, res_rows, kappa, args) -> list[dict]:
+def _kappa_width(inputs: MethodInputs, terms, scale: float, args, fits: Fits) -> kl.Interval:
+    return fits.profile(inputs, f"kappa_lambda profile at {scale * args.lumi:g} fb^-1",
+                        inputs.kappa_spec(terms, scale), kappa_grid(0.5))
+
+
+def projection_rows(inputs: MethodInputs, res_rows, kappa, args, fits: Fits) -> list[dict]:
     rows = []
-    for lumi in tqdm(args.projections, desc=f"projections {inputs.method}"):
+    for lumi in tqdm(args.projections, desc=f"projections {inputs.method}", disable=args.no_progress):
         scale = lumi / args.lumi
         row = {"method": inputs.method, "lumi_fb": lumi}
         if kappa is not None:
-            iv = _kappa_width(inputs, kappa["terms"], scale, args)
+            iv = _kappa_width(inputs, kappa["terms"], scale, args, fits)
             row.update(kappa_lower=iv.lower, kappa_upper=iv.upper, kappa_width=iv.width)
         for r in res_rows:
             signal = inputs.signal(inputs.out.datasets("resonant", mass=r["mass"]))
-            limit = upper_limit(inputs.spec({"signal": (signal.scaled(scale), "mu")}, scale=scale))
+            limit = fits.limit(inputs, f"m_H = {r['mass']:g} GeV at {lumi:g} fb^-1",
+                               inputs.spec({"signal": (signal.scaled(scale), "mu")}, scale=scale))
             row[f"sigma_limit_fb_M{r['mass']:g}"] = limit.median * r["sigma_assumed_fb"]
         rows.append(row)
     return rows
 
 
-def equivalent_lumis(all_inputs: dict, kappas: dict, args) -> list[dict]:
+def equivalent_lumis(all_inputs: dict, kappas: dict, args, fits: Fits) -> list[dict]:
     """For each method, the luminosity at which it reaches the best method's Delta kappa at --lumi."""
     widths = {m: k["profile"].width for m, k in kappas.items() if np.isfinite(k["profile"].width)}
     if len(widths) < 2:
@@ -304,29 +410,43 @@ def equivalent_lumis(all_inputs: dict, kappas: dict, args) -> list[dict]:
     for method in widths:
         inputs, terms = all_inputs[method], kappas[method]["terms"]
         lumi = projections.equivalent_luminosity(
-            lambda L, i=inputs, t=terms: _kappa_width(i, t, L / args.lumi, args).width, widths[best],
+            lambda L, i=inputs, t=terms: _kappa_width(i, t, L / args.lumi, args, fits).width, widths[best],
             (args.lumi / 20, args.lumi * 100))
         rows.append({"reference_method": best, "reference_lumi_fb": args.lumi, "reference_width": widths[best],
                      "method": method, "width_at_lumi": widths[method], "equivalent_lumi_fb": lumi})
     return rows
 
 
-def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fallbacks=()) -> Path:
+def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits: Fits) -> Path:
+    mc = ("off (--no-staterror): the fits leave out the MC statistical uncertainties" if args.no_staterror else
+          f"on in every fit (per-bin MC statistical uncertainties from the sum of squared weights); fit bins merged "
+          f"to a background MC relative uncertainty <= {args.max_mc_uncertainty:g}; classifier thresholds keep "
+          f">= {args.min_kish:g} Kish-effective background MC events")
     sections = [("Setup", f"Input `{out.path}` (lumi_fb {out.lumi_fb:g}, sqrt(s) {out.sqrt_s:g} GeV) scaled to "
                           f"{args.lumi:g} fb^-1 at {args.sqrt_s:g} GeV; background model: {args.background}; "
-                          f"{'toys: ' + str(args.toys) if args.toys else 'asymptotic q~_mu'}; staterror "
-                          f"{'off' if args.no_staterror else 'on'}. Backgrounds are not rescaled in sqrt(s); the "
-                          f"non-resonant signal is scaled by the LO sigma(gg->hh) ratio "
-                          f"{projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s):.4f}.")]
-    if fallbacks:
-        sections.append(("Fit fallbacks", "\n".join(f"- {n}" for n in fallbacks)))
+                          f"{'toys: ' + str(args.toys) if args.toys else 'asymptotic q~_mu'}; MC statistical "
+                          f"uncertainties {mc}. Cross sections are divided by the branching ratio in each signal "
+                          f"sample (br_4b), so the limits are on sigma(gg -> H -> hh) and sigma(gg -> hh); the "
+                          f"sigma x BR(hh -> bbbb) column is beside them. A result is limited by MC statistics when "
+                          f"the MC uncertainties weaken it by more than {MC_LIMITED_FACTOR:g}x (mc_weakening). "
+                          f"Backgrounds are not rescaled in sqrt(s); the non-resonant signal is scaled by the LO "
+                          f"sigma(gg->hh) ratio {projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s):.4f}.")]
     if res_rows:
         sections.append(("Resonant: 95% CL upper limits on sigma(gg -> H -> hh) [fb]", tables.markdown_table(
             res_rows, ["method", "mass", "expected_m2", "expected_m1", "expected", "expected_p1", "expected_p2",
-                       "observed"])))
+                       "observed", "expected_sigma_br_fb", "mc_weakening", "mc_limited"])))
     if kappa_rows:
         sections.append(("Non-resonant: kappa_lambda constraints (paper Table VI)", tables.markdown_table(
-            kappa_rows, ["method", "mu_lower", "mu_upper", "mu_width", "pl_lower", "pl_upper", "pl_width"])))
+            kappa_rows, ["method", "mu95_sm", "mu_lower", "mu_upper", "mu_width", "pl_lower", "pl_upper", "pl_width",
+                         "mc_weakening", "mc_limited"])))
+    if fits.records:
+        sections.append(("Fit models: uncertainties and MC statistics", tables.markdown_table(
+            [r.row() for r in fits.records], ["method", "hypothesis", "uncertainties", "bins",
+                                              "max_mc_rel_uncertainty", "min_kish", "mc_weakening", "mc_limited"])))
+        sections.append(("Fit bins: background at the fit luminosity, MC relative uncertainty, Kish count",
+                         tables.markdown_table([b for r in fits.records for b in r.bin_rows()],
+                                               ["method", "hypothesis", "bin", "low", "high", "background",
+                                                "mc_rel_uncertainty", "kish"])))
     if proj_rows:
         sections.append(("Projections", tables.markdown_table(proj_rows, list(dict.fromkeys(
             k for r in proj_rows for k in r)))))
@@ -339,56 +459,59 @@ def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files,
 
 def _kappa_row(method: str, kappa: dict) -> dict:
     a, b = kappa["mu_interval"], kappa["profile"]
-    return {"method": method, "mu_lower": a.lower, "mu_upper": a.upper, "mu_width": a.width,
-            "pl_lower": b.lower, "pl_upper": b.upper, "pl_width": b.width, "pl_best": b.best}
+    return {"method": method, "mu95_sm": kappa["sm_mu95"].median, "mu_lower": a.lower, "mu_upper": a.upper,
+            "mu_width": a.width, "pl_lower": b.lower, "pl_upper": b.upper, "pl_width": b.width, "pl_best": b.best,
+            **{k: kappa[k] for k in ("staterror", "mc_weakening", "mc_limited")}}
 
 
-def _min_background_at_output(out, args) -> float:
-    """--min-background (events at --lumi) in the output's own luminosity, where thresholds are scanned."""
-    return args.min_background / projections.lumi_factor(args.lumi, out.lumi_fb)
-
-
-def score_method(out, method: str, report: Path, args):
-    """A neural selection: per signal hypothesis the score threshold maximising S/sqrt(B) (notes
-    Table 33), then the cut-based limit code on the events above it (hh4b.stats.scores)."""
+def score_method(out, method: str, report: Path, args, fits: Fits):
+    """A neural selection: per signal hypothesis the score threshold with the best Asimov
+    significance including the background MC uncertainty (the paper: S/sqrt(B), notes Table 33),
+    then the cut-based limit code on the events above it (hh4b.stats.scores)."""
     rows, proj, thresholds, inputs = [], [], [], None
-    min_background = _min_background_at_output(out, args)
+    options = _threshold_options(out, args)
     for mass in resonant_masses(out):
-        scan = scores.best_threshold(out, method, out.datasets("resonant", mass=mass), args.multijet,
-                                     min_background=min_background)
+        scan = scores.best_threshold(out, method, out.datasets("resonant", mass=mass), args.multijet, **options)
         thresholds.append({"method": method, "signal": f"M{mass:g}", **scan.as_dict()})
         inputs = MethodInputs(scores.thresholded_output(out, method, scan.threshold), method, args)
-        mass_rows = resonant(inputs, report, args, masses=[mass])
+        mass_rows = resonant(inputs, report, args, fits, masses=[mass])
         rows += mass_rows
-        proj += projection_rows(inputs, mass_rows, None, args) if args.projections else []
+        proj += projection_rows(inputs, mass_rows, None, args, fits) if args.projections else []
     kappa = None
     if out.datasets("nonresonant") and scores.SCORE_KL_HIST in out.hists:
         scan = scores.best_threshold(out, method, out.datasets("nonresonant"), args.multijet, kappa_terms=True,
-                                     min_background=min_background)
+                                     **options)
         thresholds.append({"method": method, "signal": "kappa_lambda=1", **scan.as_dict()})
         inputs = MethodInputs(scores.thresholded_output(out, method, scan.threshold), method, args)
-        kappa = nonresonant(inputs, report, args)
-        proj += projection_rows(inputs, [], kappa, args) if args.projections else []
+        kappa = nonresonant(inputs, report, args, fits)
+        proj += projection_rows(inputs, [], kappa, args, fits) if args.projections else []
     return rows, kappa, proj, inputs, thresholds
 
 
-def score_bins_method(out, method: str, report: Path, args):
+def _threshold_options(out, args) -> dict:
+    """Threshold-scan options at --lumi: the minimum background events and Kish count, and the
+    background MC uncertainty in the significance when the fits have it."""
+    return {"min_background": args.min_background, "min_kish": args.min_kish,
+            "scale": projections.lumi_factor(args.lumi, out.lumi_fb), "mc_uncertainty": not args.no_staterror}
+
+
+def score_bins_method(out, method: str, report: Path, args, fits: Fits):
     """The fit in bins of the classifier score (beyond the paper): per signal hypothesis the
-    --score-bins slices with nested S/sqrt(B)-optimal edges (scores.nested_edges) in one fit."""
+    --score-bins slices with nested optimal edges (scores.nested_edges) in one fit."""
     rows, edge_rows, inputs, kappa = [], [], None, None
-    min_background = _min_background_at_output(out, args)
+    options = _threshold_options(out, args)
     for mass in resonant_masses(out):
         edges = scores.score_bin_edges(out, method, out.datasets("resonant", mass=mass), args.score_bins,
-                                       args.multijet, min_background=min_background)
+                                       args.multijet, **options)
         inputs = ScoreBinnedInputs(out, method, args, edges)
         edge_rows.append({"method": inputs.method, "signal": f"M{mass:g}", "score_edges": _edges_text(edges)})
-        rows += resonant(inputs, report, args, masses=[mass])
+        rows += resonant(inputs, report, args, fits, masses=[mass])
     if out.datasets("nonresonant") and scores.SCORE_KL_HIST in out.hists:
         edges = scores.score_bin_edges(out, method, out.datasets("nonresonant"), args.score_bins, args.multijet,
-                                       kappa_terms=True, min_background=min_background)
+                                       kappa_terms=True, **options)
         inputs = ScoreBinnedInputs(out, method, args, edges)
         edge_rows.append({"method": inputs.method, "signal": "kappa_lambda=1", "score_edges": _edges_text(edges)})
-        kappa = nonresonant(inputs, report, args)
+        kappa = nonresonant(inputs, report, args, fits)
     return rows, kappa, [], inputs, edge_rows
 
 
@@ -408,57 +531,59 @@ def _score_fits(args) -> list[str]:
     return fits
 
 
-def _method_results(out, method: str, report: Path, args) -> list[tuple]:
+def _method_results(out, method: str, report: Path, args, fits: Fits) -> list[tuple]:
     """[(label, resonant rows, kappa results or None, projection rows, inputs, threshold/edge rows)]: one
     entry per method, or for a method with a classifier score one per --score-fit choice."""
     if method in scores.score_methods(out):
-        fits = {"threshold": (method, score_method),
-                "bins": (f"{method}{scores.SCORE_BINS_SUFFIX}", score_bins_method)}
-        return [(fits[f][0], *fits[f][1](out, method, report, args)) for f in _score_fits(args)]
+        choices = {"threshold": (method, score_method),
+                   "bins": (f"{method}{scores.SCORE_BINS_SUFFIX}", score_bins_method)}
+        return [(choices[f][0], *choices[f][1](out, method, report, args, fits)) for f in _score_fits(args)]
     inputs = MethodInputs(out, method, args)
-    rows = resonant(inputs, report, args)
-    kappa = nonresonant(inputs, report, args)
-    proj = projection_rows(inputs, rows, kappa, args) if args.projections else []
+    rows = resonant(inputs, report, args, fits)
+    kappa = nonresonant(inputs, report, args, fits)
+    proj = projection_rows(inputs, rows, kappa, args, fits) if args.projections else []
     return [(method, rows, kappa, proj, inputs, [])]
 
 
+def _check_options(args) -> None:
+    if not 0.0 < args.max_mc_uncertainty:
+        raise ConfigError(f"--max-mc-uncertainty {args.max_mc_uncertainty:g}: must be positive")
+    if args.min_kish < 0.0:
+        raise ConfigError(f"--min-kish {args.min_kish:g}: must not be negative")
+    if not args.kappa_step > 0.0:
+        raise ConfigError(f"--kappa-step {args.kappa_step:g}: must be positive")
+
+
 def main(args: argparse.Namespace) -> int:
+    _check_options(args)
     out = outputs.load_output(args.output_dir)
     methods = outputs.check_methods(out, args.method)
+    for process in SIGNAL_PROCESSES:
+        for dataset in out.datasets(process):
+            branching_ratio(out, dataset)
     report = Path(args.report) if args.report else Path(args.output_dir) / "limits"
     report.mkdir(parents=True, exist_ok=True)
     files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
-    threshold_rows, edge_rows, fallbacks = [], [], []
+    threshold_rows, edge_rows, fits = [], [], Fits(args)
     for method in methods:
-        staterror = not args.no_staterror
-        try:
-            results = _method_results(out, method, report, args)
-        except (pyhf.exceptions.FailedMinimization, ValueError) as err:
-            if args.no_staterror:
-                raise
-            note = f"{method}: fit failed with MC statistical uncertainties ({str(err).splitlines()[0]}); staterror dropped"
-            print(f"note: {note}")
-            fallbacks.append(note)
-            staterror = False
-            results = _method_results(out, method, report, argparse.Namespace(**{**vars(args), "no_staterror": True}))
-        for label, rows, kappa, proj, inputs, thresholds in results:
-            rows = [{**r, "staterror": staterror} for r in rows]
+        for label, rows, kappa, proj, inputs, thresholds in _method_results(out, method, report, args, fits):
             if not label.endswith(scores.SCORE_BINS_SUFFIX):
                 all_inputs[label] = inputs
             (edge_rows if label.endswith(scores.SCORE_BINS_SUFFIX) else threshold_rows).extend(thresholds)
             res_rows, proj_rows = res_rows + rows, proj_rows + proj
             if kappa is not None:
                 kappas[label] = kappa
-                kappa_rows.append({**_kappa_row(label, kappa), "staterror": staterror})
+                kappa_rows.append(_kappa_row(label, kappa))
     eq_rows = equivalent_lumis(all_inputs, {m: k for m, k in kappas.items() if m in all_inputs},
-                               args) if args.projections else []
+                               args, fits) if args.projections else []
     if res_rows:
         files += tables.write_table(res_rows, report / "resonant_limits")
         files += plots.plot_resonant_limits(res_rows, report / "resonant_limits", args.lumi, args.sqrt_s)
     if kappas:
         files += tables.write_table(kappa_rows, report / "kappa_lambda_intervals")
         scan_rows = [{"method": m, "kappa_lambda": float(k), "mu95": float(u), "sigma_limit_fb": float(s),
-                      "sigma_theory_fb": float(t)} for m, d in kappas.items()
+                      "sigma_theory_fb": float(t), "sigma_br_limit_fb": float(s * d["br_4b"])}
+                     for m, d in kappas.items()
                      for k, u, s, t in zip(d["grid"], d["mu95"], d["sigma_limit"], d["sigma_pred"])]
         files += tables.write_table(scan_rows, report / "kappa_lambda_mu_scan")
         first = next(iter(kappas.values()))
@@ -467,6 +592,8 @@ def main(args: argparse.Namespace) -> int:
                                               args.lumi, args.sqrt_s)
         files += plots.plot_kappa_scans({m: (d["profile"].kappas, d["profile"].values) for m, d in kappas.items()},
                                         report / "kappa_lambda_scan", args.lumi, args.sqrt_s)
+    if fits.records:
+        files += tables.write_table([b for r in fits.records for b in r.bin_rows()], report / "fit_bins")
     if threshold_rows:
         files += tables.write_table(threshold_rows, report / "score_thresholds")
     if edge_rows:
@@ -477,8 +604,8 @@ def main(args: argparse.Namespace) -> int:
         files += tables.write_table(eq_rows, report / "equivalent_luminosity")
     if not res_rows and not kappas:
         raise HH4bError(f"{out.path}: no resonant or non-resonant signal datasets in the metadata")
-    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fallbacks)
-    print(f"limits: wrote {len(files) + 1} files and workspaces/ to {report}/ (summary: {summary})")
+    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits)
+    log.info("limits: wrote %d files and workspaces/ to %s/ (summary: %s)", len(files) + 1, report, summary)
     return 0
 
 

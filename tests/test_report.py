@@ -99,12 +99,15 @@ def test_background_comparison_pairs_limits_by_method_and_mass():
                      "data-driven / simulated": 1.25}]
 
 
-def test_goal_is_not_judged_when_only_one_fit_kept_the_mc_stat_uncertainties():
+def test_goal_is_not_comparable_when_either_fit_is_limited_by_mc_statistics():
     from hh4b.report import goal_rows
 
-    resonant = [{"method": "spanet", "mass": 300.0, "expected": 50.0, "staterror": True},
-                {"method": "dnn_mindr", "mass": 300.0, "expected": 100.0, "staterror": False}]
-    rows = goal_rows([], resonant, [])
-    assert [r["holds"] for r in rows] == ["n/a"]
-    same = [dict(r, staterror=False) for r in resonant]
-    assert [r["holds"] for r in goal_rows([], same, [])] == ["yes"]
+    resonant = [{"method": "spanet", "mass": 300.0, "expected": 50.0, "mc_limited": True},
+                {"method": "dnn_mindr", "mass": 300.0, "expected": 100.0, "mc_limited": False}]
+    kappas = [{"method": "spanet", "pl_width": 4.0, "mc_limited": False},
+              {"method": "dnn_mindr", "pl_width": 6.0, "mc_limited": True}]
+    rows = goal_rows([], resonant, kappas)
+    assert [r["holds"] for r in rows] == ["not comparable", "not comparable"]
+    assert "spanet" in rows[0]["measured"] and "dnn_mindr" in rows[1]["measured"]
+    fine = goal_rows([], [dict(r, mc_limited=False) for r in resonant], [dict(k, mc_limited=False) for k in kappas])
+    assert [r["holds"] for r in fine] == ["yes", "yes"]  # 50% stronger, 33% narrower

@@ -18,7 +18,7 @@ from hh4b.histograms import make_histograms, score_histograms  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:jsonschema.RefResolver:DeprecationWarning")
 
-N_BKG, N_SIG, W_BKG, W_SIG = 20000, 20000, 1.0, 0.01
+N_BKG, N_SIG, W_BKG, W_SIG = 200000, 20000, 0.1, 0.01  # background MC: 10 events per expected one
 
 
 def write_output(directory):

@@ -4,7 +4,7 @@ Each dataset's `metadata.generate` block says how to (re)make its files:
 `{"sample": ..., "events": N, "seed": S, "mass"/"kappa_lambda"/"lhe"/...: ...}`; the k-th file of
 a dataset uses seed S + k. Relative file paths are taken relative to the fileset's folder.
 Missing files become Dask tasks (a LocalCluster by default, or any scheduler by address); when
-they are done, the metadata (xsec_pb, sumw, n_events, sqrt_s, seed) of every dataset whose files
+they are done, the metadata (xsec_pb, br_forced, sumw, n_events, sqrt_s, seed) of every dataset whose files
 all exist is refreshed from the files and the fileset is rewritten in place.
 """
 
@@ -124,7 +124,7 @@ def run_jobs(jobs: list[dict], scheduler: str | None = None, workers: int = 2, p
 
 
 def refresh_metadata(fileset_path: str | os.PathLike, fileset: dict) -> dict:
-    """Copy xsec_pb, sumw, n_events, sqrt_s, seed from the files into each complete dataset."""
+    """Copy xsec_pb, br_forced, sumw, n_events, sqrt_s, seed from the files into each complete dataset."""
     from hh4b.generate.writer import read_metadata
 
     for dataset in fileset.values():
@@ -137,6 +137,7 @@ def refresh_metadata(fileset_path: str | os.PathLike, fileset: dict) -> dict:
             continue  # not a file of ours (e.g. real NanoAOD): leave its metadata alone
         md = dataset["metadata"]
         md["xsec_pb"] = sum(m["xsec_pb"] for m in found) / len(found)
+        md["br_forced"] = found[0]["br_forced"]
         md["sumw"] = sum(m["sumw"] for m in found)
         md["n_events"] = sum(m["n_events"] for m in found)
         md["sqrt_s"] = found[0]["sqrt_s"]

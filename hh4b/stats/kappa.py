@@ -17,7 +17,8 @@ yield is quadratic: s_i(k) = a_i + b_i k + c_i k^2, with (a, b, c) the processor
     is below 3.84 (chi^2, 1 dof); lower/upper are the outermost crossings (values beyond them are
     excluded), found by root finding between scan points.
 Signal MC statistical uncertainties are not included in the kappa models (the three term
-templates come from the same events, so their per-bin covariance is not in the histograms).
+templates come from the same events, so their per-bin covariance is not in the histograms); the
+backgrounds' are, as in the mu fits.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from scipy.optimize import brentq, minimize_scalar
 from scipy.stats import chi2
 from tqdm.auto import tqdm
 
-from hh4b.stats.limits import LimitResult, upper_limit, use_backend
-from hh4b.stats.model import Template, build_spec, model_and_data
+from hh4b.stats.limits import use_backend
+from hh4b.stats.model import MU_BOUNDS, Template, build_spec, model_and_data
 
 CHI2_95_1DOF = float(chi2.ppf(0.95, 1))  # 3.841
 KAPPA_SCAN = np.round(np.arange(-10.0, 15.0001, 0.25), 4)  # scan range: paper section II.A
@@ -73,17 +74,6 @@ class Interval:
 
 
 # --- (a) mu as POI --------------------------------------------------------------------------
-def mu_limits_vs_kappa(edges, terms: KappaTerms, backgrounds: dict[str, Template], kappas=KAPPA_SCAN,
-                       **spec_kwargs) -> list[LimitResult]:
-    """Expected CLs limits on mu of the signal s(k) for each k (background-only Asimov)."""
-    results = []
-    for k in tqdm(np.asarray(kappas, dtype=float), desc="mu limits vs kappa_lambda", leave=False):
-        signal = Template(np.clip(terms.yields(k), 0.0, None))
-        spec = build_spec(edges, {"signal": (signal, "mu")}, backgrounds, **spec_kwargs)
-        results.append(upper_limit(spec))
-    return results
-
-
 def _log_crossing(k0, k1, m0, m1) -> float:
     """k where log mu_95 crosses 0 between (k0, m0) and (k1, m1)."""
     l0, l1 = np.log(m0), np.log(m1)
@@ -109,38 +99,41 @@ def allowed_interval_from_mu(kappas, mu95) -> Interval:
 
 # --- (b) kappa_lambda as POI ------------------------------------------------------------------
 def kappa_spec(edges, terms: KappaTerms, backgrounds: dict[str, Template], *, observed=None,
-               asimov_kappa: float = 1.0, **spec_kwargs) -> dict:
-    """Workspace with the signal as three samples (a, b, c) scaled by kl_one, kl_lin = k, kl_sq = k^2.
+               asimov_kappa: float = 1.0, mu_bounds: tuple[float, float] = MU_BOUNDS, **spec_kwargs) -> dict:
+    """Workspace with the signal as three samples (a, b, c) scaled by kl_one, kl_lin = k, kl_sq = k^2
+    (held fixed, at k = 1 as saved) and by one signal strength `mu`, the POI, with `mu_bounds`.
 
-    observed: data counts; default the Asimov data set at kappa_lambda = asimov_kappa (expected).
+    The profile scan fixes mu = 1 and sets k; as saved, the workspace is the SM signal with a
+    free strength, so plain pyhf gives its upper limit on mu. observed: data counts; default the
+    Asimov data set at kappa_lambda = asimov_kappa (expected).
     """
     if observed is None:
         observed = terms.yields(asimov_kappa) + np.sum([t.yields for t in backgrounds.values()], axis=0)
-    signals = {"signal_a": (Template(np.asarray(terms.a)), "kl_one"),
-               "signal_b": (Template(np.asarray(terms.b)), "kl_lin"),
-               "signal_c": (Template(np.asarray(terms.c)), "kl_sq")}
+    signals = {"signal_a": (Template(np.asarray(terms.a)), ("kl_one", "mu")),
+               "signal_b": (Template(np.asarray(terms.b)), ("kl_lin", "mu")),
+               "signal_c": (Template(np.asarray(terms.c)), ("kl_sq", "mu"))}
     parameters = [{"name": n, "bounds": [list(b)], "inits": [1.0], "fixed": True} for n, b in KL_FACTOR_BOUNDS.items()]
+    parameters.append({"name": "mu", "bounds": [[float(mu_bounds[0]), float(mu_bounds[1])]], "inits": [1.0]})
     return build_spec(edges, signals, backgrounds, observed=observed, signal_staterror=False,
-                      parameters=parameters, poi="kl_lin", **spec_kwargs)
+                      parameters=parameters, poi="mu", **spec_kwargs)
 
 
 class ProfileLikelihood:
-    """twice_nll(k) of a kappa workspace with all nuisance parameters profiled."""
+    """twice_nll(k) of a kappa workspace with mu = 1 and all nuisance parameters profiled."""
 
     def __init__(self, spec: dict):
-        use_backend()
+        use_backend(spec)
         self.model, self.data = model_and_data(spec)
-        names = self.model.config.par_order
-        self.index = {n: self.model.config.par_slice(n).start for n in ("kl_one", "kl_lin", "kl_sq")}
+        self.index = {n: self.model.config.par_slice(n).start for n in ("kl_one", "kl_lin", "kl_sq", "mu")}
         self.fixed = list(self.model.config.suggested_fixed())
-        for n in names:
-            if n in self.index:
-                self.fixed[self.index[n]] = True
+        for i in self.index.values():
+            self.fixed[i] = True
         self.free = not all(self.fixed)
 
     def __call__(self, k: float) -> float:
         pars = np.asarray(self.model.config.suggested_init(), dtype=float)
         pars[self.index["kl_one"]], pars[self.index["kl_lin"]], pars[self.index["kl_sq"]] = 1.0, k, k * k
+        pars[self.index["mu"]] = 1.0
         if not self.free:
             return float(-2.0 * self.model.logpdf(pyhf.tensorlib.astensor(pars), self.data)[0])
         _, twice_nll = pyhf.infer.mle.fit(self.data, self.model, init_pars=list(pars), fixed_params=self.fixed,

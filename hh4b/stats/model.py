@@ -5,7 +5,11 @@ One channel (`SR`) with
   mu-as-POI non-resonant fits; three factors 1, k, k^2 for kappa_lambda as POI, see kappa.py);
 - one sample per background process;
 - `staterror`: the MC statistical uncertainty of every bin from the sum of squared weights
-  (hist's Weight-storage variances), one Barlow-Beeston-lite parameter per bin;
+  (hist's Weight-storage variances), one Barlow-Beeston-lite parameter per bin, Gaussian
+  constrained and bounded to the range a Poisson mean can have at STATERROR_BOUND_SIGMAS given
+  the bin's Kish-effective MC count N = 1 / (relative uncertainty)^2. Without the bounds a bin
+  with little MC lets the fit explain any signal by a background far below what its MC sample
+  allows, at a finite penalty, and the upper expected bands never cross 5% CLs;
 - optional `normsys` normalisation uncertainties per sample (relative size, symmetric);
 - optional `histosys` shape nuisances of a background from an ensemble of templates (the
   bootstrap retrainings of the data-driven background, issue 8) and from one-sided variations
@@ -20,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyhf
+from scipy.stats import chi2, norm
 
 from hh4b.errors import ConfigError
 
@@ -27,6 +32,7 @@ CHANNEL = "SR"
 MU_BOUNDS = (0.0, 100.0)
 ENSEMBLE_VARIANCE_FRACTION = 0.95  # principal components kept: this much of the ensemble variance
 ENSEMBLE_MAX_COMPONENTS = 5
+STATERROR_BOUND_SIGMAS = 5.0  # staterror parameters within the 5 sigma Poisson range of the bin's MC
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,22 @@ class Template:
         return Template(np.asarray(self.yields) * factor, variances)
 
 
+def staterror_bounds(nominal, sigma, n_sigmas: float = STATERROR_BOUND_SIGMAS) -> list[list[float]]:
+    """Per-bin [low, high] of the staterror parameters: the central `n_sigmas` (one-sided p-value)
+    confidence interval of a Poisson mean given N = (nominal / sigma)^2 effective MC events,
+    divided by N; bins without MC uncertainty get pyhf's default [1e-10, 10]."""
+    nominal, sigma = np.asarray(nominal, dtype=float), np.asarray(sigma, dtype=float)
+    p = norm.sf(n_sigmas)
+    bounds = []
+    for y, e in zip(nominal, sigma):
+        if not (y > 0 and e > 0):
+            bounds.append([1e-10, 10.0])
+            continue
+        n = (y / e) ** 2
+        bounds.append([max(float(chi2.ppf(p, 2 * n) / 2 / n), 1e-10), float(chi2.isf(p, 2 * n + 2) / 2 / n)])
+    return bounds
+
+
 def _as_list(values) -> list[float]:
     return [float(v) for v in np.asarray(values, dtype=float)]
 
@@ -54,7 +76,8 @@ def check_background(edges, backgrounds: dict[str, Template], label: str = "") -
         i = int(bad[0])
         where = f" ({label})" if label else ""
         raise ConfigError(f"signal-region bin {i} (m_hh in [{edges[i]:g}, {edges[i + 1]:g}) GeV){where} has zero "
-                          f"background ({total[i]:g} events); merge bins (limits --min-background) or add MC")
+                          f"background ({total[i]:g} events); merge bins (limits --min-background, "
+                          f"--max-mc-uncertainty) or add MC")
 
 
 def ensemble_histosys(nominal, replicas, mode: str = "pca",
@@ -96,9 +119,8 @@ def variation_histosys(nominal, varied) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _modifiers(name, template, normfactor, staterror, normsys, histosys) -> list[dict]:
-    mods = []
-    if normfactor:
-        mods.append({"name": normfactor, "type": "normfactor", "data": None})
+    mods = [{"name": factor, "type": "normfactor", "data": None}
+            for factor in ((normfactor,) if isinstance(normfactor, str) else normfactor or ())]
     if staterror and template.variances is not None:
         mods.append({"name": f"staterror_{CHANNEL}", "type": "staterror",
                      "data": _as_list(np.sqrt(np.clip(template.variances, 0.0, None)))})
@@ -116,7 +138,7 @@ def build_spec(edges, signals: dict[str, tuple[Template, str]], backgrounds: dic
                parameters: list[dict] | None = None, poi: str = "mu", label: str = "") -> dict:
     """A validated pyhf workspace spec (dict) for one signal-region m_hh channel.
 
-    signals: sample name -> (template, normfactor name); backgrounds: name -> template;
+    signals: sample name -> (template, normfactor name or a tuple of names); backgrounds: name -> template;
     observed: per-bin data counts (default: the background-only expectation, i.e. an Asimov set);
     normsys: sample -> {nuisance: relative uncertainty}; ensembles: background -> (n_replicas, n_bins)
     templates turned into shape nuisances `<bkg>_ensemble_<k>`; variations: background ->
@@ -148,6 +170,12 @@ def build_spec(edges, signals: dict[str, tuple[Template, str]], backgrounds: dic
         observed = np.sum([t.yields for t in backgrounds.values()], axis=0)
     if parameters is None:
         parameters = [{"name": poi, "bounds": [list(MU_BOUNDS)]}]
+    stat = [(np.asarray(smp["data"]), np.asarray(m["data"])) for smp in samples for m in smp["modifiers"]
+            if m["type"] == "staterror"]
+    if stat and not any(p["name"] == f"staterror_{CHANNEL}" for p in parameters):
+        nominal = np.sum([y for y, _ in stat], axis=0)
+        sigma = np.sqrt(np.sum([e * e for _, e in stat], axis=0))
+        parameters = [*parameters, {"name": f"staterror_{CHANNEL}", "bounds": staterror_bounds(nominal, sigma)}]
     spec = {"channels": [{"name": CHANNEL, "samples": samples}],
             "observations": [{"name": CHANNEL, "data": _as_list(observed)}],
             "measurements": [{"name": "hh4b", "config": {"poi": poi, "parameters": parameters}}],

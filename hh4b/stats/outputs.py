@@ -194,23 +194,12 @@ def geometric_edges(edges, n_bins: int) -> np.ndarray:
     return np.unique(np.concatenate([[edges[0]], snapped, [edges[-1]]]))
 
 
-def merge_bins(edges, background_yields, min_background: float) -> np.ndarray:
-    """Coarser edges (a subset of `edges`) so that every bin has total background >= min_background.
-
-    Bins are accumulated from low m_hh upward; a remainder at the top is merged into the last bin.
-    """
-    edges = np.asarray(edges, dtype=float)
-    kept, running = [edges[0]], 0.0
-    for i, b in enumerate(np.asarray(background_yields, dtype=float)):
-        running += b
-        if running >= min_background and running > 0:
-            kept.append(edges[i + 1])
-            running = 0.0
-    if len(kept) == 1:
-        raise ConfigError(f"total signal-region background {np.sum(background_yields):g} is below "
-                          f"--min-background {min_background:g}: no usable bin")
-    kept[-1] = edges[-1]
-    return np.asarray(kept)
+def total(templates) -> Template:
+    """The sum of Templates (yields and variances; a template without variances counts 0)."""
+    templates = list(templates)
+    variances = [np.zeros_like(np.asarray(t.yields, float)) if t.variances is None else np.asarray(t.variances, float)
+                 for t in templates]
+    return Template(np.sum([np.asarray(t.yields, float) for t in templates], axis=0), np.sum(variances, axis=0))
 
 
 def rebin(template_: Template, edges, new_edges) -> Template:

@@ -5,7 +5,9 @@ the four-tag events of every method with a classifier score (paper sections IV, 
 VI.A.2-3: the NN selections need no mass-plane cuts). Here, per signal hypothesis, the
 threshold p_th maximising S/sqrt(B) is chosen on the 0.01 grid (notes section 16.7,
 hh4b.stats.thresholds) and the signal-region template is the m_hh distribution of events with
-score >= p_th. `mhh_score_kl_terms` carries the non-resonant (a, b, c) terms the same way.
+score >= p_th. The limits stage gives the background's MC variance too: the figure of merit is
+then the Asimov significance with the MC uncertainty of B, at the limits' luminosity, among
+thresholds that keep at least `min_kish` Kish-effective background MC events. `mhh_score_kl_terms` carries the non-resonant (a, b, c) terms the same way.
 The alternative beyond the paper, a fit in bins of the score (`limits --score-fit bins`), uses
 score slices whose edges are nested S/sqrt(B) thresholds (`nested_edges`): the top slice is
 the threshold selection itself, each lower slice the best threshold of what is left, so the binned
@@ -18,7 +20,7 @@ import numpy as np
 
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.stats.model import Template
-from hh4b.stats.thresholds import ThresholdScan, thresholds_grid
+from hh4b.stats.thresholds import ThresholdScan, asimov_significance, thresholds_grid
 
 SCORE_HIST = "mhh_score"
 SCORE_KL_HIST = "mhh_score_kl_terms"
@@ -51,15 +53,36 @@ def yields_above(score_edges, per_score_bin) -> np.ndarray:
     return tail[np.searchsorted(score_edges, thresholds_grid() - 1e-9, side="left").clip(0, len(score_edges) - 1)]
 
 
-def optimise(signal_per_score, background_per_score, score_edges, min_background: float = 0.0) -> ThresholdScan:
-    """S/sqrt(B) on the threshold grid from per-score-bin yields (m_hh summed)."""
+def optimise(signal_per_score, background_per_score, score_edges, min_background: float = 0.0,
+             background_variance=None, min_kish: float = 0.0, scale: float = 1.0,
+             mc_uncertainty: bool = True) -> ThresholdScan:
+    """The best threshold of the 0.01 grid from per-score-bin yields (m_hh summed).
+
+    Without `background_variance`: S/sqrt(B) among thresholds leaving more than min_background
+    (the paper). With it: the Asimov significance, with the background MC uncertainty unless
+    not `mc_uncertainty` (a fit without it), yields times `scale` (the luminosity factor;
+    variances times its square), among thresholds leaving more than min_background events (after
+    scaling) and at least min_kish Kish-effective MC events.
+    """
     grid = thresholds_grid()
-    s, b = yields_above(score_edges, signal_per_score), yields_above(score_edges, background_per_score)
+    s = scale * yields_above(score_edges, signal_per_score)
+    b = scale * yields_above(score_edges, background_per_score)
     eligible = b > min_background
+    kish = None
+    if background_variance is not None:
+        var = scale**2 * yields_above(score_edges, background_variance)
+        kish = np.where(var > 0, b * b / np.where(var > 0, var, 1.0), np.where(b > 0, np.inf, 0.0))
+        eligible &= kish >= min_kish
     if not eligible.any():
-        raise InputFileError("no score threshold leaves background: the NN templates are empty")
-    significance = np.where(eligible, s / np.sqrt(np.where(eligible, b, 1.0)), -np.inf)
-    return ThresholdScan(grid, s, b, significance, int(np.argmax(significance)))
+        raise InputFileError("no score threshold leaves enough background MC: the NN templates are empty "
+                             f"(needed: more than {min_background:g} events and {min_kish:g} Kish-effective MC events)")
+    safe_b = np.where(eligible, b, 1.0)
+    if kish is None:
+        significance = np.where(eligible, s / np.sqrt(safe_b), -np.inf)
+    else:
+        sigma_b = np.sqrt(np.where(eligible, var, 0.0)) if mc_uncertainty else None
+        significance = np.where(eligible, asimov_significance(s, safe_b, sigma_b), -np.inf)
+    return ThresholdScan(grid, s, b, significance, int(np.argmax(significance)), kish)
 
 
 def template_above(score_edges, values, variances, threshold: float, upper: float = np.inf) -> Template:
@@ -70,29 +93,37 @@ def template_above(score_edges, values, variances, threshold: float, upper: floa
 
 
 def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: int,
-                 min_background: float = 0.0) -> np.ndarray:
-    """Ascending edges [0, ..., p_2, p_1, 1] of at most n_bins score slices: p_1 maximises S/sqrt(B)
-    (the threshold selection), p_2 maximises it among the events below p_1 with a slice background
-    above min_background, and so on; the lowest slice starts at 0. Stops early when no threshold
-    below the last one leaves enough background; a lowest slice [0, p_k) without more background
-    than min_background is left out (the edges then start at p_k)."""
+                 min_background: float = 0.0, background_variance=None, min_kish: float = 0.0,
+                 scale: float = 1.0, mc_uncertainty: bool = True) -> np.ndarray:
+    """Ascending edges [0, ..., p_2, p_1, 1] of at most n_bins score slices: p_1 is the best
+    threshold (`optimise`, with the same options), p_2 the best among the events below p_1 whose
+    slice keeps the minimum background, and so on; the lowest slice starts at 0. Stops early when
+    no threshold below the last one leaves enough background; a lowest slice [0, p_k) without
+    the minimum background (more than min_background events, min_kish MC events) is left out
+    (the edges then start at p_k)."""
     if n_bins < 1:
         raise ConfigError(f"--score-bins {n_bins}: need at least one score bin")
     signal, background = np.asarray(signal_per_score, float), np.asarray(background_per_score, float)
+    variance = None if background_variance is None else np.asarray(background_variance, float)
     edges, upper = [1.0], np.inf
     for _ in range(n_bins - 1):
         below = score_edges[:-1] < upper - 1e-9
         try:
             scan = optimise(np.where(below, signal, 0.0), np.where(below, background, 0.0), score_edges,
-                            min_background)
+                            min_background, None if variance is None else np.where(below, variance, 0.0),
+                            min_kish, scale, mc_uncertainty)
         except InputFileError:
             break
         if scan.threshold <= 0.0:
             break
         edges.append(scan.threshold)
         upper = scan.threshold
-    bottom = background[score_edges[:-1] < upper - 1e-9].sum()
-    return np.array(sorted({*edges, *([0.0] if bottom > min_background else [])}))
+    rest = score_edges[:-1] < upper - 1e-9
+    bottom = scale * background[rest].sum()
+    enough = bottom > min_background
+    if variance is not None and enough:
+        enough = bottom**2 / max(scale**2 * variance[rest].sum(), 1e-300) >= min_kish
+    return np.array(sorted({*edges, *([0.0] if enough else [])}))
 
 
 def background_datasets(out, multijet: str = "auto") -> list[str]:
@@ -103,31 +134,35 @@ def background_datasets(out, multijet: str = "auto") -> list[str]:
 
 
 def _per_score(out, method: str, signal_datasets, multijet: str, kappa_terms: bool):
-    """(score edges, signal, background) per score bin, m_hh summed; non-resonant signal at the SM
-    point (a + b + c)."""
+    """(score edges, signal, background, background variance) per score bin, m_hh summed;
+    non-resonant signal at the SM point (a + b + c)."""
     if kappa_terms:
         parts = [score_mhh(out, signal_datasets, method, name=SCORE_KL_HIST, term=t) for t in "abc"]
         edges, signal = parts[0][0], sum(p[2] for p in parts)
     else:
         edges, _, signal, _ = score_mhh(out, signal_datasets, method)
-    _, _, background, _ = score_mhh(out, background_datasets(out, multijet), method)
-    return edges, signal.sum(axis=1), background.sum(axis=1)
+    _, _, background, variance = score_mhh(out, background_datasets(out, multijet), method)
+    return edges, signal.sum(axis=1), background.sum(axis=1), variance.sum(axis=1)
 
 
 def best_threshold(out, method: str, signal_datasets, multijet: str = "auto", kappa_terms: bool = False,
-                   min_background: float = 0.0):
-    """ThresholdScan maximising S/sqrt(B) among thresholds leaving more background than
-    min_background (in the output's own luminosity), so the template keeps a usable bin."""
-    edges, signal, background = _per_score(out, method, signal_datasets, multijet, kappa_terms)
-    return optimise(signal, background, edges, min_background)
+                   min_background: float = 0.0, min_kish: float = 0.0, scale: float = 1.0,
+                   mc_uncertainty: bool = True) -> ThresholdScan:
+    """The threshold with the best Asimov significance (background MC uncertainty included unless
+    not `mc_uncertainty`) at luminosity factor `scale`, among those leaving more than
+    min_background events (after scaling) and at least min_kish Kish-effective background MC events."""
+    edges, signal, background, variance = _per_score(out, method, signal_datasets, multijet, kappa_terms)
+    return optimise(signal, background, edges, min_background, variance, min_kish, scale, mc_uncertainty)
 
 
 def score_bin_edges(out, method: str, signal_datasets, n_bins: int, multijet: str = "auto",
-                    kappa_terms: bool = False, min_background: float = 0.0) -> np.ndarray:
-    """Score-slice edges of the fit in bins of the score (nested_edges) for one signal hypothesis;
-    min_background in the output's own luminosity."""
-    edges, signal, background = _per_score(out, method, signal_datasets, multijet, kappa_terms)
-    return nested_edges(signal, background, edges, n_bins, min_background)
+                    kappa_terms: bool = False, min_background: float = 0.0, min_kish: float = 0.0,
+                    scale: float = 1.0, mc_uncertainty: bool = True) -> np.ndarray:
+    """Score-slice edges of the fit in bins of the score (nested_edges, with the background MC
+    uncertainty and the minimum Kish count of `best_threshold`) for one signal hypothesis."""
+    edges, signal, background, variance = _per_score(out, method, signal_datasets, multijet, kappa_terms)
+    return nested_edges(signal, background, edges, n_bins, min_background, variance, min_kish, scale,
+                        mc_uncertainty)
 
 
 def thresholded_output(out, method: str, threshold: float, upper: float = np.inf):

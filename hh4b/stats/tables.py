@@ -6,6 +6,8 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
+
 
 def write_table(rows: list[dict], stem: Path) -> list[Path]:
     """rows (list of flat dicts) -> stem.json and stem.csv; returns the paths written."""
@@ -21,11 +23,16 @@ def write_table(rows: list[dict], stem: Path) -> list[Path]:
 
 
 def _fmt(value) -> str:
+    """Three significant digits, written out in full between 1e-3 and 1e6 (1000, not 1e+03)."""
     if value is None:
         return "-"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
-    return str(value)
+    if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
+        return str(value)
+    if not np.isfinite(value):
+        return str(value)
+    if value == 0 or 1e-3 <= abs(value) < 1e6:
+        return np.format_float_positional(float(f"{value:.3g}"), trim="-")
+    return f"{value:.2e}"
 
 
 def markdown_table(rows: list[dict], columns: list[str]) -> str:

@@ -1,10 +1,15 @@
-"""Score-threshold optimisation: the cut p_signal >= p_th that maximises S / sqrt(B).
+"""Score-threshold optimisation: the cut p_signal >= p_th that maximises a significance.
 
 As in the paper (sections IV.A.2, V.A.2) and notes section 16.7 (Table 33): p_th is scanned
 from 0 to 1 in steps of 0.01 and, per mass point, the threshold with the largest S / sqrt(B)
 is kept. S and B are weighted yields of events with score >= p_th. Thresholds that leave less
 than `min_background` background (default: any B > 0) are not eligible, so an empty background
 never gives an infinite significance. Reusable by every neural-network method.
+
+Beyond the paper, when the background's MC statistical uncertainty sigma_B is known the figure
+of merit is the Asimov significance with an uncertain background (`asimov_significance`), which
+falls again at tight thresholds where few MC events are left, so a threshold whose template
+would be dominated by its MC uncertainty is not chosen.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ class ThresholdScan:
     background: np.ndarray
     significance: np.ndarray
     best: int
+    background_kish: np.ndarray | None = None  # Kish-effective background MC events above each threshold
 
     @property
     def threshold(self) -> float:
@@ -30,8 +36,26 @@ class ThresholdScan:
 
     def as_dict(self) -> dict:
         i = self.best
-        return {"p_th": self.threshold, "S": float(self.signal[i]), "B": float(self.background[i]),
-                "S_over_sqrtB": float(self.significance[i])}
+        row = {"p_th": self.threshold, "S": float(self.signal[i]), "B": float(self.background[i])}
+        if self.background_kish is None:
+            return {**row, "S_over_sqrtB": float(self.significance[i])}
+        return {**row, "B_kish": float(self.background_kish[i]), "Z_asimov": float(self.significance[i])}
+
+
+def asimov_significance(s, b, sigma_b=None) -> np.ndarray:
+    """Median discovery significance of s signal on b background events known to +- sigma_b
+    (Cowan, Cranmer, Gross, Vitells, arXiv:1007.1727, with the profiled background uncertainty of
+    Cowan's note "Discovery sensitivity for a counting experiment with background uncertainty"):
+    Z^2 = 2 [(s+b) ln((s+b)(b+sigma^2) / (b^2+(s+b) sigma^2)) - (b^2/sigma^2) ln(1 + sigma^2 s / (b (b+sigma^2)))],
+    and Z^2 = 2 [(s+b) ln(1 + s/b) - s] for sigma_b = 0. Needs b > 0."""
+    s, b = np.asarray(s, dtype=float), np.asarray(b, dtype=float)
+    var = np.zeros_like(b) if sigma_b is None else np.asarray(sigma_b, dtype=float) ** 2
+    exact = 2.0 * ((s + b) * np.log1p(s / b) - s)
+    small = var <= 1e-12 * b * b
+    v = np.where(small, 1.0, var)
+    with_unc = 2.0 * ((s + b) * np.log((s + b) * (b + v) / (b * b + (s + b) * v))
+                      - b * b / v * np.log1p(v * s / (b * (b + v))))
+    return np.sqrt(np.clip(np.where(small, exact, with_unc), 0.0, None))
 
 
 def thresholds_grid(step: float = THRESHOLD_STEP) -> np.ndarray:
@@ -58,10 +82,3 @@ def scan_threshold(sig_scores, sig_weights, bkg_scores, bkg_weights, step: float
         raise ValueError(f"no threshold leaves more than {min_background} background events")
     significance = np.where(eligible, s / np.sqrt(np.where(eligible, b, 1.0)), -np.inf)
     return ThresholdScan(grid, s, b, significance, int(np.argmax(significance)))
-
-
-def best_thresholds(signals: dict, bkg_scores, bkg_weights, step: float = THRESHOLD_STEP,
-                    min_background: float = 0.0) -> dict:
-    """Per mass point {mass: ThresholdScan}; signals maps mass -> (scores, weights)."""
-    return {mass: scan_threshold(s, w, bkg_scores, bkg_weights, step, min_background)
-            for mass, (s, w) in signals.items()}
