@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0 if not argv or argv[0] in ("-h", "--help") else 2
     name, rest = argv[0], argv[1:]
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("hh4b").setLevel(logging.INFO)  # hh4b's messages; other packages' warnings only
     module_name, help_text = SUBCOMMANDS[name]
     try:
         module = importlib.import_module(module_name)
