@@ -3,6 +3,7 @@ LO coefficients A_i against direct integration, and reweighting against direct s
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -241,7 +242,7 @@ def test_processor_fills_five_coupling_histograms(tmp_path):
     fileset = {"nonres": {"files": {str(tmp_path / "nonres.root"): "Events"},
                           "metadata": {"process": "nonresonant", "xsec_pb": 1.0, "sumw": float(n), "n_events": n,
                                        "btag_wp": "70", "sqrt_s": 13000, "generation_kappa_lambda": 1.0}}}
-    (tmp_path / "fileset.json").write_text(__import__("json").dumps(fileset))
+    (tmp_path / "fileset.json").write_text(json.dumps(fileset))
     output = process_fileset(load_fileset(tmp_path / "fileset.json"), HH4bProcessor(), "iterative",
                              chunksize=1000, progress=False)
     assert output["bookkeeping"]["failed_chunks"] == []
@@ -302,9 +303,10 @@ def test_heft_results_limits_interval_and_contour(tmp_path):
     out, inputs = _synthetic_output(tmp_path, 300.0)
     result = heft_results(out, inputs, tmp_path / "report", SimpleNamespace(sqrt_s=13000.0),
                           kl_grid=np.arange(-4.0, 12.01, 2.0), c2_grid=np.arange(-1.0, 1.01, 0.25),
-                          c2_scan=np.arange(-2.0, 2.51, 0.1))
+                          c2_scan=np.arange(-2.0, 2.51, 0.1),
+                          points=[heft.benchmark(n) for n in ("SM", "4", "8a", "12")])
     rows = {r["point"]: r for r in result["benchmarks"]}
-    assert len(rows) == 14
+    assert sorted(rows) == ["BM12", "BM4", "BM8a", "SM"]
     sm_lo = heft.sigma(constants.HEFT_SM)
     for name in ("SM", "BM4", "BM8a"):
         row = rows[name]

@@ -134,8 +134,10 @@ def benchmark_limits(inputs, terms: np.ndarray, sigma_of, points=None) -> list[d
 
 
 def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_grid=KL_GRID_2D,
-                 c2_grid=C2_GRID_2D, c2_scan=C2_SCAN) -> dict | None:
+                 c2_grid=C2_GRID_2D, c2_scan=C2_SCAN, points=None) -> dict | None:
     """Benchmark limits, the c_2 interval and the (kappa_lambda, c_2) scan of one method.
+
+    `points`: the coupling points (hh4b.heft.Point) of the limits, default SM and the 13 benchmarks.
 
     `inputs`: the limits stage's MethodInputs of the method (its fit bins, backgrounds, --lumi);
     `args` needs sqrt_s (the cross sections' energy). None when the output has no `mhh_heft_terms`
@@ -159,7 +161,7 @@ def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_gr
     def sigma_of(point):
         return sigma_file_fb * float(heft.term_monomials(point.couplings()) @ lo_terms) / sigma_gen_lo
 
-    rows = benchmark_limits(inputs, terms, sigma_of)
+    rows = benchmark_limits(inputs, terms, sigma_of, points)
     nll = CouplingLikelihood(coupling_spec(inputs, terms))
     interval = c2_interval(nll, c2_scan)
     scan = kl_c2_scan(nll, kl_grid, c2_grid)
