@@ -162,7 +162,8 @@ def processor_pass(options: dict, fileset_path, process: str, methods, models_di
         pairers = neural_methods(Path(options["models"]), options["analysis"], options["kappa_lambda_input"])
     proc = HH4bProcessor(btag_wp=options["btag_wp"], lumi_fb=options["lumi_fb"], dhh_centre=options["dhh_centre"],
                          methods=tuple(methods), models={m: p for m, p in pairers.items() if m in methods},
-                         truth_tagging=tuple(options.get("truth_tagging", ())), background_model=models_dir)
+                         truth_tagging=tuple(options.get("truth_tagging", ())), background_model=models_dir,
+                         btag=options.get("btag_options", {}))
     result = process_fileset(fileset, proc, "futures", workers, int(options["chunksize"]), progress=False)
     failed = result["bookkeeping"]["failed_chunks"]
     if failed:

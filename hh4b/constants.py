@@ -80,6 +80,33 @@ SHIFTED_CENTRES = {"lower_left": (-1, -1), "lower_right": (1, -1), "upper_right"
 
 # --- CMS NanoAOD b-tagging (files without hh4b's tag flags) ---------------------------------
 DEEPFLAV_B_THRESHOLD = 0.2783  # DeepJet medium WP, CMS BTV recommendation for 2018 UL
+# Tagger name -> NanoAOD jet branch (without the `Jet_` prefix) holding its b-jet score.
+CMS_BTAG_TAGGERS = {"DeepJet": "btagDeepFlavB", "ParticleNet": "btagPNetB", "UParT": "btagUParTAK4B"}
+# Score thresholds of the loose / medium / tight working points (light-jet mistag rates of about
+# 10%, 1% and 0.1%), per tagger and era, from the CMS BTV recommendations: Run 2 UL 2018
+# (btv-wiki "UL2018"), Run 3 2022 pre/post-EE and 2023 pre/post-BPix ("Summer22", "Summer22EE",
+# "Summer23", "Summer23BPix"), and 2024 for UParTAK4 (the `UParTAK4_wp_values` correction set).
+CMS_BTAG_THRESHOLDS = {
+    "DeepJet": {
+        "2018UL": {"L": 0.0490, "M": DEEPFLAV_B_THRESHOLD, "T": 0.7100},
+        "2022preEE": {"L": 0.0583, "M": 0.3086, "T": 0.7183},
+        "2022postEE": {"L": 0.0614, "M": 0.3196, "T": 0.7300},
+        "2023preBPix": {"L": 0.0479, "M": 0.2431, "T": 0.6553},
+        "2023postBPix": {"L": 0.0480, "M": 0.2435, "T": 0.6563},
+    },
+    "ParticleNet": {
+        "2022preEE": {"L": 0.047, "M": 0.245, "T": 0.6734},
+        "2022postEE": {"L": 0.0499, "M": 0.2605, "T": 0.6915},
+        "2023preBPix": {"L": 0.0358, "M": 0.1917, "T": 0.6172},
+        "2023postBPix": {"L": 0.0359, "M": 0.1919, "T": 0.6133},
+    },
+    "UParT": {
+        "2024": {"L": 0.0246, "M": 0.1272, "T": 0.4648},
+    },
+}
+# Era used when the fileset and the command line name none: DeepJet's is Run 2 UL 2018 (the
+# DEEPFLAV_B_THRESHOLD above), ParticleNet's the first Run 3 era, UParT's the only one.
+CMS_BTAG_DEFAULT_ERA = {"DeepJet": "2018UL", "ParticleNet": "2022preEE", "UParT": "2024"}
 
 # --- Event generation: Pythia 8 samples (generation.md) ------------------------------------
 BR_H_BB = 0.5824  # BR(h -> bb) at m_h = 125.0 GeV; LHC HXSWG Yellow Report 4 (arXiv:1610.07922)

@@ -7,12 +7,18 @@ flavour (true hadron flavour 5/4/0, when the file has it), named "Momentum4D" so
 Supported inputs (all read through coffea NanoEvents):
 - hh4b's own NanoAOD-style files: b-tag = the `Jet_btagWP70` / `Jet_btagWP77` flag of the
   requested working point (docs/formats.md section 1);
-- CMS NanoAOD: no tag flag, so b-tag = `Jet_btagDeepFlavB` > threshold (default: DeepJet
-  medium, constants.DEEPFLAV_B_THRESHOLD); flavour from `Jet_hadronFlavour`;
-- Delphes (DelphesSchema): `Jet.PT/Eta/Phi/Mass`, b-tag = bit `wp_bit` of `Jet.BTag`,
-  flavour from `Jet.Flavor`; truth from `Particle`.
+- CMS NanoAOD: no tag flag, so b-tag = the tagger's score (`Jet_btagDeepFlavB`,
+  `Jet_btagPNetB` or `Jet_btagUParTAK4B`) > the working point's threshold, from the options'
+  `thresholds` or the BTV table of constants.CMS_BTAG_THRESHOLDS (working points L, M, T per
+  era); flavour from `Jet_hadronFlavour`;
+- Delphes (DelphesSchema): `Jet.PT/Eta/Phi/Mass`, b-tag = the bit of `Jet.BTag` that the
+  options' `delphes_bits` give for the working point, flavour from `Jet.Flavor`; truth from
+  `Particle`; event weight from `Event.Weight`.
 
-A file lacking a needed branch raises InputFileError naming the file and the branch.
+`btag_config` turns a working point and the options (keys `tagger`, `era`, `thresholds`,
+`delphes_bits`; docs/formats.md section 2) into the tag rule for a file's jet fields; a working
+point that the input does not know is a ConfigError. A file lacking a needed branch raises
+InputFileError naming the file and the branch.
 """
 
 from __future__ import annotations
@@ -20,8 +26,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hh4b.constants import DEEPFLAV_B_THRESHOLD
-from hh4b.errors import InputFileError
+from hh4b.constants import CMS_BTAG_DEFAULT_ERA, CMS_BTAG_TAGGERS, CMS_BTAG_THRESHOLDS
+from hh4b.errors import ConfigError, InputFileError
 
 from coffea.nanoevents import NanoAODSchema
 
@@ -86,45 +92,112 @@ def make_jets(pt, eta, phi, mass, btag, flavour=None) -> ak.Array:
     return ak.zip(fields, with_name="Momentum4D")
 
 
-def nanoaod_jets(events, btag_wp: str = "70", deepflav_threshold: float = DEEPFLAV_B_THRESHOLD) -> ak.Array:
-    """Jets of hh4b or CMS NanoAOD files; the hh4b tag flag wins over the DeepJet score."""
-    _require("Jet", ("pt", "eta", "phi", "mass"), events, "Jet_")
-    jet = events.Jet
-    flag = f"btagWP{btag_wp}"
-    if flag in jet.fields:
-        btag = jet[flag]
-    elif "btagDeepFlavB" in jet.fields:
-        btag = jet.btagDeepFlavB > deepflav_threshold
+def btag_config(fmt: str, jet_fields, wp: str, options: dict | None = None, source: str = "input") -> dict:
+    """The b-tag rule for working point `wp` on jets with these (raw) field names.
+
+    Returns {"format", "wp", "branch"} plus "threshold" and "tagger"/"era" (CMS NanoAOD) or
+    "bit" (Delphes). `source` names the file or dataset in errors."""
+    options = dict(options or {})
+    wp = str(wp)
+    fields = set(jet_fields)
+    if fmt == "delphes":
+        bits = {str(k): v for k, v in (options.get("delphes_bits") or {}).items()}
+        if wp not in bits:
+            raise ConfigError(f"{source}: Delphes b-tag working point {wp!r} has no bit of Jet.BTag "
+                              f"(known: {', '.join(sorted(bits)) or 'none'}; give metadata delphes_btag_bits "
+                              f"{{\"{wp}\": BIT}} or --delphes-btag-bit {wp}=BIT)")
+        bit = bits[wp]
+        if isinstance(bit, bool) or not isinstance(bit, int) or not 0 <= bit < 32:
+            raise ConfigError(f"{source}: Delphes b-tag bit for working point {wp!r} must be an integer "
+                              f"0-31, not {bit!r}")
+        return {"format": "delphes", "wp": wp, "branch": "Jet.BTag", "bit": bit}
+    if f"btagWP{wp}" in fields:
+        return {"format": "hh4b", "wp": wp, "branch": f"Jet_btagWP{wp}"}
+    flags = sorted(f[len("btagWP"):] for f in fields if f.startswith("btagWP"))
+    if flags:
+        raise ConfigError(f"{source}: b-tag working point {wp!r} not known for this input "
+                          f"(branch Jet_btagWP{wp} not found; its working points: {', '.join(flags)})")
+    tagger = options.get("tagger")
+    if tagger is not None and tagger not in CMS_BTAG_TAGGERS:
+        raise ConfigError(f"{source}: b-tagger {tagger!r} unknown (choose from {', '.join(CMS_BTAG_TAGGERS)})")
+    if tagger is None:
+        tagger = next((t for t, branch in CMS_BTAG_TAGGERS.items() if branch in fields), None)
+        if tagger is None:
+            raise InputFileError(f"{source}: branch Jet_btagWP{wp} not found (nor any tagger score: "
+                                 f"{', '.join('Jet_' + b for b in CMS_BTAG_TAGGERS.values())})")
+    branch = CMS_BTAG_TAGGERS[tagger]
+    if branch not in fields:
+        raise InputFileError(f"{source}: branch Jet_{branch} not found (b-tagger {tagger})")
+    thresholds = {str(k): v for k, v in (options.get("thresholds") or {}).items()}
+    era = options.get("era") or CMS_BTAG_DEFAULT_ERA[tagger]
+    if wp in thresholds:
+        threshold, era = thresholds[wp], None
     else:
-        raise InputFileError(f"{_filename(events)}: branch Jet_{flag} not found "
-                             f"(nor Jet_btagDeepFlavB to tag jets with)")
+        table = CMS_BTAG_THRESHOLDS[tagger]
+        if era not in table:
+            raise ConfigError(f"{source}: b-tag era {era!r} unknown for {tagger} (known: {', '.join(table)})")
+        if wp not in table[era]:
+            raise ConfigError(f"{source}: b-tag working point {wp!r} not known for {tagger} {era} "
+                              f"(known: {', '.join(table[era])}; or give a threshold: metadata btag_thresholds "
+                              f"{{\"{wp}\": X}} or --btag-threshold {wp}=X)")
+        threshold = table[era][wp]
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not np.isfinite(threshold):
+        raise ConfigError(f"{source}: b-tag threshold for working point {wp!r} must be a number, not {threshold!r}")
+    return {"format": "cms", "wp": wp, "branch": f"Jet_{branch}", "tagger": tagger, "era": era,
+            "threshold": float(threshold)}
+
+
+BTAG_METADATA_KEYS = {"tagger": "btag_tagger", "era": "btag_era", "thresholds": "btag_thresholds",
+                      "delphes_bits": "delphes_btag_bits"}
+
+
+def btag_options(metadata: dict, overrides: dict | None = None) -> dict:
+    """The b-tag options of a dataset: its metadata keys (BTAG_METADATA_KEYS), each overridden by
+    a non-empty entry of `overrides` (the command line); threshold and bit maps merge per point."""
+    out = {}
+    for key, meta_key in BTAG_METADATA_KEYS.items():
+        value, override = metadata.get(meta_key), (overrides or {}).get(key)
+        if key in ("thresholds", "delphes_bits"):
+            value = {**(value or {}), **(override or {})} or None
+        elif override:
+            value = override
+        if value is not None:
+            out[key] = value
+    return out
+
+
+def read_jets(events, btag_wp: str = "70", options: dict | None = None) -> ak.Array:
+    """The jet record of any supported format, detected from the field names; b-tags by
+    `btag_config(format, Jet fields, btag_wp, options)`."""
+    fmt = detect_format(events)
+    if fmt == "delphes":
+        _require("Jet", ("PT", "Eta", "Phi", "Mass", "BTag"), events, "Jet.")
+    else:
+        _require("Jet", ("pt", "eta", "phi", "mass"), events, "Jet_")
+    config = btag_config(fmt, collection_fields(events, "Jet"), btag_wp, options, _filename(events))
+    jet = events.Jet
+    if fmt == "delphes":
+        btag = (jet.BTag & (1 << config["bit"])) > 0
+        flavour = jet.Flavor if "Flavor" in jet.fields else None
+        return make_jets(jet.PT, jet.Eta, jet.Phi, jet.Mass, btag, flavour)
+    if config["format"] == "hh4b":
+        btag = jet[f"btagWP{config['wp']}"]
+    else:
+        btag = jet[config["branch"][len("Jet_"):]] > config["threshold"]
     flavour = jet.hadronFlavour if "hadronFlavour" in jet.fields else None
     return make_jets(jet.pt, jet.eta, jet.phi, jet.mass, btag, flavour)
 
 
-def delphes_jets(events, wp_bit: int = 0) -> ak.Array:
-    """Jets of Delphes files: b-tag from bit `wp_bit` of Jet.BTag."""
-    _require("Jet", ("PT", "Eta", "Phi", "Mass", "BTag"), events, "Jet.")
-    jet = events.Jet
-    btag = (jet.BTag & (1 << wp_bit)) > 0
-    flavour = jet.Flavor if "Flavor" in jet.fields else None
-    return make_jets(jet.PT, jet.Eta, jet.Phi, jet.Mass, btag, flavour)
-
-
-def read_jets(events, btag_wp: str = "70", deepflav_threshold: float = DEEPFLAV_B_THRESHOLD,
-              delphes_bit: int = 0) -> ak.Array:
-    """The jet record of any supported format, detected from the field names."""
-    if detect_format(events) == "delphes":
-        return delphes_jets(events, delphes_bit)
-    return nanoaod_jets(events, btag_wp, deepflav_threshold)
-
-
 def gen_weight(events) -> np.ndarray:
-    """Generator weights (1 when the file has none, e.g. data or Delphes without Event.Weight)."""
+    """Generator weights: `genWeight` (NanoAOD), `Event.Weight` (Delphes, one value per event),
+    1 when the file has none (e.g. data)."""
     if "genWeight" in events.fields:
         return ak.to_numpy(events.genWeight).astype(np.float64)
-    if "Event" in events.fields and "Weight" in events.Event.fields:
-        return ak.to_numpy(ak.firsts(events.Event.Weight)).astype(np.float64)
+    if "Event" in events.fields and "Weight" in collection_fields(events, "Event"):
+        weight = events.Event.Weight
+        if weight.ndim > 1:  # one Event record per entry as a list of one (hand-built Delphes-like arrays)
+            weight = ak.firsts(weight)
+        return ak.to_numpy(weight).astype(np.float64)
     return np.ones(len(events), dtype=np.float64)
 
 

@@ -6,23 +6,40 @@ reports every chunk it processed and every chunk that failed after retries (file
 error). At the end, events processed + events in failed chunks must equal the events in the
 fileset; any gap is listed as a failed range too. The command exits with status 1 when any
 chunk failed, after writing OUTPUT/output.coffea (coffea.util.save) and OUTPUT/summary.json.
+
+Before any processing: every dataset's metadata is checked (process, xsec_pb, sumw), every readable
+file's b-tag working point is resolved (hh4b.events.btag_config; the rules used are recorded as
+output["btag"]), and the output directory is made, checked for writing, and cleared of a previous
+run's output.coffea and summary.json. Outputs are written under temporary names and renamed, and
+run_options carries a run id and the fileset's SHA-256. A Dask run with no worker left for
+--dask-worker-timeout seconds stops with an error instead of waiting for ever.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
+import logging
+import math
+import os
+import threading
 import time
+import uuid
 from pathlib import Path
 
-from hh4b.constants import ATLAS_HH_CENTRE, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
+from hh4b.constants import ATLAS_HH_CENTRE, CMS_BTAG_TAGGERS, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
 from hh4b.errors import ConfigError, HH4bError, InputFileError
 
 EXECUTORS = ("iterative", "futures", "dask")
 ANALYSES = {"all": (None, None), "resonant": ("70", "nonresonant"), "nonresonant": ("77", "resonant")}
 CENTRES = {"paper": DHH_CENTRE, "atlas": ATLAS_HH_CENTRE}
 DELPHES_TREE = "Delphes"
+OUTPUT_FILES = ("output.coffea", "summary.json")
+DASK_WORKER_TIMEOUT_S = 60.0
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,7 +51,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB, help="luminosity in fb^-1 (default: %(default)s)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (implies dask)")
     parser.add_argument("--retries", type=int, default=1, help="retries of a failing chunk (default: %(default)s)")
-    parser.add_argument("--btag-wp", default=None, help="b-tag working point 70/77 (default: from the fileset)")
+    parser.add_argument("--btag-wp", default=None,
+                        help="b-tag working point: 70/77 on hh4b files, L/M/T on CMS NanoAOD, a key of "
+                             "--btag-threshold or --delphes-btag-bit (default: from the fileset)")
+    parser.add_argument("--btag-tagger", default=None, choices=tuple(CMS_BTAG_TAGGERS),
+                        help="CMS NanoAOD tagger (default: fileset btag_tagger, else the first whose branch the "
+                             "file has, in this order)")
+    parser.add_argument("--btag-era", default=None,
+                        help="era of the CMS BTV thresholds, e.g. 2018UL, 2022preEE, 2024 (default: fileset "
+                             "btag_era, else the tagger's default era; docs/formats.md section 2)")
+    parser.add_argument("--btag-threshold", action="append", default=[], metavar="WP=X",
+                        help="CMS NanoAOD: tag score threshold of working point WP (repeatable)")
+    parser.add_argument("--delphes-btag-bit", action="append", default=[], metavar="WP=BIT",
+                        help="Delphes: bit of Jet.BTag for working point WP (repeatable)")
+    parser.add_argument("--dask-worker-timeout", type=float, default=DASK_WORKER_TIMEOUT_S,
+                        help="dask: stop with an error when no worker is left for this many seconds "
+                             "(default: %(default)s)")
     parser.add_argument("--centre", choices=tuple(CENTRES), default="paper",
                         help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV")
     parser.add_argument("--methods", default="cut_mindr,cut_dhh", help="comma-separated methods")
@@ -77,36 +109,144 @@ def load_fileset(path) -> dict:
         for name, tree in entry["files"].items():
             local = path.parent / name
             files[str(local if not Path(name).is_absolute() and local.exists() else Path(name))] = tree
-        resolved[dataset] = {"files": files, "metadata": dict(entry.get("metadata", {}))}
+        resolved[dataset] = {"files": files, "metadata": entry.get("metadata")}
+    validate_metadata(resolved, path)
     return resolved
 
 
-def census(fileset: dict) -> tuple[dict, list]:
-    """Entries per (dataset, file), and the files that cannot be read, with their error."""
+def validate_metadata(fileset: dict, source) -> None:
+    """Every dataset needs a metadata mapping with a `process`; xsec_pb and sumw, when given, are
+    finite numbers > 0 (sumw 0 only with n_events 0); a dataset without them is filled with sums of
+    genWeight, not yields."""
+    for dataset, entry in fileset.items():
+        meta = entry.get("metadata")
+        if not isinstance(meta, dict):
+            raise ConfigError(f"{source}: dataset {dataset!r} has no 'metadata' mapping (it needs at least "
+                              f"'process')")
+        process = meta.get("process")
+        if not isinstance(process, str) or not process:
+            raise ConfigError(f"{source}: dataset {dataset!r}: metadata 'process' missing or not a name "
+                              f"({process!r}; e.g. resonant, nonresonant, qcd, qcd4b, ttbar, data)")
+        for key in ("xsec_pb", "sumw"):
+            value = meta.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ConfigError(f"{source}: dataset {dataset!r}: metadata {key!r} must be a number, not {value!r}")
+            if value <= 0 and not (key == "sumw" and value == 0 and meta.get("n_events") == 0):
+                raise ConfigError(f"{source}: dataset {dataset!r}: metadata {key!r} must be > 0, not {value!r}")
+
+
+def _one_line(err: Exception) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
+def census(fileset: dict) -> tuple[dict, list, dict]:
+    """Entries per (dataset, file), the files that cannot be read (with their error on one line),
+    and the jet fields per (dataset, file): (format "nanoaod"/"delphes", field names)."""
     import uproot
 
-    entries, unreadable = {}, []
+    entries, unreadable, jets = {}, [], {}
     for dataset, entry in fileset.items():
         for name, tree in entry["files"].items():
             try:
                 with uproot.open(name) as handle:
-                    entries[(dataset, name)] = int(handle[tree].num_entries)
+                    events = handle[tree]
+                    entries[(dataset, name)] = int(events.num_entries)
+                    if tree == DELPHES_TREE:
+                        leaves = (k.rsplit("/", 1)[-1] for k in events.keys(recursive=True))
+                        fields = [k[len("Jet."):] for k in leaves if k.startswith("Jet.")]
+                        jets[(dataset, name)] = ("delphes", fields)
+                    else:
+                        fields = [k[len("Jet_"):] for k in events.keys(filter_name="Jet_*")]
+                        jets[(dataset, name)] = ("nanoaod", fields)
             except Exception as err:  # uproot raises many types for damaged files
                 n_events = entry["metadata"].get("n_events") if len(entry["files"]) == 1 else None
                 unreadable.append({"dataset": dataset, "file": name, "entry_start": 0,
-                                   "entry_stop": n_events, "error": f"{type(err).__name__}: {err}"})
-    return entries, unreadable
+                                   "entry_stop": n_events, "error": f"{name}: {_one_line(err)}"})
+    return entries, unreadable, jets
+
+
+def resolve_btag(fileset: dict, jets: dict, proc) -> dict:
+    """{dataset: b-tag rule} from each readable file's jet fields (hh4b.events.btag_config), checked
+    before processing; the files of one dataset must agree."""
+    from hh4b.events import btag_config, btag_options
+
+    rules: dict = {}
+    for (dataset, name), (fmt, fields) in jets.items():
+        meta = fileset[dataset]["metadata"]
+        rule = btag_config(fmt, fields, proc._working_point(meta), btag_options(meta, proc.btag),
+                           f"dataset {dataset!r} ({name})")
+        if rules.setdefault(dataset, rule) != rule:
+            raise ConfigError(f"dataset {dataset!r}: its files need different b-tag rules ({rules[dataset]} "
+                              f"and, for {name}, {rule})")
+    return rules
 
 
 @contextlib.contextmanager
-def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, progress: bool):
-    """A coffea executor; for dask, a client on `scheduler` or on a LocalCluster it owns."""
+def quiet_coffea(progress: bool):
+    """Silence coffea's progress bars (its futures executor draws them whatever `status` says)."""
+    from coffea.util import coffea_console
+
+    quiet = coffea_console.quiet
+    coffea_console.quiet = quiet or not progress
+    try:
+        yield
+    finally:
+        coffea_console.quiet = quiet
+
+
+class WorkerWatchdog:
+    """Interrupts the main thread when the Dask scheduler has had no worker for `timeout` seconds."""
+
+    def __init__(self, client, timeout: float, poll: float = 0.5):
+        self.client, self.timeout, self.poll = client, float(timeout), poll
+        self.fired = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="hh4b-dask-watchdog", daemon=True)
+
+    def _workers(self) -> int:
+        try:
+            return len(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        except Exception:  # a scheduler that cannot answer has no usable worker either
+            return 0
+
+    def _watch(self) -> None:
+        import _thread
+
+        since = None
+        while not self._stop.wait(self.poll):
+            if self._workers() > 0:
+                since = None
+                continue
+            since = time.monotonic() if since is None else since
+            if time.monotonic() - since >= self.timeout:
+                self.fired = True
+                _thread.interrupt_main()
+                return
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@contextlib.contextmanager
+def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, progress: bool,
+                  worker_timeout: float = DASK_WORKER_TIMEOUT_S):
+    """A coffea executor; for dask, a client on `scheduler` or on a LocalCluster it owns, watched so
+    that a run with no worker left for `worker_timeout` seconds raises HH4bError."""
     from coffea import processor
 
     if kind == "iterative":
-        yield processor.IterativeExecutor(status=progress, retries=retries)
+        with quiet_coffea(progress):
+            yield processor.IterativeExecutor(status=progress, retries=retries)
     elif kind == "futures":
-        yield processor.FuturesExecutor(workers=workers, status=progress, retries=retries)
+        with quiet_coffea(progress):
+            yield processor.FuturesExecutor(workers=workers, status=progress, retries=retries)
     elif kind == "dask":
         from distributed import Client, LocalCluster
 
@@ -117,8 +257,15 @@ def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, 
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
+        watchdog = WorkerWatchdog(client, worker_timeout)
         try:
-            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+            with watchdog, quiet_coffea(progress):
+                yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+        except KeyboardInterrupt:
+            if not watchdog.fired:
+                raise
+            raise HH4bError(f"dask: no worker left for {worker_timeout:g} s "
+                            f"(scheduler {scheduler or 'of the local cluster'}); processing stopped") from None
         finally:
             client.close()
             if cluster is not None:
@@ -170,7 +317,8 @@ def bookkeeping(output: dict, entries: dict, unreadable: list) -> dict:
     events_in = sum(entries.values()) + sum(f["entry_stop"] or 0 for f in unreadable)
     events_failed = sum((f["entry_stop"] or 0) - f["entry_start"] for f in failed)
     return {"events_in": events_in, "events_processed": int(book.get("events_processed", 0)),
-            "events_failed": events_failed, "failed_chunks": failed}
+            "events_failed": events_failed, "failed_chunks": failed,
+            "nonfinite_jets": {d: int(n) for d, n in book.get("nonfinite_jets", {}).items()}}
 
 
 def summary(output: dict) -> dict:
@@ -189,24 +337,57 @@ def summary(output: dict) -> dict:
     return out
 
 
+def prepare_output(directory) -> Path:
+    """Make the output directory, check that it takes files, and remove a previous run's outputs
+    (so that an interrupted run never leaves them looking like its own); before any processing."""
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".hh4b-write-test-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+        for name in OUTPUT_FILES:
+            if (directory / name).exists():
+                (directory / name).unlink()
+                log.info("removed the previous run's %s", directory / name)
+    except OSError as err:
+        raise ConfigError(f"--output {directory}: cannot write there ({err.strerror or err})") from err
+    return directory
+
+
+def _write_atomically(path: Path, write) -> None:
+    """`write(temporary path)`, then rename over `path`: a reader sees the old file or the whole new one."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
 def save(output: dict, directory) -> tuple[Path, Path]:
+    """OUTPUT/output.coffea and OUTPUT/summary.json, each written under a temporary name and renamed."""
     from coffea.util import save as coffea_save
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     coffea_path, summary_path = directory / "output.coffea", directory / "summary.json"
-    coffea_save(output, str(coffea_path))
-    summary_path.write_text(json.dumps(summary(output), indent=2, default=str))
+    text = json.dumps(summary(output), indent=2, default=str)
+    _write_atomically(coffea_path, lambda tmp: coffea_save(output, str(tmp)))
+    _write_atomically(summary_path, lambda tmp: tmp.write_text(text))
     return coffea_path, summary_path
 
 
 def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers: int = 2,
                     chunksize: int = 100_000, scheduler: str | None = None, retries: int = 1,
-                    progress: bool = True) -> dict:
-    """Census, processing and bookkeeping: the complete output dict of docs/formats.md."""
+                    progress: bool = True, worker_timeout: float = DASK_WORKER_TIMEOUT_S) -> dict:
+    """Checks, census, processing and bookkeeping: the complete output dict of docs/formats.md."""
     from processors.hh4b_processor import finalise
 
-    entries, unreadable = census(fileset)
+    validate_metadata(fileset, "fileset")
+    entries, unreadable, jets = census(fileset)
+    btag = resolve_btag(fileset, jets, proc)
     readable = {}
     for dataset, entry in fileset.items():
         files = {n: t for n, t in entry["files"].items() if entries.get((dataset, n), 0) > 0}
@@ -214,7 +395,7 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
             readable[dataset] = {"files": files, "metadata": entry["metadata"]}
     output: dict = {}
     if readable:
-        with make_executor(executor_kind, workers, scheduler, retries, progress) as executor:
+        with make_executor(executor_kind, workers, scheduler, retries, progress, worker_timeout) as executor:
             output = run_processor(readable, proc, executor, chunksize)
     output = finalise(output)
     output.setdefault("hists", {})
@@ -222,32 +403,58 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
     output.setdefault("truth", {})
     output["bookkeeping"] = bookkeeping(output, entries, unreadable)
     output["metadata"] = {dataset: entry["metadata"] for dataset, entry in fileset.items()}
+    output["btag"] = btag
     output["lumi_fb"] = proc.lumi_fb
     output["sqrt_s"] = next((e["metadata"]["sqrt_s"] for e in fileset.values() if "sqrt_s" in e["metadata"]), SQRT_S)
     return output
 
 
 def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
-    """The neural methods whose ONNX files exist for this analysis (checked now, not mid-run)."""
+    """The neural methods whose ONNX files exist for this analysis (checked now, not mid-run); a
+    models directory that does not exist is an error."""
     from hh4b.methods import NN_METHODS, build_methods
 
     if analysis == "all":
         return {}
+    if not models.is_dir():
+        raise ConfigError(f"--models {models}: no such directory (give the folder of the ONNX models, "
+                          f"or --no-nn for the cut-based methods only)")
     spanet = models / f"spanet_{analysis}.onnx"
     dnns = {m: models / f"{m}_{analysis}.onnx" for m in ("dnn_mindr", "dnn_spanet")}
     dnns = {m: p for m, p in dnns.items() if p.is_file()}
     wanted = [m for m in NN_METHODS if (m == "dnn_mindr" or spanet.is_file()) and
               (not m.startswith("dnn_") or m in dnns)]
+    if not wanted:
+        log.warning("--models %s: no ONNX model for analysis %s; cut-based methods only", models, analysis)
     return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda)
 
 
-def run_options(args: argparse.Namespace, proc) -> dict:
+def parse_assignments(option: str, values: list[str], convert) -> dict:
+    """`WP=VALUE` command-line entries -> {WP: convert(VALUE)}, with a one-line error naming the option."""
+    out = {}
+    for item in values:
+        wp, sep, value = item.partition("=")
+        try:
+            if not sep or not wp:
+                raise ValueError
+            out[wp] = convert(value)
+        except ValueError:
+            raise ConfigError(f"{option} {item!r}: expected WP=VALUE with a {convert.__name__} value") from None
+    return out
+
+
+def fileset_digest(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def run_options(args: argparse.Namespace, proc, run_id: str) -> dict:
     """How the output was made, for stages that rerun the processor (`hh4b background`)."""
     return {"fileset": str(Path(args.fileset).resolve()), "analysis": args.analysis, "btag_wp": proc.btag_wp,
             "dhh_centre": list(proc.dhh_centre), "methods": list(proc.methods), "lumi_fb": proc.lumi_fb,
             "models": str(Path(args.models).resolve()), "no_nn": bool(args.no_nn),
             "kappa_lambda_input": args.kappa_lambda_input, "chunksize": args.chunksize,
-            "truth_tagging": list(proc.truth_tagging)}
+            "truth_tagging": list(proc.truth_tagging), "btag_options": dict(proc.btag),
+            "fileset_sha256": fileset_digest(args.fileset), "run_id": run_id}
 
 
 def truth_tagged_names(option: str, fileset: dict) -> tuple[str, ...]:
@@ -267,16 +474,29 @@ def main(args: argparse.Namespace) -> int:
     if args.workers < 1 or args.chunksize < 1 or args.retries < 0:
         raise ConfigError("--workers and --chunksize must be >= 1, --retries >= 0")
     kind = "dask" if args.scheduler else args.executor
+    if not args.dask_worker_timeout > 0:
+        raise ConfigError(f"--dask-worker-timeout must be > 0, not {args.dask_worker_timeout}")
     fileset = load_fileset(args.fileset)
     wp, dropped = ANALYSES[args.analysis]
-    fileset = {d: e for d, e in fileset.items() if e["metadata"].get("process") != dropped}
+    left_out = sorted(d for d, e in fileset.items() if dropped is not None and e["metadata"]["process"] == dropped)
+    if left_out:
+        log.warning("--analysis %s leaves out the %s datasets %s", args.analysis, dropped, ", ".join(left_out))
+    fileset = {d: e for d, e in fileset.items() if d not in left_out}
+    if not fileset:
+        raise ConfigError(f"--analysis {args.analysis}: no dataset of {args.fileset} is left to process")
     methods = [m for m in args.methods.split(",") if m]
     truth_tagging = truth_tagged_names(args.truth_tagging, fileset)
     models = {} if args.no_nn else neural_methods(Path(args.models), args.analysis, args.kappa_lambda_input)
     methods += [m for m in models if m not in methods]
+    btag = {"tagger": args.btag_tagger, "era": args.btag_era,
+            "thresholds": parse_assignments("--btag-threshold", args.btag_threshold, float),
+            "delphes_bits": parse_assignments("--delphes-btag-bit", args.delphes_btag_bit, int)}
     proc = HH4bProcessor(btag_wp=args.btag_wp or wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
                          methods=tuple(methods), models=models, retries=args.retries,
-                         save_columns=args.save_columns, truth_tagging=truth_tagging)
+                         save_columns=args.save_columns, truth_tagging=truth_tagging,
+                         btag={k: v for k, v in btag.items() if v})
+    run_id = uuid.uuid4().hex
+    prepare_output(args.output)
     print(f"analysis {args.analysis}: {len(fileset)} datasets, methods {', '.join(methods)}")
     for dataset, entry in fileset.items():
         meta = entry["metadata"]
@@ -285,9 +505,9 @@ def main(args: argparse.Namespace) -> int:
                   f"sums of genWeight, not events at {args.lumi} fb^-1 (hh4b generate --fileset fills them)")
     start = time.perf_counter()
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
-                             args.retries, progress=not args.no_progress)
+                             args.retries, progress=not args.no_progress, worker_timeout=args.dask_worker_timeout)
     seconds = time.perf_counter() - start
-    output["run_options"] = run_options(args, proc)
+    output["run_options"] = run_options(args, proc, run_id)
     coffea_path, summary_path = save(output, args.output)
     book = output["bookkeeping"]
     print(f"events in fileset {book['events_in']} = processed {book['events_processed']} "
@@ -295,5 +515,8 @@ def main(args: argparse.Namespace) -> int:
           f"{book['events_processed'] / max(seconds, 1e-9):.0f} events/s)")
     for chunk in book["failed_chunks"]:
         print(f"FAILED {chunk['file']} entries {chunk['entry_start']}-{chunk['entry_stop']}: {chunk['error']}")
-    print(f"wrote {coffea_path} and {summary_path}")
+    for dataset, n in book["nonfinite_jets"].items():
+        if n:
+            log.warning("dataset %s: %d jets with NaN or infinite kinematics failed the jet quality cut", dataset, n)
+    print(f"wrote {coffea_path} and {summary_path} (run {run_id})")
     return 1 if book["failed_chunks"] else 0

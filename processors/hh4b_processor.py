@@ -11,6 +11,8 @@ Options are __init__ keyword arguments. `models` is the hook for neural methods:
 cut_dhh) or a key of `models`. Callables must pickle (they travel to Dask workers).
 `background_model`: a directory of 2b -> 4b reweighters from `hh4b background` (hh4b.bkgmodel),
 checked when the processor is made; chunks of the model's multijet process fill `mhh_bkgmodel`.
+`btag`: b-tag options {tagger, era, thresholds, delphes_bits} over the fileset metadata's
+(hh4b.events.btag_options; the working point is `btag_wp`, else the metadata's, else the analysis's).
 `truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
 category weighted by its probability from the jets' true flavours instead of their drawn tags
 (hh4b.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
@@ -26,14 +28,13 @@ from hh4b.bkgmodel import HIST_NAME as BKGMODEL_HIST, BackgroundModel
 from hh4b.constants import (
     BTAG_WP_NONRESONANT,
     BTAG_WP_RESONANT,
-    DEEPFLAV_B_THRESHOLD,
     DHH_CENTRE,
     KAPPA_LAMBDA_TRAINING,
     LUMI_DEFAULT_FB,
 )
 from hh4b.cutbased import analyse
 from hh4b.errors import InputFileError
-from hh4b.events import collection_fields, gen_weight, higgs_b_quarks, read_jets
+from hh4b.events import btag_options, collection_fields, gen_weight, higgs_b_quarks, read_jets
 from hh4b.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
 from hh4b.selection import CUTS, TAG_CATEGORIES
@@ -50,7 +51,7 @@ class HH4bProcessor(processor.ProcessorABC):
     def __init__(self, btag_wp: str | None = None, lumi_fb: float = LUMI_DEFAULT_FB,
                  dhh_centre=DHH_CENTRE, kappa_lambdas=KAPPA_LAMBDA_TRAINING,
                  methods=("cut_mindr", "cut_dhh"), models: dict | None = None,
-                 deepflav_threshold: float = DEEPFLAV_B_THRESHOLD, retries: int = 1,
+                 btag: dict | None = None, retries: int = 1,
                  save_columns: bool = False, truth_tagging=(), background_model=None):
         self.btag_wp = btag_wp
         self.lumi_fb = float(lumi_fb)
@@ -58,7 +59,7 @@ class HH4bProcessor(processor.ProcessorABC):
         self.kappa_lambdas = tuple(float(k) for k in kappa_lambdas)
         self.methods = tuple(methods)
         self.models = dict(models or {})
-        self.deepflav_threshold = float(deepflav_threshold)
+        self.btag = dict(btag or {})
         self.retries = int(retries)
         self.save_columns = bool(save_columns)
         self.truth_tagging = tuple(truth_tagging)
@@ -84,7 +85,7 @@ class HH4bProcessor(processor.ProcessorABC):
             "columns": {k: [] for k in COLUMN_NAMES} if self.save_columns else {},
             "cutflow": {dataset: new_cutflow(self.cut_names())},
             "truth": {dataset: {m: {"matched": 0, "correct": 0} for m in self.methods}},
-            "bookkeeping": {"events_processed": 0, "chunks": [], "failed_chunks": []},
+            "bookkeeping": {"events_processed": 0, "chunks": [], "failed_chunks": [], "nonfinite_jets": {dataset: 0}},
         }
 
     def process(self, events) -> dict:
@@ -115,7 +116,9 @@ class HH4bProcessor(processor.ProcessorABC):
                                          int(meta.get("entrystop", len(events))))]
         if len(events) == 0:
             return out
-        jets = read_jets(events, self._working_point(meta), self.deepflav_threshold)
+        jets = read_jets(events, self._working_point(meta), btag_options(meta, self.btag))
+        finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
+        out["bookkeeping"]["nonfinite_jets"][dataset] = int(ak.sum(~finite))
         weight = event_weight(gen_weight(events), meta, self.lumi_fb)
         if not np.all(np.isfinite(weight)):
             raise InputFileError(f"{meta.get('filename')}: non-finite genWeight in entries "

@@ -6,12 +6,13 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from coffea.nanoevents import NanoEventsFactory
+from coffea.nanoevents import DelphesSchema, NanoEventsFactory
 
-from hh4b.errors import InputFileError
-from hh4b.events import NanoSchema, higgs_b_quarks, read_jets
+from hh4b.constants import CMS_BTAG_THRESHOLDS
+from hh4b.errors import ConfigError, InputFileError
+from hh4b.events import NanoSchema, btag_config, btag_options, gen_weight, higgs_b_quarks, read_jets
 from hh4b.truth import MATCHED, NO_TRUTH, correct_pairing, match_quarks
-from toys import hh_events, write_nanoaod, write_tree
+from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
 
@@ -82,13 +83,75 @@ def test_cms_deepjet_threshold():
     if not path.is_file():
         pytest.skip("shared test data absent")
     events = _events(path)
-    loose = read_jets(events, deepflav_threshold=0.05)
-    tight = read_jets(events, deepflav_threshold=0.7)
+    loose = read_jets(events, "L", {"thresholds": {"L": 0.05}})
+    tight = read_jets(events, "T", {"thresholds": {"T": 0.7}})
     score = events.Jet.btagDeepFlavB
     assert ak.sum(tight.btag) == ak.sum(score > 0.7) < ak.sum(loose.btag)
     assert "flavour" in loose.fields
     # tagged jets are mostly true b jets in ttbar
     assert ak.mean(tight.flavour[tight.btag] == 5) > 0.7
+
+
+def test_cms_working_points_differ_and_follow_the_btv_table():
+    path = TESTDATA / "nano_tt_v12.root"
+    if not path.is_file():
+        pytest.skip("shared test data absent")
+    events = _events(path)
+    raw = uproot.open(path)["Events"].arrays(["Jet_btagDeepFlavB", "Jet_btagPNetB"])
+    counts = {}
+    for wp in ("L", "M", "T"):
+        jets = read_jets(events, wp)
+        threshold = CMS_BTAG_THRESHOLDS["DeepJet"]["2018UL"][wp]
+        assert jets.btag.tolist() == (raw["Jet_btagDeepFlavB"] > threshold).tolist()
+        counts[wp] = ak.sum(jets.btag)
+    assert counts["L"] > counts["M"] > counts["T"] > 0
+    pnet = read_jets(events, "M", {"tagger": "ParticleNet", "era": "2022postEE"})
+    assert pnet.btag.tolist() == (raw["Jet_btagPNetB"] > 0.2605).tolist()
+    for wp in ("70", "77", "85"):
+        with pytest.raises(ConfigError, match=rf"nano_tt_v12\.root.*working point '{wp}' not known for DeepJet 2018UL"):
+            read_jets(events, wp)
+    with pytest.raises(ConfigError, match="era '2031' unknown for DeepJet"):
+        read_jets(events, "M", {"era": "2031"})
+
+
+def _cms_file(path, n=30, taggers=("btagUParTAK4B",), seed=4):
+    """A CMS-NanoAOD-like file (no hh4b tag flags) with the given tagger score branches."""
+    rng = np.random.default_rng(seed)
+    counts = rng.integers(0, 6, n)
+    total = int(counts.sum())
+    jets = {"pt": rng.uniform(20, 200, total), "eta": rng.uniform(-2.4, 2.4, total),
+            "phi": rng.uniform(-3, 3, total), "mass": rng.uniform(2, 20, total),
+            "hadronFlavour": rng.choice([0, 4, 5], total).astype(np.int32)}
+    jets.update({t: rng.uniform(0, 1, total) for t in taggers})
+    write_tree(path, {**_ids(n), "genWeight": np.ones(n, dtype=np.float32),
+                      "Jet": ak.zip({k: ak.unflatten(v, counts) for k, v in jets.items()})})
+    return path
+
+
+def test_uparT_only_file_is_tagged_by_working_point(tmp_path):
+    """A NanoAOD v15-like file with only Jet_btagUParTAK4B: the tagger is found, the 2024 BTV
+    thresholds apply, a missing requested tagger and an unknown working point are one-line errors."""
+    path = _cms_file(tmp_path / "v15.root")
+    events = _events(path)
+    score = uproot.open(path)["Events"]["Jet_btagUParTAK4B"].array()
+    medium = read_jets(events, "M")
+    assert medium.btag.tolist() == (score > 0.1272).tolist()
+    assert ak.sum(read_jets(events, "T").btag) < ak.sum(medium.btag) < ak.sum(read_jets(events, "L").btag)
+    custom = read_jets(events, "70", {"thresholds": {"70": 0.5}})
+    assert custom.btag.tolist() == (score > 0.5).tolist()
+    with pytest.raises(InputFileError, match=r"^\S*v15\.root: branch Jet_btagDeepFlavB not found \(b-tagger DeepJet\)$"):
+        read_jets(events, "M", {"tagger": "DeepJet"})
+    with pytest.raises(ConfigError, match=r"v15\.root: b-tag working point '85' not known for UParT 2024"):
+        read_jets(events, "85")
+    rule = btag_config("nanoaod", ["pt", "btagUParTAK4B"], "M")
+    assert rule == {"format": "cms", "wp": "M", "branch": "Jet_btagUParTAK4B", "tagger": "UParT", "era": "2024",
+                    "threshold": 0.1272}
+
+
+def test_btag_options_cli_over_metadata():
+    meta = {"btag_tagger": "DeepJet", "btag_thresholds": {"M": 0.3, "T": 0.8}, "delphes_btag_bits": {"70": 0}}
+    options = btag_options(meta, {"tagger": "UParT", "era": None, "thresholds": {"T": 0.9}})
+    assert options == {"tagger": "UParT", "thresholds": {"M": 0.3, "T": 0.9}, "delphes_bits": {"70": 0}}
 
 
 def test_delphes_mapping():
@@ -99,12 +162,49 @@ def test_delphes_mapping():
         "Particle": ak.zip({"PT": [[0.0, 60.0, 40.0]], "Eta": [[0.0, 0.1, 0.2]], "Phi": [[0.0, 0.0, 1.0]],
                             "PID": [[25, 5, -5]], "M1": [[-1, 0, 0]]}) [[0, 0]],
     })
-    jets = read_jets(events)
+    bits = {"delphes_bits": {"70": 0, "77": 1}}
+    jets = read_jets(events, "70", bits)
     assert jets.pt.tolist() == [[100.0, 50.0], [30.0]]
     assert jets.btag.tolist() == [[True, False], [True]]
-    assert read_jets(events, delphes_bit=1).btag.tolist() == [[False, True], [True]]
+    assert read_jets(events, "77", bits).btag.tolist() == [[False, True], [True]]
+    with pytest.raises(ConfigError, match="Delphes b-tag working point '85' has no bit of Jet.BTag"):
+        read_jets(events, "85", bits)
     quarks = higgs_b_quarks(events)
     assert ak.num(quarks).tolist() == [2, 2]
+
+
+def _delphes_events(path):
+    return NanoEventsFactory.from_root({str(path): "Delphes"}, schemaclass=DelphesSchema, mode="eager",
+                                       metadata={"filename": str(path)}).events()
+
+
+def test_written_delphes_file_jets_tags_and_weights(tmp_path):
+    """A Delphes-shaped file written here: Event.Weight comes back flat, one weight per event."""
+    path = tmp_path / "delphes_toy.root"
+    write_delphes(path, {"PT": [[100.0, 50.0], [30.0], []], "Eta": [[0.1, -0.2], [1.0], []],
+                         "Phi": [[0.0, 1.0], [2.0], []], "Mass": [[10.0, 5.0], [3.0], []],
+                         "BTag": [[1, 2], [3], []], "Flavor": [[5, 0], [4], []]}, [2.0, 3.0, 4.0])
+    events = _delphes_events(path)
+    jets = read_jets(events, "77", {"delphes_bits": {"70": 0, "77": 1}})
+    assert jets.pt.tolist() == [[100.0, 50.0], [30.0], []]
+    assert jets.btag.tolist() == [[False, True], [True], []]
+    assert jets.flavour.tolist() == [[5, 0], [4], []]
+    assert gen_weight(events).tolist() == [2.0, 3.0, 4.0]
+
+
+def test_real_delphes_file_matches_uproot():
+    path = TESTDATA / "delphes.root"
+    if not path.is_file():
+        pytest.skip("shared test data absent")
+    events = _delphes_events(path)
+    raw = uproot.open(path)["Delphes"].arrays(["Jet.PT", "Jet.Eta", "Jet.BTag", "Event.Weight"])
+    for bit in (0, 1):
+        jets = read_jets(events, "wp", {"delphes_bits": {"wp": bit}})
+        assert jets.pt.tolist() == ak.values_astype(raw["Jet.PT"], np.float64).tolist()
+        assert jets.eta.tolist() == ak.values_astype(raw["Jet.Eta"], np.float64).tolist()
+        assert jets.btag.tolist() == ((raw["Jet.BTag"] & (1 << bit)) > 0).tolist()
+    assert ak.sum(read_jets(events, "wp", {"delphes_bits": {"wp": 0}}).btag) > 0
+    np.testing.assert_array_equal(gen_weight(events), ak.to_numpy(ak.flatten(raw["Event.Weight"], axis=None)))
 
 
 def test_truth_matching_and_correct_pairing(toy_file):

@@ -257,8 +257,10 @@ def test_zero_event_chunk_gives_empty_output(tmp_path):
 
 
 def test_census_counts_entries(toy_fileset):
-    entries, unreadable = census(load_fileset(toy_fileset))
+    entries, unreadable, jets = census(load_fileset(toy_fileset))
     assert sum(entries.values()) == 6000 and unreadable == []
+    assert {fmt for fmt, _ in jets.values()} == {"nanoaod"}
+    assert all({"pt", "btagWP70", "btagWP77"} <= set(fields) for _, fields in jets.values())
 
 
 @pytest.mark.parametrize("name,some_tagged", [("nano_tt_v12.root", True),
@@ -269,7 +271,7 @@ def test_real_cms_nanoaod(name, some_tagged):
     if not path.is_file():
         pytest.skip(f"{path} not present")
     n = uproot.open(path)["Events"].num_entries
-    fileset = {"cms": {"files": {str(path): "Events"}, "metadata": {"process": "ttbar"}}}
+    fileset = {"cms": {"files": {str(path): "Events"}, "metadata": {"process": "ttbar", "btag_wp": "M"}}}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         output = process_fileset(fileset, HH4bProcessor(), "iterative", chunksize=100, progress=False)

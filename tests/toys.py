@@ -156,3 +156,22 @@ def write_tree(path, branches: dict) -> None:
     with uproot.recreate(path) as handle:
         handle.mktree("Events", types)
         handle["Events"].extend(branches)
+
+
+def write_delphes(path, jets: dict, weights) -> None:
+    """A Delphes-shaped tree `Delphes` (branches `Jet/Jet.PT`, ..., `Jet_size`, `Event/Event.Weight`)
+    that coffea's DelphesSchema reads as real Delphes output. `jets`: {PT, Eta, Phi, Mass, BTag,
+    Flavor?} jagged lists; `weights`: one per event."""
+    import uproot
+
+    n = len(weights)
+    branches = {f"Jet/Jet.{k}": ak.values_astype(ak.Array(v), np.uint32 if k == "BTag" else
+                                                 (np.int32 if k == "Flavor" else np.float32))
+                for k, v in jets.items()}
+    branches["Jet_size"] = np.asarray(ak.num(ak.Array(jets["PT"])), dtype=np.int32)
+    branches["Event/Event.Weight"] = ak.Array(np.asarray(weights, dtype=np.float32)[:, None].tolist())
+    branches["Event_size"] = np.ones(n, dtype=np.int32)
+    with uproot.recreate(path) as handle:
+        handle.mktree("Delphes", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()},
+                      counter_name=lambda name: name.split("/")[0] + "_size")
+        handle["Delphes"].extend(branches)
