@@ -287,7 +287,9 @@ def run_processor(fileset: dict, proc, executor, chunksize: int) -> dict:
         groups.setdefault(schema, {})[dataset] = entry
     outputs = []
     for schema, group in groups.items():
-        runner = processor.Runner(executor=executor, chunksize=chunksize, schema=schema)
+        # a fresh metadata cache: coffea's default one is process-wide and keeps the fileset metadata
+        # of an earlier run over the same dataset and file, which would override this run's
+        runner = processor.Runner(executor=executor, chunksize=chunksize, schema=schema, metadata_cache={})
         try:
             outputs.append(runner(group, proc))
         except Exception as err:

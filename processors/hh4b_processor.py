@@ -100,7 +100,7 @@ class HH4bProcessor(processor.ProcessorABC):
             try:
                 return self.process_chunk(events)
             except Exception as err:  # any failure of this chunk is reported, not raised
-                error = f"{type(err).__name__}: {err}"
+                error = " ".join(f"{type(err).__name__}: {err}".split())  # one line
         out = self.empty_output(chunk["dataset"], meta.get("process") == "nonresonant")
         out["bookkeeping"]["failed_chunks"] = [{**chunk, "error": error}]
         return out

@@ -202,7 +202,8 @@ def _cli_error(capsys, argv):
 
 def test_bad_inputs_fail_with_one_line(tmp_path, capsys):
     out = tmp_path / "out.root"
-    assert "unknown sample 'higgsino'" in _cli_error(capsys, ["--sample", "higgsino", "--output", str(out)])
+    unknown = _cli_error(capsys, ["--sample", "higgsino", "--output", str(out)])
+    assert "unknown sample 'higgsino'" in unknown and "qcd4b" in unknown
     assert "--mass 100" in _cli_error(capsys, ["--sample", "resonant", "--mass", "100", "--output", str(out)])
     bad_lhe = tmp_path / "bad.lhe.gz"
     bad_lhe.write_bytes(gzip.compress(b"not a les houches file"))

@@ -9,9 +9,11 @@ from hh4b import constants as C
 from hh4b.errors import ConfigError
 from hh4b.generate.pythia_driver import FAMILIES
 
+SAMPLES = (*FAMILIES, "qcd4b")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--sample", help=f"sample family: {', '.join((*FAMILIES, 'qcd4b'))} (default: lhe when --lhe is given)")
+    parser.add_argument("--sample", help=f"sample family: {', '.join(SAMPLES)} (default: lhe when --lhe is given)")
     parser.add_argument("--mass", type=float, help="resonant: heavy scalar mass in GeV, in "
                         f"[{C.RESONANT_MASS_RANGE[0]:g}, {C.RESONANT_MASS_RANGE[1]:g}]")
     parser.add_argument("--kappa-lambda", type=float, default=None,
@@ -45,6 +47,8 @@ def main(args: argparse.Namespace) -> int:
     sample = args.sample or ("lhe" if args.lhe else None)
     if sample is None:
         raise ConfigError("give --sample (or --lhe FILE, or --fileset FILE)")
+    if sample not in SAMPLES:
+        raise ConfigError(f"unknown sample {sample!r}: choose one of {', '.join(SAMPLES)}")
     if args.lhe and sample != "lhe":
         raise ConfigError(f"--lhe goes with --sample lhe, not {sample!r}")
     if not args.output:
