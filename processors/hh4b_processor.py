@@ -16,6 +16,8 @@ checked when the processor is made; chunks of the model's multijet process fill 
 `truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
 category weighted by its probability from the jets' true flavours instead of their drawn tags
 (hh4b.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
+Jets with NaN or infinite kinematics fail the jet quality cut and are counted per dataset in
+bookkeeping["nonfinite_jets"].
 """
 
 from __future__ import annotations

@@ -110,10 +110,10 @@ def event_columns(events) -> dict:
 
 def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
     """Jets, mask, targets, weights of the events of one chunk that pass the cuts."""
-    from hh4b.events import gen_weight, higgs_b_quarks, read_jets
+    from hh4b.events import btag_options, gen_weight, higgs_b_quarks, read_jets
     from hh4b.selection import four_candidates, padded_jets, to_padded
 
-    jets = read_jets(events, str(metadata.get("btag_wp", "70")))
+    jets = read_jets(events, str(metadata.get("btag_wp", "70")), btag_options(metadata))
     finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
     jets = jets[finite]
     jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
