@@ -44,10 +44,13 @@ from hh4b.constants import (FIT_MAX_MC_UNCERTAINTY, FIT_MIN_KISH, KAPPA_LAMBDA_R
 from hh4b.errors import ConfigError, HH4bError
 from hh4b.stats import binning, fitsummary, outputs, plots, projections, scores, tables
 from hh4b.stats import kappa as kl
+from hh4b.stats.heft import heft_results
+from hh4b.stats.heft import markdown_table as heft_markdown
 from hh4b.stats.limits import LimitResult, upper_limit
 from hh4b.stats.model import Template, build_spec, set_poi_bounds
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
+HEFT_METHODS = ("cut_mindr",)  # methods given the HEFT results by default (they cost ~1.5 min each)
 log = logging.getLogger(__name__)
 from hh4b.weights import generation_kappa_lambda
 
@@ -110,6 +113,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="step of the kappa_lambda grid in [-10, 15] for the mu-as-POI limits; the profile "
                              "scan uses half of it (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--heft-methods", nargs="*", default=list(HEFT_METHODS),
+                        help="methods whose non-resonant fit also gives the HEFT results (limits on sigma at the "
+                             "benchmarks, the c_2 interval, the (kappa_lambda, c_2) contours; about 1.5 min each; "
+                             "none to skip) when the output has the HEFT term histograms (default: %(default)s)")
 
 
 def _parse_normsys(items) -> dict[str, dict[str, float]]:
@@ -417,7 +424,8 @@ def equivalent_lumis(all_inputs: dict, kappas: dict, args, fits: Fits) -> list[d
     return rows
 
 
-def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits: Fits) -> Path:
+def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits: Fits,
+             heft_tables: dict) -> Path:
     mc = ("off (--no-staterror): the fits leave out the MC statistical uncertainties" if args.no_staterror else
           f"on in every fit (per-bin MC statistical uncertainties from the sum of squared weights); fit bins merged "
           f"to a background MC relative uncertainty <= {args.max_mc_uncertainty:g}; classifier thresholds keep "
@@ -447,13 +455,16 @@ def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files,
                          tables.markdown_table([b for r in fits.records for b in r.bin_rows()],
                                                ["method", "hypothesis", "bin", "low", "high", "background",
                                                 "mc_rel_uncertainty", "kish"])))
+    for method, table in heft_tables.items():
+        sections.append((f"HEFT couplings ({method}): expected 95% CL limits on sigma(gg -> hh) [fb]", table))
     if proj_rows:
         sections.append(("Projections", tables.markdown_table(proj_rows, list(dict.fromkeys(
             k for r in proj_rows for k in r)))))
     if eq_rows:
         sections.append(("Equivalent luminosity (notes Table 28)", tables.markdown_table(
             eq_rows, ["method", "width_at_lumi", "reference_method", "reference_width", "equivalent_lumi_fb"])))
-    sections.append(("Files", "\n".join(f"- `{Path(f).relative_to(report)}`" for f in files)))
+    heft_files = sorted(report.glob("heft_*"))
+    sections.append(("Files", "\n".join(f"- `{Path(f).relative_to(report)}`" for f in [*files, *heft_files])))
     return tables.write_summary(report / "summary.md", "hh4b limits", sections)
 
 
@@ -564,9 +575,12 @@ def main(args: argparse.Namespace) -> int:
     report = Path(args.report) if args.report else Path(args.output_dir) / "limits"
     report.mkdir(parents=True, exist_ok=True)
     files, res_rows, kappa_rows, proj_rows, kappas, all_inputs = [], [], [], [], {}, {}
-    threshold_rows, edge_rows, fits = [], [], Fits(args)
+    threshold_rows, edge_rows, fits, heft_tables = [], [], Fits(args), {}
     for method in methods:
         for label, rows, kappa, proj, inputs, thresholds in _method_results(out, method, report, args, fits):
+            heft = heft_results(out, inputs, report, args) if label in args.heft_methods else None
+            if heft is not None:
+                heft_tables[label] = heft_markdown(heft)
             if not label.endswith(scores.SCORE_BINS_SUFFIX):
                 all_inputs[label] = inputs
             (edge_rows if label.endswith(scores.SCORE_BINS_SUFFIX) else threshold_rows).extend(thresholds)
@@ -604,7 +618,7 @@ def main(args: argparse.Namespace) -> int:
         files += tables.write_table(eq_rows, report / "equivalent_luminosity")
     if not res_rows and not kappas:
         raise HH4bError(f"{out.path}: no resonant or non-resonant signal datasets in the metadata")
-    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits)
+    summary = _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits, heft_tables)
     log.info("limits: wrote %d files and workspaces/ to %s/ (summary: %s)", len(files) + 1, report, summary)
     return 0
 

@@ -31,7 +31,7 @@ from scipy.optimize import brentq, minimize_scalar
 from scipy.stats import chi2
 from tqdm.auto import tqdm
 
-from hh4b.stats.limits import use_backend
+from hh4b.stats.limits import use_backend, with_fallback
 from hh4b.stats.model import MU_BOUNDS, Template, build_spec, model_and_data
 
 CHI2_95_1DOF = float(chi2.ppf(0.95, 1))  # 3.841
@@ -123,6 +123,7 @@ class ProfileLikelihood:
 
     def __init__(self, spec: dict):
         use_backend(spec)
+        self.spec = spec
         self.model, self.data = model_and_data(spec)
         self.index = {n: self.model.config.par_slice(n).start for n in ("kl_one", "kl_lin", "kl_sq", "mu")}
         self.fixed = list(self.model.config.suggested_fixed())
@@ -136,8 +137,8 @@ class ProfileLikelihood:
         pars[self.index["mu"]] = 1.0
         if not self.free:
             return float(-2.0 * self.model.logpdf(pyhf.tensorlib.astensor(pars), self.data)[0])
-        _, twice_nll = pyhf.infer.mle.fit(self.data, self.model, init_pars=list(pars), fixed_params=self.fixed,
-                                          return_fitted_val=True)
+        _, twice_nll = with_fallback(self.spec, lambda: pyhf.infer.mle.fit(
+            self.data, self.model, init_pars=list(pars), fixed_params=self.fixed, return_fitted_val=True))
         return float(twice_nll)
 
 

@@ -12,6 +12,7 @@ templates were normalised to.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,8 @@ from scipy.optimize import toms748
 from hh4b.stats import asymptotic
 from hh4b.stats.toys import toy_upper_limits
 from hh4b.stats.model import model_and_data, set_poi_bounds
+
+logging.getLogger("pyhf.optimize").setLevel(logging.CRITICAL)  # failed fits are retried or reported by hh4b
 
 CL_ALPHA = 0.05  # 95% CL
 BAND_SIGMAS = (-2, -1, 0, 1, 2)
@@ -53,9 +56,33 @@ class LimitResult:
         return out
 
 
+def optimisers(spec: dict | None = None) -> list:
+    """The pyhf optimisers to try in turn on `spec`: MINUIT then scipy's when it has nuisance
+    parameters (or is not given), scipy's alone otherwise (see `use_backend`)."""
+    scipy_opt = pyhf.optimize.scipy_optimizer()
+    if spec is None or has_nuisances(spec):
+        return [pyhf.optimize.minuit_optimizer(tolerance=MINUIT_TOLERANCE), scipy_opt]
+    return [scipy_opt]
+
+
+def with_fallback(spec: dict | None, fit):
+    """fit() with each optimiser of `optimisers(spec)` in turn until one converges (the model is
+    the same; only the minimiser changes); the last failure is raised. pyhf's own log of a failed
+    minimisation is silenced: callers report failures themselves."""
+    errors = (pyhf.exceptions.FailedMinimization, AssertionError, np.linalg.LinAlgError)
+    candidates = optimisers(spec)
+    for i, optimiser in enumerate(candidates):
+        pyhf.set_backend("numpy", optimiser)
+        try:
+            return fit()
+        except errors:
+            if i == len(candidates) - 1:
+                raise
+
+
 def use_backend(spec: dict | None = None) -> None:
-    """pyhf's numpy backend with the MINUIT optimiser (iminuit, the one pyhf recommends) when
-    `spec` has nuisance parameters (or is not given), scipy's otherwise.
+    """pyhf's numpy backend with the first of `optimisers(spec)`: MINUIT (iminuit, the one pyhf
+    recommends) when `spec` has nuisance parameters (or is not given), scipy's otherwise.
 
     scipy's SLSQP stops with "Inequality constraints incompatible" on models whose staterror
     parameters are wide (a background with a few heavy-weight MC events); MINUIT converges on
@@ -64,10 +91,7 @@ def use_backend(spec: dict | None = None) -> None:
     parameter is the POI), which scipy's handles. A fit costs ~10 ms at 8 bins with staterror but
     ~1 s at 40 bins, so the limits stage keeps the number of m_hh bins small (limits --max-bins).
     """
-    if spec is None or has_nuisances(spec):
-        pyhf.set_backend("numpy", pyhf.optimize.minuit_optimizer(tolerance=MINUIT_TOLERANCE))
-    else:
-        pyhf.set_backend("numpy", pyhf.optimize.scipy_optimizer())
+    pyhf.set_backend("numpy", optimisers(spec)[0])
 
 
 def has_nuisances(spec: dict) -> bool:
@@ -152,7 +176,10 @@ def upper_limit(spec: dict, *, observed: bool = False, toys: int = 0, seed: int 
     experiments (see toys.py) on a grid of `scan_points` POI values spanning the asymptotic bands
     (half the -2 sigma to 1.5 times the +2 sigma limit), seeded with `seed`.
     """
-    use_backend(spec)
+    return with_fallback(spec, lambda: _upper_limit(spec, observed, toys, seed, scan_points, bands))
+
+
+def _upper_limit(spec: dict, observed: bool, toys: int, seed: int, scan_points: int, bands: bool) -> LimitResult:
     model, data = model_and_data(spec)
     asimov = asimov_background(model)
     data_sets = [asimov] + ([np.asarray(data)] if observed else [])

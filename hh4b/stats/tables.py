@@ -26,7 +26,9 @@ def _fmt(value) -> str:
     """Three significant digits, written out in full between 1e-3 and 1e6 (1000, not 1e+03)."""
     if value is None:
         return "-"
-    if isinstance(value, bool) or not isinstance(value, (float, np.floating)):
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if not isinstance(value, (float, np.floating)):
         return str(value)
     if not np.isfinite(value):
         return str(value)
