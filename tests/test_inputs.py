@@ -10,12 +10,12 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
+from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
 from hh4b.cli import main as cli_main
 from hh4b.errors import ConfigError, HH4bError
 from hh4b.run import load_fileset, prepare_output, process_fileset, save
 from processors.hh4b_processor import HH4bProcessor
-from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
 
