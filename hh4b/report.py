@@ -248,6 +248,20 @@ def _section_pairing(rows, figure) -> str:
     return text
 
 
+def _heft_section(limits_dir: Path) -> str:
+    """The limits stage's HEFT tables (heft_<method>.md) with their figures."""
+    tables = sorted(limits_dir.glob("heft_*.md"))
+    if not tables:
+        return "No HEFT results (`hh4b limits --heft-methods ...` on a non-resonant output).\n"
+    text = ""
+    for path in tables:
+        method = path.stem.removeprefix("heft_")
+        text += (f"### {method}\n\nExpected 95% CL limits on sigma(gg -> hh) at the benchmark points, at the "
+                 f"luminosity and sqrt(s) given to `hh4b limits`.\n\n{path.read_text()}\n"
+                 f"Figures: `{limits_dir.name}/heft_c2_scan_{method}.png`, `{limits_dir.name}/heft_kl_c2_{method}.png`.\n\n")
+    return text
+
+
 def _section_table(rows, columns, missing: str, note: str = "") -> str:
     return (markdown_table(rows, columns) + note) if rows else missing
 
@@ -304,6 +318,7 @@ def build_report(output_dir: Path, models_dir: Path, limits_dir: Path) -> Path:
             "No non-resonant intervals (run `hh4b limits` with a non-resonant sample).\n",
             "\nThe paper's widths come from 300 fb^-1 at 14 TeV with MadGraph backgrounds; ours use the "
             "luminosity and sqrt(s) given to `hh4b limits` and hh4b's own background samples.\n")),
+        ("HEFT couplings: benchmark limits and the c_2 interval (beyond the paper)", _heft_section(limits_dir)),
         ("Luminosity projections and equivalent luminosity (notes Tables 27, 28)", _section_table(
             projections + equivalent, list(dict.fromkeys(k for r in projections + equivalent for k in r)),
             "No projections (run `hh4b limits`).\n",

@@ -111,3 +111,12 @@ def test_goal_is_not_comparable_when_either_fit_is_limited_by_mc_statistics():
     assert "spanet" in rows[0]["measured"] and "dnn_mindr" in rows[1]["measured"]
     fine = goal_rows([], [dict(r, mc_limited=False) for r in resonant], [dict(k, mc_limited=False) for k in kappas])
     assert [r["holds"] for r in fine] == ["yes", "yes"]  # 50% stronger, 33% narrower
+
+
+def test_report_shows_the_heft_tables_of_the_limits_stage(tmp_path):
+    from hh4b.report import _heft_section
+
+    assert "No HEFT results" in _heft_section(tmp_path)
+    (tmp_path / "heft_cut_mindr.md").write_text("| point | ... |\n| SM | 1 |\n")
+    text = _heft_section(tmp_path)
+    assert "### cut_mindr" in text and "| SM | 1 |" in text and "heft_kl_c2_cut_mindr.png" in text
