@@ -251,7 +251,10 @@ def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, 
         from distributed import Client, LocalCluster
 
         if scheduler:
-            client = Client(scheduler)
+            try:
+                client = Client(scheduler, timeout=worker_timeout)
+            except OSError as err:
+                raise HH4bError(f"--scheduler {scheduler}: cannot connect ({_one_line(err)})") from err
             cluster = None
         else:
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -326,7 +329,7 @@ def bookkeeping(output: dict, entries: dict, unreadable: list) -> dict:
 def summary(output: dict) -> dict:
     """Small JSON digest: cutflows, SR yields per method and tag category, pairing efficiencies."""
     out = {"bookkeeping": output["bookkeeping"], "lumi_fb": output["lumi_fb"], "cutflow": output["cutflow"],
-           "pairing_efficiency": {}, "sr_yield_4b": {}}
+           "btag": output.get("btag", {}), "pairing_efficiency": {}, "sr_yield_4b": {}}
     for dataset, methods in output["truth"].items():
         out["pairing_efficiency"][dataset] = {
             m: (c["correct"] / c["matched"] if c["matched"] else None) for m, c in methods.items()}

@@ -118,6 +118,7 @@ def test_bad_delphes_file_is_a_one_line_failure_naming_it(tmp_path, capsys):
     assert len(failed) == 1 and "bad_delphes.root" in failed[0] and "KeyInFileError" in failed[0]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["bookkeeping"]["events_failed"] == 10 == summary["bookkeeping"]["events_in"]
+    assert summary["btag"] == {}  # nothing readable, no rule
 
 
 # --- CMS NanoAOD b-tagging -------------------------------------------------------------------------
@@ -234,6 +235,9 @@ def test_dask_without_workers_fails_within_the_timeout(hh_file):
             process_fileset(fileset, HH4bProcessor(), "dask", scheduler=cluster.scheduler_address, progress=False,
                             worker_timeout=2.0)
         assert time.monotonic() - start < 60
+    with pytest.raises(HH4bError, match=r"--scheduler tcp://127.0.0.1:9: cannot connect"):
+        process_fileset(fileset, HH4bProcessor(), "dask", scheduler="tcp://127.0.0.1:9", progress=False,
+                        worker_timeout=2.0)
 
 
 # --- output directory --------------------------------------------------------------------------------
