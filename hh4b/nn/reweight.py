@@ -29,6 +29,7 @@ class ReweightConfig:
     epochs: int = 40
     patience: int = 5
     validation_fraction: float = 0.2
+    cosine_decay: bool = False  # learning rate annealed to 0 over `epochs` (cosine), else constant
 
 
 def exponential_loss(q_2b: torch.Tensor, w_2b: torch.Tensor, q_4b: torch.Tensor, w_4b: torch.Tensor):
@@ -50,6 +51,7 @@ def train_reweighter(x_2b, w_2b, x_4b, w_4b, config: ReweightConfig = ReweightCo
     model = DenseClassifier(x_2b.shape[1], config.hidden, config.layers)
     model.set_standardisation(np.vstack([x_2b, x_4b]))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.epochs) if config.cosine_decay else None
     data = {}
     for name, x, w in (("2b", x_2b, w_2b), ("4b", x_4b, w_4b)):
         train_idx, valid_idx = _split(len(x), config.validation_fraction, rng)
@@ -69,6 +71,8 @@ def train_reweighter(x_2b, w_2b, x_4b, w_4b, config: ReweightConfig = ReweightCo
             optimiser.zero_grad()
             exponential_loss(*batch["2b"], *batch["4b"]).backward()
             optimiser.step()
+        if schedule is not None:
+            schedule.step()
         model.eval()
         with torch.no_grad():
             loss = float(exponential_loss(model.logits(data["2b"][2]), data["2b"][3],
