@@ -167,20 +167,26 @@ def census(fileset: dict) -> tuple[dict, list, dict]:
     return entries, unreadable, jets
 
 
-def resolve_btag(fileset: dict, jets: dict, proc) -> dict:
+def resolve_btag(fileset: dict, jets: dict, proc) -> tuple[dict, list]:
     """{dataset: b-tag rule} from each readable file's jet fields (hh4b.events.btag_config), checked
-    before processing; the files of one dataset must agree."""
+    before processing, and the files refused for a missing branch as (dataset, file, error). A working
+    point unknown for the input is raised (ConfigError); the files of one dataset must agree."""
     from hh4b.events import btag_config, btag_options
 
     rules: dict = {}
+    refused = []
     for (dataset, name), (fmt, fields) in jets.items():
         meta = fileset[dataset]["metadata"]
-        rule = btag_config(fmt, fields, proc._working_point(meta), btag_options(meta, proc.btag),
-                           f"dataset {dataset!r} ({name})")
+        try:
+            rule = btag_config(fmt, fields, proc._working_point(meta), btag_options(meta, proc.btag),
+                               f"dataset {dataset!r} ({name})")
+        except InputFileError as err:
+            refused.append((dataset, name, _one_line(err)))
+            continue
         if rules.setdefault(dataset, rule) != rule:
             raise ConfigError(f"dataset {dataset!r}: its files need different b-tag rules ({rules[dataset]} "
                               f"and, for {name}, {rule})")
-    return rules
+    return rules, refused
 
 
 @contextlib.contextmanager
@@ -392,7 +398,10 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
 
     validate_metadata(fileset, "fileset")
     entries, unreadable, jets = census(fileset)
-    btag = resolve_btag(fileset, jets, proc)
+    btag, refused = resolve_btag(fileset, jets, proc)
+    for dataset, name, error in refused:  # counted as failed, like unreadable files
+        unreadable.append({"dataset": dataset, "file": name, "entry_start": 0,
+                           "entry_stop": entries.pop((dataset, name)), "error": error})
     readable = {}
     for dataset, entry in fileset.items():
         files = {n: t for n, t in entry["files"].items() if entries.get((dataset, n), 0) > 0}

@@ -180,8 +180,9 @@ def test_written_uparT_file_tagger_and_thresholds_from_metadata_and_cli(tmp_path
     assert output["btag"]["v15"]["threshold"] == 0.2
     assert output["cutflow"]["v15"]["four_tag"][1] == four_tag(0.2)
     assert output["run_options"]["btag_options"] == {"thresholds": {"70": 0.2}}
-    err = _one_line_error([str(path_json), "--btag-tagger", "DeepJet", "--output", str(tmp_path / "p")], capsys)
-    assert "v15.root" in err and "Jet_btagDeepFlavB not found" in err
+    status, out, _err = _run([str(path_json), "--btag-tagger", "DeepJet", "--output", str(tmp_path / "p")], capsys)
+    (failed,) = [line for line in out.splitlines() if line.startswith("FAILED")]
+    assert status == 1 and "v15.root" in failed and "branch Jet_btagDeepFlavB not found (b-tagger DeepJet)" in failed
     err = _one_line_error([str(path_json), "--btag-threshold", "70", "--output", str(tmp_path / "p")], capsys)
     assert "--btag-threshold '70'" in err
 
@@ -325,6 +326,23 @@ def test_truncated_file_error_is_one_line(tmp_path, hh_file):
                              HH4bProcessor(), "iterative", progress=False)
     (failed,) = output["bookkeeping"]["failed_chunks"]
     assert "\n" not in failed["error"] and "truncated.root" in failed["error"]
+
+
+def test_file_without_tag_branch_is_counted_as_failed(tmp_path, hh_file):
+    jets = hh_events(50, 500, 2)["jets"]
+    ids = {"run": np.ones(50, dtype=np.uint32), "luminosityBlock": np.ones(50, dtype=np.uint32),
+           "event": np.arange(50, dtype=np.uint64)}
+    write_tree(tmp_path / "notag.root", {**ids, "genWeight": np.ones(50, dtype=np.float32),
+                                         "Jet": ak.zip({k: jets[k] for k in ("pt", "eta", "phi", "mass")})})
+    fileset = {"good": _dataset(hh_file, process="resonant", btag_wp="70"),
+               "notag": _dataset(tmp_path / "notag.root", process="resonant", btag_wp="70")}
+    output = process_fileset(fileset, HH4bProcessor(), "iterative", progress=False)
+    book = output["bookkeeping"]
+    (failed,) = book["failed_chunks"]
+    assert failed["dataset"] == "notag" and (failed["entry_start"], failed["entry_stop"]) == (0, 50)
+    assert "notag.root" in failed["error"] and "Jet_btagWP70 not found" in failed["error"]
+    assert book["events_in"] == 450 == book["events_processed"] + book["events_failed"]
+    assert set(output["btag"]) == {"good"}
 
 
 def test_load_fileset_keeps_metadata(tmp_path, hh_file):
