@@ -62,7 +62,8 @@ def small_fileset(sample_file, generated_dir) -> Path:
         path = sample_file(sample, **options)
         md = sample_file.metadata(path)
         fileset[name] = {"files": {str(path): "Events"}, "metadata": {
-            "process": md["process"], "xsec_pb": md["xsec_pb"], "sumw": md["sumw"], "n_events": md["n_events"],
+            "process": md["process"], "xsec_pb": md["xsec_pb"], "br_forced": md["br_forced"], "sumw": md["sumw"],
+            "n_events": md["n_events"],
             "btag_wp": wp, "sqrt_s": md["sqrt_s"], "seed": md["seed"], **options,
             "generate": {"sample": sample, "events": md["n_events"], "seed": md["seed"], **options}}}
     out = generated_dir / "small_fileset.json"

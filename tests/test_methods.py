@@ -94,7 +94,7 @@ def toy_fileset(tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("nn_toys")
     fileset = {}
-    for name, events, meta in (("resonant_M500", hh_events(800, 500.0, 11), {"mass": 500}),
+    for name, events, meta in (("resonant_M500", hh_events(800, 500.0, 11), {"mass": 500, "br_forced": 1.0}),
                                ("ttbar", ttbar_events(800, 12), {}),
                                ("qcd", hh_events(800, 350.0, 13), {})):  # a broad stand-in multijet shape
         n = write_nanoaod(folder / f"{name}.root", events)
@@ -155,7 +155,8 @@ def test_limits_for_neural_selections_use_optimised_thresholds(models, toy_files
     from coffea.util import load
     assert load(tmp_path / "output.coffea")["lumi_fb"] == 300.0
     assert cli_main(["limits", str(tmp_path), "--method", "cut_mindr", "spanet", "dnn_mindr", "--projections",
-                     "--no-staterror", "--max-bins", "4", "--min-background", "0.1"]) == 0
+                     "--no-staterror", "--max-bins", "4", "--min-background", "0.1",
+                     "--max-mc-uncertainty", "1", "--min-kish", "2"]) == 0  # a toy with few MC events
     thresholds = json.loads((tmp_path / "limits" / "score_thresholds.json").read_text())
     assert {t["method"] for t in thresholds} == {"spanet", "dnn_mindr"}
     assert all(0.0 <= t["p_th"] <= 1.0 and t["S"] > 0 for t in thresholds)
