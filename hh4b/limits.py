@@ -39,8 +39,14 @@ import numpy as np
 import pyhf
 from tqdm.auto import tqdm
 
-from hh4b.constants import (FIT_MAX_MC_UNCERTAINTY, FIT_MIN_KISH, KAPPA_LAMBDA_RANGE, LUMI_DEFAULT_FB,
-                            LUMI_PROJECTIONS_FB, MC_LIMITED_FACTOR)
+from hh4b.constants import (
+    FIT_MAX_MC_UNCERTAINTY,
+    FIT_MIN_KISH,
+    KAPPA_LAMBDA_RANGE,
+    LUMI_DEFAULT_FB,
+    LUMI_PROJECTIONS_FB,
+    MC_LIMITED_FACTOR,
+)
 from hh4b.errors import ConfigError, HH4bError
 from hh4b.stats import binning, fitsummary, outputs, plots, projections, scores, tables
 from hh4b.stats import kappa as kl

@@ -20,8 +20,8 @@ import pyhf
 from scipy.optimize import toms748
 
 from hh4b.stats import asymptotic
-from hh4b.stats.toys import toy_upper_limits
 from hh4b.stats.model import model_and_data, set_poi_bounds
+from hh4b.stats.toys import toy_upper_limits
 
 logging.getLogger("pyhf.optimize").setLevel(logging.CRITICAL)  # failed fits are retried or reported by hh4b
 
