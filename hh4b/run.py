@@ -12,7 +12,9 @@ file's b-tag working point is resolved (hh4b.events.btag_config; the rules used 
 output["btag"]), and the output directory is made, checked for writing, and cleared of a previous
 run's output.coffea and summary.json. Outputs are written under temporary names and renamed, and
 run_options carries a run id and the fileset's SHA-256. A Dask run with no worker left for
---dask-worker-timeout seconds stops with an error instead of waiting for ever.
+--dask-worker-timeout seconds stops with an error instead of waiting for ever. With --jobqueue
+CONFIG (or --cluster slurm|htcondor) the Dask workers are --workers batch jobs (hh4b.jobqueue):
+a job that ends is replaced, and workers that never start stop the run after the same timeout.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import uuid
 from pathlib import Path
 
 from hh4b.constants import ATLAS_HH_CENTRE, CMS_BTAG_TAGGERS, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
+from hh4b import jobqueue as batch
 from hh4b.errors import ConfigError, HH4bError, InputFileError
 
 EXECUTORS = ("iterative", "futures", "dask")
@@ -45,11 +48,13 @@ log = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("fileset", help="fileset JSON (docs/formats.md section 2)")
     parser.add_argument("--executor", choices=EXECUTORS, default="futures", help="default: %(default)s")
-    parser.add_argument("--workers", type=int, default=2, help="worker processes (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="worker processes, or batch jobs with --jobqueue/--cluster (default: %(default)s)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="entries per chunk (default: %(default)s)")
     parser.add_argument("--output", default="outputs", help="output directory (default: %(default)s)")
     parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB, help="luminosity in fb^-1 (default: %(default)s)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (implies dask)")
+    batch.add_arguments(parser)
     parser.add_argument("--retries", type=int, default=1, help="retries of a failing chunk (default: %(default)s)")
     parser.add_argument("--btag-wp", default=None,
                         help="b-tag working point: 70/77 on hh4b files, L/M/T on CMS NanoAOD, a key of "
@@ -241,10 +246,24 @@ class WorkerWatchdog:
 
 
 @contextlib.contextmanager
+def _watched(client, timeout: float, scheduler: str):
+    """Runs the body under a WorkerWatchdog; its interrupt becomes a one-line HH4bError."""
+    watchdog = WorkerWatchdog(client, timeout)
+    try:
+        with watchdog:
+            yield
+    except KeyboardInterrupt:
+        if not watchdog.fired:
+            raise
+        raise HH4bError(f"dask: no worker left for {timeout:g} s (scheduler {scheduler}); processing stopped") from None
+
+
+@contextlib.contextmanager
 def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, progress: bool,
-                  worker_timeout: float = DASK_WORKER_TIMEOUT_S):
-    """A coffea executor; for dask, a client on `scheduler` or on a LocalCluster it owns, watched so
-    that a run with no worker left for `worker_timeout` seconds raises HH4bError."""
+                  worker_timeout: float = DASK_WORKER_TIMEOUT_S, jobqueue: Path | None = None):
+    """A coffea executor; for dask, a client on `scheduler`, on `workers` batch jobs of the `jobqueue`
+    configuration, or on a LocalCluster it owns, watched so that a run with no worker left for
+    `worker_timeout` seconds raises HH4bError."""
     from coffea import processor
 
     if kind == "iterative":
@@ -253,6 +272,10 @@ def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, 
     elif kind == "futures":
         with quiet_coffea(progress):
             yield processor.FuturesExecutor(workers=workers, status=progress, retries=retries)
+    elif kind == "dask" and jobqueue is not None:
+        with batch.cluster_client(jobqueue, workers, worker_timeout) as client, \
+                _watched(client, worker_timeout, f"of the --jobqueue {jobqueue} cluster"), quiet_coffea(progress):
+            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
     elif kind == "dask":
         from distributed import Client, LocalCluster
 
@@ -266,15 +289,9 @@ def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, 
             cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                    dashboard_address=None)
             client = Client(cluster)
-        watchdog = WorkerWatchdog(client, worker_timeout)
         try:
-            with watchdog, quiet_coffea(progress):
+            with _watched(client, worker_timeout, scheduler or "of the local cluster"), quiet_coffea(progress):
                 yield processor.DaskExecutor(client=client, status=progress, retries=retries)
-        except KeyboardInterrupt:
-            if not watchdog.fired:
-                raise
-            raise HH4bError(f"dask: no worker left for {worker_timeout:g} s "
-                            f"(scheduler {scheduler or 'of the local cluster'}); processing stopped") from None
         finally:
             client.close()
             if cluster is not None:
@@ -392,7 +409,8 @@ def save(output: dict, directory) -> tuple[Path, Path]:
 
 def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers: int = 2,
                     chunksize: int = 100_000, scheduler: str | None = None, retries: int = 1,
-                    progress: bool = True, worker_timeout: float = DASK_WORKER_TIMEOUT_S) -> dict:
+                    progress: bool = True, worker_timeout: float = DASK_WORKER_TIMEOUT_S,
+                    jobqueue: Path | None = None) -> dict:
     """Checks, census, processing and bookkeeping: the complete output dict of docs/formats.md."""
     from processors.hh4b_processor import finalise
 
@@ -409,7 +427,8 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
             readable[dataset] = {"files": files, "metadata": entry["metadata"]}
     output: dict = {}
     if readable:
-        with make_executor(executor_kind, workers, scheduler, retries, progress, worker_timeout) as executor:
+        with make_executor(executor_kind, workers, scheduler, retries, progress, worker_timeout,
+                           jobqueue) as executor:
             output = run_processor(readable, proc, executor, chunksize)
     output = finalise(output)
     output.setdefault("hists", {})
@@ -487,7 +506,11 @@ def main(args: argparse.Namespace) -> int:
 
     if args.workers < 1 or args.chunksize < 1 or args.retries < 0:
         raise ConfigError("--workers and --chunksize must be >= 1, --retries >= 0")
-    kind = "dask" if args.scheduler else args.executor
+    jobqueue = batch.config_path(args.jobqueue, args.cluster)
+    if args.scheduler and jobqueue:
+        raise ConfigError("--scheduler and --jobqueue/--cluster: give one (an existing scheduler, or batch "
+                          "workers with a scheduler of their own)")
+    kind = "dask" if args.scheduler or jobqueue else args.executor
     if not args.dask_worker_timeout > 0:
         raise ConfigError(f"--dask-worker-timeout must be > 0, not {args.dask_worker_timeout}")
     fileset = load_fileset(args.fileset)
@@ -519,7 +542,8 @@ def main(args: argparse.Namespace) -> int:
                   f"sums of genWeight, not events at {args.lumi} fb^-1 (hh4b generate --fileset fills them)")
     start = time.perf_counter()
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
-                             args.retries, progress=not args.no_progress, worker_timeout=args.dask_worker_timeout)
+                             args.retries, progress=not args.no_progress, worker_timeout=args.dask_worker_timeout,
+                             jobqueue=jobqueue)
     seconds = time.perf_counter() - start
     output["run_options"] = run_options(args, proc, run_id)
     coffea_path, summary_path = save(output, args.output)

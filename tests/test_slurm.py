@@ -1,0 +1,199 @@
+"""`hh4b run --jobqueue` on a real one-node Slurm cluster that this module starts (tests/slurm_cluster.py).
+
+Skipped, with the reason, where Slurm and munge are not installed or the daemons do not come up.
+The toy samples have integer event weights (xsec * lumi / sumw = 200), so every sum is exact in any
+order and the batch run must equal the iterative run bit for bit.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from pathlib import Path
+
+import cloudpickle
+import dask
+import numpy as np
+import pytest
+import yaml
+from coffea.util import load
+
+from hh4b.cli import main as cli_main
+from hh4b.errors import HH4bError
+from hh4b.run import load_fileset, process_fileset
+from processors.hh4b_processor import HH4bProcessor
+from slurm_cluster import SlurmCluster, unavailable
+from toys import hh_events, ttbar_events, write_nanoaod
+
+pytestmark = [pytest.mark.slurm, pytest.mark.filterwarnings("ignore::RuntimeWarning")]
+
+EVENTS = 1500
+CHUNKSIZE = 100
+
+
+class SlowProcessor(HH4bProcessor):
+    """HH4bProcessor that takes at least a quarter of a second per chunk, so that a run lasts long
+    enough to cancel a worker job in the middle of it."""
+
+    def process(self, events):
+        time.sleep(0.25)
+        return super().process(events)
+
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import this test module
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        cluster.start()
+    except (RuntimeError, OSError, ValueError) as err:  # e.g. a container that forbids the daemons
+        pytest.skip(f"test Slurm cluster did not come up: {err}")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SLURM_CONF", str(cluster.conf))
+        yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def fileset(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("slurm_toys")
+    datasets = {"resonant_M500": (hh_events(EVENTS, 500, 3), "resonant"), "ttbar": (ttbar_events(EVENTS, 8), "ttbar")}
+    content = {}
+    for name, (events, process) in datasets.items():
+        n = write_nanoaod(folder / f"{name}.root", events)
+        content[name] = {"files": {str(folder / f"{name}.root"): "Events"},
+                         "metadata": {"process": process, "xsec_pb": 1.0, "sumw": float(n), "n_events": n,
+                                      "btag_wp": "70", "sqrt_s": 13000}}
+    path = folder / "fileset.json"
+    path.write_text(json.dumps(content))
+    return path
+
+
+@pytest.fixture(scope="module")
+def iterative(fileset):
+    return process_fileset(load_fileset(fileset), HH4bProcessor(), "iterative", chunksize=CHUNKSIZE, progress=False)
+
+
+def write_config(folder: Path, **settings) -> Path:
+    """A Slurm dask-jobqueue file for the test cluster: one core per worker, logs in `folder`."""
+    options = {"cores": 1, "processes": 1, "memory": "1 GiB", "walltime": "00:10:00", "queue": "debug",
+               "python": sys.executable, "log-directory": str(folder / "logs"), "local-directory": str(folder),
+               "death-timeout": 30, "scheduler-options": {"dashboard_address": ":0"}, **settings}
+    path = folder / "slurm.yaml"
+    path.write_text(yaml.safe_dump({"jobqueue": {"slurm": options}}))
+    return path
+
+
+def assert_identical(first: dict, second: dict) -> None:
+    """Equal bit for bit: every histogram's values and variances, every cutflow and the bookkeeping."""
+    assert set(first["hists"]) == set(second["hists"])
+    for name, h1 in first["hists"].items():
+        h2 = second["hists"][name]
+        assert sorted(h1.axes["dataset"]) == sorted(h2.axes["dataset"])
+        for dataset in h1.axes["dataset"]:
+            a, b = h1[{"dataset": dataset}], h2[{"dataset": dataset}]
+            assert [list(ax) for ax in a.axes if ax.traits.discrete] == [list(ax) for ax in b.axes if ax.traits.discrete]
+            assert np.array_equal(a.values(flow=True), b.values(flow=True)), (name, dataset)
+            assert np.array_equal(a.variances(flow=True), b.variances(flow=True)), (name, dataset)
+    assert first["cutflow"] == second["cutflow"]
+    assert first["bookkeeping"] == second["bookkeeping"]
+
+
+def no_jobs_left(cluster: SlurmCluster, wait: float = 20.0) -> bool:
+    """True once squeue lists no job (finishing jobs pass through COMPLETING), within `wait` seconds."""
+    deadline = time.monotonic() + wait
+    while cluster.jobs() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    return not cluster.jobs()
+
+
+class JobWatcher(threading.Thread):
+    """Polls squeue while the run goes on; `seen` maps every job id to the states it was seen in."""
+
+    def __init__(self, cluster: SlurmCluster):
+        super().__init__(daemon=True)
+        self.cluster, self.seen = cluster, {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.3):
+            for job, state in self.cluster.jobs().items():
+                self.seen.setdefault(job, set()).add(state)
+
+    def running(self) -> list[str]:
+        return sorted(job for job, states in self.seen.items() if "RUNNING" in states)
+
+
+def test_cli_run_on_slurm_equals_iterative(slurm, fileset, iterative, tmp_path):
+    """`hh4b run --jobqueue` with two worker jobs: squeue lists them running; outputs equal the iterative run's."""
+    config = write_config(tmp_path)
+    watcher = JobWatcher(slurm)
+    watcher.start()
+    start = time.monotonic()
+    try:
+        code = cli_main(["run", str(fileset), "--jobqueue", str(config), "--workers", "2", "--chunksize",
+                         str(CHUNKSIZE), "--output", str(tmp_path / "out"), "--no-progress",
+                         "--dask-worker-timeout", "60"])
+    finally:
+        watcher.done.set()
+        watcher.join()
+    print(f"slurm run: {time.monotonic() - start:.1f} s, jobs seen {watcher.seen}")
+    assert code == 0
+    assert len(watcher.running()) == 2, watcher.seen
+    assert_identical(load(tmp_path / "out" / "output.coffea"), iterative)
+    assert no_jobs_left(slurm), f"the worker jobs outlive the run: {slurm.jobs()}"
+
+
+def test_scancel_of_a_worker_job_mid_run(slurm, fileset, iterative, tmp_path):
+    """One of two worker jobs cancelled while chunks are running: a replacement job is submitted and
+    the run completes with the same histograms and cutflows."""
+    config = write_config(tmp_path)
+    watcher = JobWatcher(slurm)
+    result: dict = {}
+
+    def run():
+        try:
+            result["output"] = process_fileset(load_fileset(fileset), SlowProcessor(), "dask", workers=2,
+                                               chunksize=CHUNKSIZE, progress=False, worker_timeout=60,
+                                               jobqueue=config)
+        except BaseException as err:  # reported by the assertions below
+            result["error"] = err
+
+    runner = threading.Thread(target=run, daemon=True)
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
+        watcher.start()
+        runner.start()
+        deadline = time.monotonic() + 60
+        while len(watcher.running()) < 2 and time.monotonic() < deadline and runner.is_alive():
+            time.sleep(0.2)
+        assert len(watcher.running()) == 2, (watcher.seen, result)
+        time.sleep(3)  # both workers connected and busy with chunks
+        victim = watcher.running()[0]
+        assert runner.is_alive(), "the run ended before a worker job could be cancelled"
+        slurm.run("scancel", victim)
+        runner.join(timeout=120)
+    watcher.done.set()
+    watcher.join()
+    print(f"cancelled job {victim}; jobs seen {watcher.seen}")
+    assert not runner.is_alive() and "error" not in result, result
+    assert len(watcher.seen) >= 3, f"no replacement job after scancel {victim}: {watcher.seen}"
+    assert_identical(result["output"], iterative)
+
+
+def test_partition_that_runs_no_job_fails_in_bounded_time(slurm, fileset, tmp_path):
+    """Worker jobs sent to a DOWN partition stay pending: a one-line error names the cluster and the wait."""
+    config = write_config(tmp_path, queue="closed")
+    start = time.monotonic()
+    with pytest.raises(HH4bError, match=r"^slurm cluster \(.*slurm\.yaml\): no worker started after (4|5|6) s") as err:
+        process_fileset(load_fileset(fileset), HH4bProcessor(), "dask", workers=1, chunksize=CHUNKSIZE,
+                        progress=False, worker_timeout=5, jobqueue=config)
+    assert time.monotonic() - start < 30
+    assert "\n" not in str(err.value)
+    assert no_jobs_left(slurm), f"pending worker jobs not cancelled: {slurm.jobs()}"
