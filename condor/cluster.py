@@ -3,7 +3,9 @@
     python condor/cluster.py --jobs 50            # keep 50 workers, Ctrl-C stops everything
     python condor/cluster.py --adapt 10 200       # adaptive between 10 and 200 workers
 
-Settings come from condor/jobqueue.yaml (override with --config).
+Settings come from condor/jobqueue.yaml (override with --config), read as `hh4b run --jobqueue` reads
+them (hh4b.jobqueue). `hh4b run --cluster htcondor` does the same in one command; this script keeps a
+cluster alive for several runs.
 """
 
 from __future__ import annotations
@@ -12,34 +14,17 @@ import argparse
 import time
 from pathlib import Path
 
-import dask.config
-import yaml
-
-HERE = Path(__file__).resolve().parent
-
-
-def load_config(path: Path) -> None:
-    """Merge the YAML file into dask's configuration (key `jobqueue.htcondor`)."""
-    with open(path) as handle:
-        config = yaml.safe_load(handle)
-    settings = config["jobqueue"]["htcondor"]
-    for key in ("python", "log-directory"):  # relative paths are relative to the project root
-        if settings.get(key) and not Path(settings[key]).is_absolute():
-            settings[key] = str(HERE.parent / settings[key])
-    dask.config.update(dask.config.config, config, priority="new")
+from hh4b.jobqueue import BUNDLED, make_cluster
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--config", type=Path, default=HERE / "jobqueue.yaml")
+    parser.add_argument("--config", type=Path, default=BUNDLED["htcondor"])
     parser.add_argument("--jobs", type=int, default=10, help="fixed number of worker jobs")
     parser.add_argument("--adapt", type=int, nargs=2, metavar=("MIN", "MAX"), help="adaptive scaling instead")
-    parser.add_argument("--print-job-script", action="store_true", help="show the condor submit script and exit")
+    parser.add_argument("--print-job-script", action="store_true", help="show the job script that would be submitted and exit")
     args = parser.parse_args()
-    load_config(args.config)
-    from dask_jobqueue import HTCondorCluster
-
-    cluster = HTCondorCluster()
+    _kind, cluster = make_cluster(args.config)
     if args.print_job_script:
         print(cluster.job_script())
         cluster.close()

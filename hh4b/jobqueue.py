@@ -74,7 +74,8 @@ def make_cluster(path, **overrides):
 
     kind, settings = load_config(path)
     settings.update(overrides)
-    options = {key.replace("-", "_"): value for key, value in settings.items()}
+    # the file's `name` is the jobs' name, as in dask-jobqueue's own configuration
+    options = {"job_name" if key == "name" else key.replace("-", "_"): value for key, value in settings.items()}
     try:
         return kind, getattr(dask_jobqueue, CLUSTERS[kind])(**options)
     except (TypeError, ValueError) as err:
