@@ -197,3 +197,25 @@ def test_partition_that_runs_no_job_fails_in_bounded_time(slurm, fileset, tmp_pa
     assert time.monotonic() - start < 30
     assert "\n" not in str(err.value)
     assert no_jobs_left(slurm), f"pending worker jobs not cancelled: {slurm.jobs()}"
+
+
+def test_generate_fileset_on_slurm(slurm, tmp_path):
+    """`hh4b generate --fileset --jobqueue`: the missing file is made by a Slurm worker job."""
+    path = tmp_path / "fs.json"
+    gen = {"sample": "resonant", "mass": 400, "events": 40, "seed": 11}
+    path.write_text(json.dumps({"sig": {"files": {"gen/sig.root": "Events"},
+                                        "metadata": {"process": "resonant", "xsec_pb": None, "generate": gen}}}))
+    watcher = JobWatcher(slurm)
+    watcher.start()
+    try:
+        code = cli_main(["generate", "--fileset", str(path), "--jobqueue", str(write_config(tmp_path)),
+                         "--workers", "1", "--no-progress", "--dask-worker-timeout", "60"])
+    finally:
+        watcher.done.set()
+        watcher.join()
+    assert code == 0
+    assert len(watcher.running()) == 1, watcher.seen
+    assert (tmp_path / "gen" / "sig.root").is_file()
+    md = json.loads(path.read_text())["sig"]["metadata"]
+    assert md["xsec_pb"] > 0 and md["sumw"] == 40 and md["n_events"] == 40
+    assert no_jobs_left(slurm)

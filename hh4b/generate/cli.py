@@ -6,7 +6,9 @@ import argparse
 import json
 
 from hh4b import constants as C
+from hh4b import jobqueue
 from hh4b.errors import ConfigError
+from hh4b.generate.fileset import START_TIMEOUT_S
 from hh4b.generate.pythia_driver import FAMILIES
 
 SAMPLES = (*FAMILIES, "qcd4b")
@@ -33,7 +35,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", help="output ROOT file")
     parser.add_argument("--fileset", help="instead: generate every missing file of this fileset.json")
     parser.add_argument("--scheduler", help="with --fileset: address of an existing Dask scheduler")
-    parser.add_argument("--workers", type=int, default=2, help="with --fileset: LocalCluster workers (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="with --fileset: LocalCluster workers, or batch jobs with --jobqueue/--cluster "
+                             "(default: %(default)s)")
+    jobqueue.add_arguments(parser)
+    parser.add_argument("--dask-worker-timeout", type=float, default=START_TIMEOUT_S,
+                        help="with --jobqueue/--cluster: stop with an error when no worker job has started "
+                             "after this many seconds (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -41,7 +49,9 @@ def main(args: argparse.Namespace) -> int:
     if args.fileset:
         from hh4b.generate.fileset import materialise
 
-        made = materialise(args.fileset, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress)
+        made = materialise(args.fileset, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress,
+                           jobqueue=jobqueue.config_path(args.jobqueue, args.cluster),
+                           timeout=args.dask_worker_timeout)
         print(f"fileset {args.fileset}: generated {len(made)} missing file(s)" + "".join(f"\n  {p}" for p in made))
         return 0
     sample = args.sample or ("lhe" if args.lhe else None)

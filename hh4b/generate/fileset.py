@@ -3,13 +3,15 @@
 Each dataset's `metadata.generate` block says how to (re)make its files:
 `{"sample": ..., "events": N, "seed": S, "mass"/"kappa_lambda"/"lhe"/...: ...}`; the k-th file of
 a dataset uses seed S + k. Relative file paths are taken relative to the fileset's folder.
-Missing files become Dask tasks (a LocalCluster by default, or any scheduler by address); when
+Missing files become Dask tasks (a LocalCluster by default, any scheduler by address, or batch jobs
+of a dask-jobqueue configuration, hh4b.jobqueue); when
 they are done, the metadata (xsec_pb, br_forced, sumw, n_events, sqrt_s, seed) of every dataset whose files
 all exist is refreshed from the files and the fileset is rewritten in place.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -19,6 +21,7 @@ from tqdm import tqdm
 from hh4b.errors import ConfigError, InputFileError
 
 PROCESSES = ("resonant", "nonresonant", "qcd", "qcd4b", "ttbar", "data")
+START_TIMEOUT_S = 60.0
 GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", "shower_veto")
 
 
@@ -93,33 +96,43 @@ def _run_job(job: dict) -> str:
     return job["output"]
 
 
-def _client(scheduler: str | None, workers: int):
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int, jobqueue: str | os.PathLike | None, timeout: float):
+    """A Client on the scheduler, on `workers` batch jobs of the jobqueue file, or on a LocalCluster."""
     from distributed import Client, LocalCluster
 
-    if scheduler:
-        return Client(scheduler), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0")
-    return Client(cluster), cluster
+    from hh4b.jobqueue import cluster_client
+
+    if jobqueue is not None:
+        with cluster_client(jobqueue, workers, timeout) as client:
+            yield client
+        return
+    cluster = None if scheduler else LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                                  dashboard_address=":0")
+    client = Client(scheduler or cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
 
 
-def run_jobs(jobs: list[dict], scheduler: str | None = None, workers: int = 2, progress: bool = True) -> list[str]:
-    """Run generate_file jobs as Dask tasks with a progress bar; returns the files written."""
+def run_jobs(jobs: list[dict], scheduler: str | None = None, workers: int = 2, progress: bool = True,
+             jobqueue: str | os.PathLike | None = None, timeout: float = START_TIMEOUT_S) -> list[str]:
+    """Run generate_file jobs as Dask tasks with a progress bar; returns the files written. With
+    `jobqueue`, the workers are batch jobs, and none started after `timeout` seconds is an error."""
     if not jobs:
         return []
     from distributed import as_completed
 
-    client, cluster = _client(scheduler, workers)
     done = []
-    try:
+    with _client(scheduler, workers, jobqueue, timeout) as client:
         futures = [client.submit(_run_job, job, key=f"generate-{Path(job['output']).name}", pure=False) for job in jobs]
         with tqdm(total=len(futures), desc="generate", unit="file", disable=not progress) as bar:
             for future in as_completed(futures):
                 done.append(future.result())
                 bar.update(1)
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
     return done
 
 
@@ -154,11 +167,14 @@ def write_fileset(path: str | os.PathLike, fileset: dict) -> None:
 
 
 def materialise(fileset_path: str | os.PathLike, scheduler: str | None = None, workers: int = 2,
-                progress: bool = True) -> list[str]:
+                progress: bool = True, jobqueue: str | os.PathLike | None = None,
+                timeout: float = START_TIMEOUT_S) -> list[str]:
     """Generate every missing file of the fileset, then refresh its metadata; returns new files."""
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
+    if scheduler and jobqueue:
+        raise ConfigError("--scheduler and --jobqueue/--cluster: give one")
     fileset = load_fileset(fileset_path)
-    made = run_jobs(missing_jobs(fileset_path, fileset), scheduler, workers, progress)
+    made = run_jobs(missing_jobs(fileset_path, fileset), scheduler, workers, progress, jobqueue, timeout)
     write_fileset(fileset_path, refresh_metadata(fileset_path, fileset))
     return made
