@@ -84,7 +84,9 @@ def make_cluster(path, **overrides):
 
 def job_ids(cluster) -> str:
     """The batch-system ids of the worker jobs the cluster has submitted, for error messages."""
-    return ", ".join(f"{job.job_id}" for job in cluster.workers.values() if job.job_id) or "none submitted"
+    ids = [job.job_id for job in cluster.workers.values() if job.job_id]
+    return (f"jobs {', '.join(ids)}: see the queue and the job logs" if ids else
+            "no job submitted: see the submit command's error above")
 
 
 class _Keeper:
@@ -130,10 +132,13 @@ def cluster_client(path, jobs: int, timeout: float):
                 client.wait_for_workers(1, timeout=timeout)
             except TimeoutError:
                 raise HH4bError(f"{kind} cluster ({path}): no worker started after {time.monotonic() - start:.0f} s "
-                                f"of waiting (jobs {job_ids(cluster)}; see the queue and the job logs)") from None
+                                f"of waiting ({job_ids(cluster)})") from None
             with _Keeper(cluster, jobs):
                 yield client
         finally:
             client.close()
     finally:
-        cluster.close()
+        try:
+            cluster.close()
+        except Exception as err:  # jobs that were never submitted cannot be closed; the run's own error stands
+            log.warning("%s cluster (%s): closing: %s", kind, path, " ".join(str(err).split()) or type(err).__name__)
