@@ -407,7 +407,7 @@ def projection_rows(inputs: MethodInputs, res_rows, kappa, args, fits: Fits) -> 
         for r in res_rows:
             signal = inputs.signal(inputs.out.datasets("resonant", mass=r["mass"]))
             limit = fits.limit(inputs, f"m_H = {r['mass']:g} GeV at {lumi:g} fb^-1",
-                               inputs.spec({"signal": (signal.scaled(scale), "mu")}, scale=scale))
+                               inputs.spec({"signal": (signal.scaled(scale), "mu")}, scale=scale), bands=False)
             row[f"sigma_limit_fb_M{r['mass']:g}"] = limit.median * r["sigma_assumed_fb"]
         rows.append(row)
     return rows
