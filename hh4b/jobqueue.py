@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import sys
 import time
 from pathlib import Path
 
@@ -68,10 +70,20 @@ def load_config(path) -> tuple[str, dict]:
     return kind, settings
 
 
+def _dask_jobqueue():
+    """dask_jobqueue, imported (in the main thread) without keeping the SIGINT handler it installs,
+    which would turn Ctrl-C and the Dask watchdog's interrupt into a silent exit with status 0."""
+    if "dask_jobqueue" not in sys.modules:
+        handler = signal.getsignal(signal.SIGINT)
+        import dask_jobqueue  # noqa: F401
+
+        signal.signal(signal.SIGINT, handler)
+    return sys.modules["dask_jobqueue"]
+
+
 def make_cluster(path, **overrides):
     """(kind, dask-jobqueue cluster) built from the file; `overrides` replace its settings."""
-    import dask_jobqueue
-
+    dask_jobqueue = _dask_jobqueue()
     kind, settings = load_config(path)
     settings.update(overrides)
     # the file's `name` is the jobs' name, as in dask-jobqueue's own configuration

@@ -118,7 +118,19 @@ class SlurmCluster:
         self._pid_files.append(Path("/run/munge/munged.pid"))
 
     def start(self) -> SlurmCluster:
-        """Write slurm.conf, start the daemons, and wait (bounded) until the node is idle."""
+        """Write slurm.conf, start the daemons, and wait (bounded) until the node is idle; on any
+        failure the daemons already started are stopped and RuntimeError says what went wrong."""
+        try:
+            return self._start()
+        except RuntimeError:
+            raise
+        except (OSError, LookupError, subprocess.SubprocessError) as err:
+            self.stop()
+            detail = getattr(err, "stderr", None)
+            detail = detail.decode(errors="replace") if isinstance(detail, bytes) else detail
+            raise RuntimeError(" ".join(f"{err} {detail or ''}".split())) from err
+
+    def _start(self) -> SlurmCluster:
         for sub in ("state", "spool"):
             (self.folder / sub).mkdir(parents=True, exist_ok=True)
         self.conf.write_text(SLURM_CONF.format(host=self.host, folder=self.folder,

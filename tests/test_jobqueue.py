@@ -90,3 +90,12 @@ def test_unreadable_configuration(tmp_path):
     (tmp_path / "bad.yaml").write_text("jobqueue: [\n")
     with pytest.raises(ConfigError, match=r"--jobqueue .*bad\.yaml: not valid YAML"):
         load_config(tmp_path / "bad.yaml")
+
+
+def test_ctrl_c_handler_survives_the_import(job_script):
+    """dask_jobqueue installs a SIGINT handler that exits silently; hh4b keeps the one it had, so that
+    Ctrl-C and the Dask watchdog's interrupt still raise KeyboardInterrupt."""
+    import signal
+
+    job_script(BUNDLED["slurm"], **QUIET)
+    assert getattr(signal.getsignal(signal.SIGINT), "__module__", "") != "dask_jobqueue.runner"

@@ -34,11 +34,11 @@ CHUNKSIZE = 100
 
 
 class SlowProcessor(HH4bProcessor):
-    """HH4bProcessor that takes at least a quarter of a second per chunk, so that a run lasts long
-    enough to cancel a worker job in the middle of it."""
+    """HH4bProcessor that takes at least 0.4 s per chunk, so that a run lasts long enough to cancel a
+    worker job in the middle of it."""
 
     def process(self, events):
-        time.sleep(0.25)
+        time.sleep(0.4)
         return super().process(events)
 
 
@@ -53,7 +53,7 @@ def slurm(tmp_path_factory):
     cluster = SlurmCluster(tmp_path_factory.mktemp("slurm"))
     try:
         cluster.start()
-    except (RuntimeError, OSError, ValueError) as err:  # e.g. a container that forbids the daemons
+    except RuntimeError as err:  # e.g. a container that forbids the daemons, or no name for this host
         pytest.skip(f"test Slurm cluster did not come up: {err}")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLURM_CONF", str(cluster.conf))
@@ -117,15 +117,23 @@ def no_jobs_left(cluster: SlurmCluster, wait: float = 20.0) -> bool:
 class JobWatcher(threading.Thread):
     """Polls squeue while the run goes on; `seen` maps every job id to the states it was seen in."""
 
-    def __init__(self, cluster: SlurmCluster):
+    def __init__(self, cluster: SlurmCluster, cancel_after: float | None = None):
         super().__init__(daemon=True)
         self.cluster, self.seen = cluster, {}
         self.done = threading.Event()
+        self.cancel_after, self.cancelled, self.both_running = cancel_after, None, None
 
     def run(self) -> None:
         while not self.done.wait(0.3):
             for job, state in self.cluster.jobs().items():
                 self.seen.setdefault(job, set()).add(state)
+            if self.cancel_after is None or self.cancelled:
+                continue
+            if self.both_running is None and len(self.running()) == 2:
+                self.both_running = time.monotonic()
+            elif self.both_running and time.monotonic() - self.both_running >= self.cancel_after:
+                self.cancelled = self.running()[0]
+                self.cluster.run("scancel", self.cancelled)
 
     def running(self) -> list[str]:
         return sorted(job for job, states in self.seen.items() if "RUNNING" in states)
@@ -155,46 +163,30 @@ def test_scancel_of_a_worker_job_mid_run(slurm, fileset, iterative, tmp_path):
     """One of two worker jobs cancelled while chunks are running: a replacement job is submitted and
     the run completes with the same histograms and cutflows."""
     config = write_config(tmp_path)
-    watcher = JobWatcher(slurm)
-    result: dict = {}
-
-    def run():
-        try:
-            result["output"] = process_fileset(load_fileset(fileset), SlowProcessor(), "dask", workers=2,
-                                               chunksize=CHUNKSIZE, progress=False, worker_timeout=60,
-                                               jobqueue=config)
-        except BaseException as err:  # reported by the assertions below
-            result["error"] = err
-
-    runner = threading.Thread(target=run, daemon=True)
+    watcher = JobWatcher(slurm, cancel_after=2.0)  # both workers connected and busy with chunks by then
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
         watcher.start()
-        runner.start()
-        deadline = time.monotonic() + 60
-        while len(watcher.running()) < 2 and time.monotonic() < deadline and runner.is_alive():
-            time.sleep(0.2)
-        assert len(watcher.running()) == 2, (watcher.seen, result)
-        time.sleep(3)  # both workers connected and busy with chunks
-        victim = watcher.running()[0]
-        assert runner.is_alive(), "the run ended before a worker job could be cancelled"
-        slurm.run("scancel", victim)
-        runner.join(timeout=120)
-    watcher.done.set()
-    watcher.join()
-    print(f"cancelled job {victim}; jobs seen {watcher.seen}")
-    assert not runner.is_alive() and "error" not in result, result
-    assert len(watcher.seen) >= 3, f"no replacement job after scancel {victim}: {watcher.seen}"
-    assert_identical(result["output"], iterative)
+        try:
+            output = process_fileset(load_fileset(fileset), SlowProcessor(), "dask", workers=2, chunksize=CHUNKSIZE,
+                                     progress=False, worker_timeout=60, jobqueue=config)
+        finally:
+            watcher.done.set()
+            watcher.join()
+    print(f"cancelled job {watcher.cancelled}; jobs seen {watcher.seen}")
+    assert watcher.cancelled, f"the run ended before a worker job could be cancelled: {watcher.seen}"
+    assert len(watcher.seen) >= 3, f"no replacement job after scancel {watcher.cancelled}: {watcher.seen}"
+    assert_identical(output, iterative)
 
 
 def test_partition_that_runs_no_job_fails_in_bounded_time(slurm, fileset, tmp_path):
     """Worker jobs sent to a DOWN partition stay pending: a one-line error names the cluster and the wait."""
     config = write_config(tmp_path, queue="closed")
     start = time.monotonic()
-    with pytest.raises(HH4bError, match=r"^slurm cluster \(.*slurm\.yaml\): no worker started after (4|5|6) s") as err:
+    with pytest.raises(HH4bError, match=r"^slurm cluster \(.*slurm\.yaml\): no worker started after \d+ s of waiting "
+                                        r"\(jobs \d+: see the queue") as err:
         process_fileset(load_fileset(fileset), HH4bProcessor(), "dask", workers=1, chunksize=CHUNKSIZE,
                         progress=False, worker_timeout=5, jobqueue=config)
-    assert time.monotonic() - start < 30
+    assert 5 <= time.monotonic() - start < 30
     assert "\n" not in str(err.value)
     assert no_jobs_left(slurm), f"pending worker jobs not cancelled: {slurm.jobs()}"
 
