@@ -99,6 +99,15 @@ def has_nuisances(spec: dict) -> bool:
     return any(m["type"] != "normfactor" for c in spec["channels"] for s in c["samples"] for m in s["modifiers"])
 
 
+def cls_values(mu: float, data, model, **hypotest_kwargs) -> np.ndarray:
+    """(observed CLs, 5 expected CLs) at mu. Where the Asimov test statistic vanishes (a mu too
+    small for the model to tell from zero) pyhf's asymptotic formulae divide 0 by 0: CLs is 1 there."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        obs, exp = pyhf.infer.hypotest(float(mu), data, model, test_stat="qtilde", return_expected_set=True,
+                                       **hypotest_kwargs)
+    return np.nan_to_num(np.array([float(obs), *(float(e) for e in exp)]), nan=1.0)
+
+
 def _cls_curves(data, model, **hypotest_kwargs):
     """mu -> (observed CLs, 5 expected CLs) as floats, cached."""
     cache = {}
@@ -106,9 +115,7 @@ def _cls_curves(data, model, **hypotest_kwargs):
     def curves(mu: float) -> np.ndarray:
         key = float(mu)
         if key not in cache:
-            obs, exp = pyhf.infer.hypotest(key, data, model, test_stat="qtilde", return_expected_set=True,
-                                           **hypotest_kwargs)
-            cache[key] = np.array([float(obs), *(float(e) for e in exp)])
+            cache[key] = cls_values(key, data, model, **hypotest_kwargs)
         return cache[key]
 
     return curves
@@ -153,12 +160,8 @@ def _bracket(spec: dict, data_sets, guess: float, **hypotest_kwargs) -> float:
     hi = guess
     for _ in range(MAX_BRACKET_DOUBLINGS):
         model, _ = model_and_data(set_poi_bounds(spec, poi_bounds(hi)))
-        cls = []
-        for data in data_sets:
-            obs, exp = pyhf.infer.hypotest(hi, data, model, test_stat="qtilde", return_expected_set=True,
-                                           **hypotest_kwargs)
-            cls.extend([float(obs), *map(float, exp)])
-        if max(cls) < CL_ALPHA:
+        cls = [cls_values(hi, data, model, **hypotest_kwargs) for data in data_sets]
+        if max(c.max() for c in cls) < CL_ALPHA:
             return hi
         hi *= 2.0
     raise ValueError(f"could not bracket the CLs limit below mu = {hi:g}")
