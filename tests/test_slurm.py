@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cloudpickle
 import dask
+import distributed  # noqa: F401  (its configuration must be loaded before a dask.config.set of one of its keys)
 import numpy as np
 import pytest
 import yaml
@@ -115,25 +116,27 @@ def no_jobs_left(cluster: SlurmCluster, wait: float = 20.0) -> bool:
 
 
 class JobWatcher(threading.Thread):
-    """Polls squeue while the run goes on; `seen` maps every job id to the states it was seen in."""
+    """Polls squeue while the run goes on; `seen` maps every job id to the states it was seen in.
+    With `action`, calls it once (with the running job ids) `after` seconds after `jobs` were running."""
 
-    def __init__(self, cluster: SlurmCluster, cancel_after: float | None = None):
+    def __init__(self, cluster: SlurmCluster, action=None, jobs: int = 2, after: float = 2.0):
         super().__init__(daemon=True)
         self.cluster, self.seen = cluster, {}
         self.done = threading.Event()
-        self.cancel_after, self.cancelled, self.both_running = cancel_after, None, None
+        self.action, self.jobs, self.after = action, jobs, after
+        self.acted_on, self.all_running = None, None
 
     def run(self) -> None:
         while not self.done.wait(0.3):
             for job, state in self.cluster.jobs().items():
                 self.seen.setdefault(job, set()).add(state)
-            if self.cancel_after is None or self.cancelled:
+            if self.action is None or self.acted_on:
                 continue
-            if self.both_running is None and len(self.running()) == 2:
-                self.both_running = time.monotonic()
-            elif self.both_running and time.monotonic() - self.both_running >= self.cancel_after:
-                self.cancelled = self.running()[0]
-                self.cluster.run("scancel", self.cancelled)
+            if self.all_running is None and len(self.running()) == self.jobs:
+                self.all_running = time.monotonic()
+            elif self.all_running and time.monotonic() - self.all_running >= self.after:
+                self.acted_on = self.running()
+                self.action(self.acted_on)
 
     def running(self) -> list[str]:
         return sorted(job for job, states in self.seen.items() if "RUNNING" in states)
@@ -163,7 +166,8 @@ def test_scancel_of_a_worker_job_mid_run(slurm, fileset, iterative, tmp_path):
     """One of two worker jobs cancelled while chunks are running: a replacement job is submitted and
     the run completes with the same histograms and cutflows."""
     config = write_config(tmp_path)
-    watcher = JobWatcher(slurm, cancel_after=2.0)  # both workers connected and busy with chunks by then
+    # two seconds after both jobs run, their workers are connected and busy with chunks
+    watcher = JobWatcher(slurm, action=lambda running: slurm.run("scancel", running[0]))
     with dask.config.set({"distributed.deploy.lost-worker-timeout": "2s"}):
         watcher.start()
         try:
@@ -172,10 +176,33 @@ def test_scancel_of_a_worker_job_mid_run(slurm, fileset, iterative, tmp_path):
         finally:
             watcher.done.set()
             watcher.join()
-    print(f"cancelled job {watcher.cancelled}; jobs seen {watcher.seen}")
-    assert watcher.cancelled, f"the run ended before a worker job could be cancelled: {watcher.seen}"
-    assert len(watcher.seen) >= 3, f"no replacement job after scancel {watcher.cancelled}: {watcher.seen}"
+    print(f"cancelled job {watcher.acted_on[0]}; jobs seen {watcher.seen}")
+    assert watcher.acted_on, f"the run ended before a worker job could be cancelled: {watcher.seen}"
+    assert len(watcher.seen) >= 3, f"no replacement job after scancel {watcher.acted_on[0]}: {watcher.seen}"
     assert_identical(output, iterative)
+
+
+def test_workers_lost_for_good_stop_the_run(slurm, fileset, tmp_path):
+    """The partition set DOWN and the worker job cancelled mid-run: the replacement stays pending and
+    the watchdog stops the run with a one-line error after --dask-worker-timeout, not a hang."""
+
+    def close_partition(running):
+        slurm.run("scontrol", "update", "PartitionName=debug", "State=DOWN")
+        slurm.run("scancel", *running)
+
+    watcher = JobWatcher(slurm, action=close_partition, jobs=1)
+    watcher.start()
+    try:
+        with pytest.raises(HH4bError, match=r"^dask: no worker left for 8 s \(scheduler of the --jobqueue "
+                                            r".*slurm\.yaml cluster\); processing stopped$"):
+            process_fileset(load_fileset(fileset), SlowProcessor(), "dask", workers=1, chunksize=CHUNKSIZE,
+                            progress=False, worker_timeout=8, jobqueue=write_config(tmp_path))
+    finally:
+        watcher.done.set()
+        watcher.join()
+        slurm.run("scontrol", "update", "PartitionName=debug", "State=UP")
+    assert watcher.acted_on, f"the run ended before its worker job could be cancelled: {watcher.seen}"
+    assert no_jobs_left(slurm), f"pending worker jobs not cancelled: {slurm.jobs()}"
 
 
 def test_partition_that_runs_no_job_fails_in_bounded_time(slurm, fileset, tmp_path):
