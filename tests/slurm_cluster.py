@@ -90,7 +90,7 @@ class SlurmCluster:
 
     def run(self, *command: str, check: bool = True) -> str:
         """A Slurm client command (sinfo, squeue, scancel, scontrol) against this cluster; its stdout."""
-        done = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=30)
+        done = subprocess.run(command, check=False, env=self.env, capture_output=True, text=True, timeout=30)
         if check and done.returncode:
             raise RuntimeError(f"{' '.join(command)}: {done.stderr.strip() or done.returncode}")
         return done.stdout
@@ -103,7 +103,7 @@ class SlurmCluster:
 
     def _start_munge(self) -> None:
         if MUNGE_SOCKET.exists() and subprocess.run(["sh", "-c", "munge -n | unmunge"],
-                                                    capture_output=True).returncode == 0:
+                                                    check=False, capture_output=True).returncode == 0:
             return  # a munged already answers (e.g. a machine set up with the packages' service)
         for folder in MUNGE_DIRS:
             Path(folder).mkdir(parents=True, exist_ok=True)

@@ -42,7 +42,7 @@ def test_htcondor_submit_description(job_script):
     assert {"MY.DaskWorkerCores = 1", "request_cpus = 1", "RequestCpus = MY.DaskWorkerCores",
             "MY.DaskWorkerMemory = 4294967296", "RequestMemory = floor(MY.DaskWorkerMemory / 1048576)",
             "MY.DaskWorkerDisk = 4294967296"} <= lines
-    worker = re.search(r"^Arguments = \"-c '(.*)'\"$", script, re.M).group(1)
+    worker = re.search(r"^Arguments = \"-c '(.*)'\"$", script, re.MULTILINE).group(1)
     assert re.search(r"dask_worker tcp://\S+:\d+ --name ", worker), worker
     assert "--nthreads 1" in worker and "--memory-limit 4.00GiB" in worker
     assert "--death-timeout 120" in worker and "--local-directory $_CONDOR_SCRATCH_DIR" in worker
