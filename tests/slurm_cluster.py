@@ -2,8 +2,8 @@
 
 `SlurmCluster(folder).start()` writes a slurm.conf for this host with two CPUs and two partitions
 (`debug`, up and the default; `closed`, down, so that jobs submitted there stay pending), starts the
-daemons as root, and waits until `sinfo` shows the node idle. `stop()` ends the daemons it started,
-by the PIDs in their pid files. `unavailable()` says why no cluster can be started here (Slurm or
+daemons as root, and waits until `sinfo` shows the node idle. slurmctld and slurmd run in the foreground as
+child processes of the tests; `stop()` ends them (and munged, when it started it, by its pid file). `unavailable()` says why no cluster can be started here (Slurm or
 munge not installed, not root), or None. Nothing is installed here: the packages come from
 `apt-get install slurm-wlm munge` (the README's install step and .ci/run).
 """
@@ -80,13 +80,14 @@ def _binary(name: str) -> str:
 class SlurmCluster:
     """Daemons of a one-node Slurm cluster whose files all live in `folder`."""
 
-    def __init__(self, folder: Path, start_timeout: float = 60.0):
+    def __init__(self, folder: Path, start_timeout: float = 30.0):
         self.folder = Path(folder)
         self.host = socket.gethostname().split(".")[0]
         self.conf = self.folder / "slurm.conf"
         self.start_timeout = start_timeout
         self.env = {**os.environ, "SLURM_CONF": str(self.conf)}
-        self._pid_files: list[Path] = []
+        self._daemons: list[subprocess.Popen] = []
+        self._munged_pid_file: Path | None = None
 
     def run(self, *command: str, check: bool = True) -> str:
         """A Slurm client command (sinfo, squeue, scancel, scontrol) against this cluster; its stdout."""
@@ -115,7 +116,7 @@ class SlurmCluster:
             MUNGE_KEY.chmod(0o400)
         subprocess.run(["su", "-s", "/bin/sh", "munge", "-c", _binary("munged")], check=True,
                        capture_output=True, timeout=30)
-        self._pid_files.append(Path("/run/munge/munged.pid"))
+        self._munged_pid_file = Path("/run/munge/munged.pid")
 
     def start(self) -> SlurmCluster:
         """Write slurm.conf, start the daemons, and wait (bounded) until the node is idle; on any
@@ -137,39 +138,39 @@ class SlurmCluster:
                                                ctld_port=_free_port(), slurmd_port=_free_port()))
         self._start_munge()
         for daemon in ("slurmctld", "slurmd"):
-            subprocess.run([_binary(daemon), "-f", str(self.conf)], env=self.env, check=True,
-                           capture_output=True, timeout=30)
-            self._pid_files.append(self.folder / f"{daemon}.pid")
+            with open(self.folder / f"{daemon}.out", "wb") as out:
+                self._daemons.append(subprocess.Popen([_binary(daemon), "-D", "-f", str(self.conf)], env=self.env,
+                                                      stdout=out, stderr=subprocess.STDOUT))
         deadline = time.monotonic() + self.start_timeout
-        state = ""
-        while time.monotonic() < deadline:
+        state, ended = "", []
+        while time.monotonic() < deadline and not ended:
             state = self.run("sinfo", "--noheader", "--partition=debug", "--format=%T", check=False).strip()
             if state == "idle":
                 return self
+            ended = [Path(d.args[0]).name for d in self._daemons if d.poll() is not None]
             time.sleep(0.5)
         log = (self.folder / "slurmctld.log").read_text(errors="replace").splitlines()[-3:] if \
             (self.folder / "slurmctld.log").exists() else []
         self.stop()
-        raise RuntimeError(f"Slurm node {self.host} not idle after {self.start_timeout:g} s "
-                           f"(sinfo: {state or 'no answer'}; slurmctld.log: {' | '.join(log)})")
+        why = f"{', '.join(ended)} exited" if ended else f"not idle after {self.start_timeout:g} s"
+        raise RuntimeError(f"Slurm node {self.host}: {why} (sinfo: {state or 'no answer'}; "
+                           f"slurmctld.log: {' | '.join(log)})")
 
     def stop(self) -> None:
         """Cancel every job, then end the daemons this object started (slurmd first, munged last)."""
-        self.run("scancel", "--full", "--partition=debug", check=False)
-        self.run("scancel", "--full", "--partition=closed", check=False)
-        for pid_file in reversed(self._pid_files):
+        if all(d.poll() is None for d in self._daemons[:1]):  # slurmctld answers: no job is left running
+            self.run("scancel", "--full", "--partition=debug,closed", check=False)
+        for daemon in reversed(self._daemons):
+            daemon.terminate()
             try:
-                pid = int(pid_file.read_text().split()[0])
+                daemon.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                daemon.kill()
+                daemon.wait()
+        self._daemons.clear()
+        if self._munged_pid_file is not None:
+            try:
+                os.kill(int(self._munged_pid_file.read_text().split()[0]), signal.SIGTERM)
             except (OSError, ValueError, IndexError):
-                continue
-            try:
-                os.kill(pid, signal.SIGTERM)
-            except ProcessLookupError:
-                continue
-            for _ in range(100):
-                try:
-                    os.kill(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
-        self._pid_files.clear()
+                pass  # already gone
+            self._munged_pid_file = None
