@@ -205,12 +205,17 @@ def test_workers_lost_for_good_stop_the_run(slurm, fileset, tmp_path):
     assert no_jobs_left(slurm), f"pending worker jobs not cancelled: {slurm.jobs()}"
 
 
-def test_partition_that_runs_no_job_fails_in_bounded_time(slurm, fileset, tmp_path):
-    """Worker jobs sent to a DOWN partition stay pending: a one-line error names the cluster and the wait."""
-    config = write_config(tmp_path, queue="closed")
+@pytest.mark.parametrize("settings, detail", [
+    ({"queue": "closed"}, r"jobs \d+: see the queue and the job logs"),  # pending for ever
+    ({"cores": 4}, r"jobs \d+: see the queue and the job logs"),  # the node has two CPUs
+    ({"job-extra-directives": ["--no-such-option"]}, r"no job submitted: see the submit command's error above"),
+], ids=["down-partition", "too-many-cpus", "sbatch-refuses"])
+def test_workers_that_never_start_fail_in_bounded_time(slurm, fileset, tmp_path, settings, detail):
+    """Worker jobs that cannot run: a one-line error names the cluster, its file and the time waited."""
+    config = write_config(tmp_path, **settings)
     start = time.monotonic()
     with pytest.raises(HH4bError, match=r"^slurm cluster \(.*slurm\.yaml\): no worker started after \d+ s of waiting "
-                                        r"\(jobs \d+: see the queue") as err:
+                                        rf"\({detail}\)$") as err:
         process_fileset(load_fileset(fileset), HH4bProcessor(), "dask", workers=1, chunksize=CHUNKSIZE,
                         progress=False, worker_timeout=5, jobqueue=config)
     assert 5 <= time.monotonic() - start < 30
