@@ -99,3 +99,11 @@ def test_ctrl_c_handler_survives_the_import(job_script):
 
     job_script(BUNDLED["slurm"], **QUIET)
     assert getattr(signal.getsignal(signal.SIGINT), "__module__", "") != "dask_jobqueue.runner"
+
+
+@pytest.mark.parametrize("command", [["run", "missing.json"], ["generate", "--fileset", "missing.json"]])
+def test_scheduler_and_jobqueue_exclude_each_other(command, capsys):
+    from hh4b.cli import main as cli_main
+
+    assert cli_main([*command, "--scheduler", "tcp://127.0.0.1:9", "--cluster", "slurm"]) == 2
+    assert "--scheduler and --jobqueue/--cluster: give one" in capsys.readouterr().err
