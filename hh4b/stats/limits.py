@@ -154,13 +154,13 @@ def _counting_guess(model) -> float:
     return 3.0 * float(asymptotic.expected_upper_limits(s[keep], b[keep])[-1])
 
 
-def _bracket(spec: dict, data_sets, guess: float, **hypotest_kwargs) -> float:
-    """An upper POI bound where every CLs (observed and expected) is below alpha: the POI bounds
-    are widened until the limit lies inside them."""
+def _bracket(spec: dict, targets, guess: float, **hypotest_kwargs) -> float:
+    """An upper POI bound where every wanted CLs is below alpha: the POI bounds are widened until
+    the limits lie inside them. targets: [(data, indices into (observed, 5 expected) CLs)]."""
     hi = guess
     for _ in range(MAX_BRACKET_DOUBLINGS):
         model, _ = model_and_data(set_poi_bounds(spec, poi_bounds(hi)))
-        cls = [cls_values(hi, data, model, **hypotest_kwargs) for data in data_sets]
+        cls = [cls_values(hi, data, model, **hypotest_kwargs)[list(wanted)] for data, wanted in targets]
         if max(c.max() for c in cls) < CL_ALPHA:
             return hi
         hi *= 2.0
@@ -172,8 +172,8 @@ def upper_limit(spec: dict, *, observed: bool = False, toys: int = 0, seed: int 
     """Expected (and observed if `observed`) 95% CL CLs upper limits on the POI of `spec`; the
     result's extra["poi_bounds"] are the POI bounds the fits used (`poi_bounds`).
 
-    bands=False solves only the median expected limit (the +-1, 2 sigma entries are NaN): the
-    same median, a fifth of the root finding (asymptotic only).
+    bands=False brackets and solves only the median expected limit (the +-1, 2 sigma entries are
+    NaN): the same median, a fifth of the root finding (asymptotic only).
 
     Asymptotic q~_mu by default (pyhf.infer.hypotest, toms748 root finding to LIMIT_RTOL); with `toys` > 0, pseudo-
     experiments (see toys.py) on a grid of `scan_points` POI values spanning the asymptotic bands
@@ -185,14 +185,15 @@ def upper_limit(spec: dict, *, observed: bool = False, toys: int = 0, seed: int 
 def _upper_limit(spec: dict, observed: bool, toys: int, seed: int, scan_points: int, bands: bool) -> LimitResult:
     model, data = model_and_data(spec)
     asimov = asimov_background(model)
-    data_sets = [asimov] + ([np.asarray(data)] if observed else [])
-    hi = _bracket(spec, data_sets, _counting_guess(model))
+    expected_curves = range(1, 6) if bands or toys > 0 else [3]
+    targets = [(asimov, expected_curves)] + ([(np.asarray(data), [0])] if observed else [])
+    hi = _bracket(spec, targets, _counting_guess(model))
     model, _ = model_and_data(set_poi_bounds(spec, poi_bounds(hi)))
     if bands or toys > 0:
-        expected = np.sort(_solve_limits(asimov, model, hi, range(1, 6)))
+        expected = np.sort(_solve_limits(asimov, model, hi, expected_curves))
     else:
         expected = np.full(5, np.nan)
-        expected[2] = _solve_limits(asimov, model, hi, [3])[0]
+        expected[2] = _solve_limits(asimov, model, hi, expected_curves)[0]
     obs = _solve_limits(np.asarray(data), model, hi, [0])[0] if observed else None
     if toys > 0:
         grid = np.linspace(0.5 * expected[0], 1.5 * max(expected[-1], obs or 0.0), scan_points)
