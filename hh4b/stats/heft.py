@@ -37,7 +37,7 @@ CHI2_95_2DOF = float(chi2.ppf(0.95, 2))  # 5.99
 # ~1.5 min per method; the c_2 crossings are refined by root finding between scan points.
 C2_SCAN = np.round(np.arange(-3.0, 3.0001, 0.1), 4)
 KL_GRID_2D = np.round(np.arange(-10.0, 15.0001, 1.0), 4)
-C2_GRID_2D = np.round(np.arange(-1.5, 1.5001, 0.15), 4)
+C2_GRID_2D = np.round(np.arange(-3.0, 3.0001, 0.3), 4)
 FACTOR_BOUND = 1.0e6
 
 
