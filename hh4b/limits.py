@@ -469,6 +469,11 @@ def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files,
     if eq_rows:
         sections.append(("Equivalent luminosity (notes Table 28)", tables.markdown_table(
             eq_rows, ["method", "width_at_lumi", "reference_method", "reference_width", "equivalent_lumi_fb"])))
+    sections.append(("Workspaces", "`workspaces/*.json` are the fitted models as pyhf JSON, with POI bounds that contain "
+                                   "every limit; `pyhf.infer.intervals.upper_limits.upper_limit` refits them as saved. "
+                                   "The limits here use pyhf's MINUIT optimiser (`pyhf.set_backend(\"numpy\", "
+                                   "\"minuit\")`), which also converges where scipy's SLSQP fails on the most "
+                                   "MC-limited models."))
     heft_files = sorted(report.glob("heft_*"))
     sections.append(("Files", "\n".join(f"- `{Path(f).relative_to(report)}`" for f in [*files, *heft_files])))
     return tables.write_summary(report / "summary.md", "hh4b limits", sections)
