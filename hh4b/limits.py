@@ -36,13 +36,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pyhf
 from tqdm.auto import tqdm
 
 from hh4b.constants import (
     FIT_MAX_MC_UNCERTAINTY,
     FIT_MIN_KISH,
-    KAPPA_LAMBDA_RANGE,
     LUMI_DEFAULT_FB,
     LUMI_PROJECTIONS_FB,
     MC_LIMITED_FACTOR,
@@ -52,7 +50,7 @@ from hh4b.stats import binning, fitsummary, outputs, plots, projections, scores,
 from hh4b.stats import kappa as kl
 from hh4b.stats.heft import heft_results
 from hh4b.stats.heft import markdown_table as heft_markdown
-from hh4b.stats.limits import LimitResult, upper_limit
+from hh4b.stats.limits import FIT_ERRORS, LimitResult, upper_limit
 from hh4b.stats.model import Template, build_spec, set_poi_bounds
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
@@ -304,17 +302,17 @@ class Fits:
                          f"least well known bin {worst['bin']} (m_hh [{worst['low']:g}, {worst['high']:g}) GeV): "
                          f"background {worst['background']:.4g}, MC uncertainty {worst['mc_rel_uncertainty']:.0%}")
 
-    def limit(self, inputs: MethodInputs, hypothesis: str, spec: dict, **kwargs) -> LimitResult:
+    def _run(self, inputs: MethodInputs, hypothesis: str, fit):
         try:
-            return upper_limit(spec, **kwargs)
-        except (pyhf.exceptions.FailedMinimization, ValueError, AssertionError, np.linalg.LinAlgError) as err:
+            return fit()
+        except (*FIT_ERRORS, ValueError) as err:  # ValueError: a limit that cannot be bracketed
             raise self._fail(inputs, hypothesis, err) from err
 
+    def limit(self, inputs: MethodInputs, hypothesis: str, spec: dict, **kwargs) -> LimitResult:
+        return self._run(inputs, hypothesis, lambda: upper_limit(spec, **kwargs))
+
     def profile(self, inputs: MethodInputs, hypothesis: str, spec: dict, kappas) -> kl.Interval:
-        try:
-            return kl.profile_scan(spec, kappas)
-        except (pyhf.exceptions.FailedMinimization, ValueError, AssertionError, np.linalg.LinAlgError) as err:
-            raise self._fail(inputs, hypothesis, err) from err
+        return self._run(inputs, hypothesis, lambda: kl.profile_scan(spec, kappas))
 
     def record(self, inputs: MethodInputs, hypothesis: str, spec: dict, mc_factor: float | None) -> dict:
         rec = fitsummary.FitRecord(inputs.method, hypothesis, fitsummary.uncertainties(spec), inputs.bin_rows(),
@@ -348,11 +346,6 @@ def resonant(inputs: MethodInputs, report: Path, args, fits: Fits, masses=None) 
     return rows
 
 
-def kappa_grid(step: float) -> np.ndarray:
-    lo, hi = KAPPA_LAMBDA_RANGE
-    return np.round(np.arange(lo, hi + 1e-9, step), 6)
-
-
 def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | None:
     out = inputs.out
     datasets = out.datasets("nonresonant")
@@ -364,7 +357,7 @@ def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | 
     k0 = generation_kappa_lambda(meta)
     br = branching_ratio(out, datasets[0])
     sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / br * xfac
-    grid = kappa_grid(args.kappa_step)
+    grid = kl.kappa_grid(args.kappa_step)
     sm_signal = {"signal": (Template(np.clip(terms.yields(1.0), 0.0, None)), "mu")}
     sm = fits.limit(inputs, "kappa_lambda = 1 (mu)", inputs.spec(sm_signal))
     _save_workspace(inputs.spec(sm_signal, parameters=[_poi(sm)]), report, f"nonresonant_mu_{inputs.method}_k1")
@@ -375,7 +368,7 @@ def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | 
     sigma_pred = sigma0_fb * projections.sigma_hh_ratio(grid) / projections.sigma_hh_ratio(k0)
     spec_k = inputs.kappa_spec(terms, mu_bounds=sm.extra["poi_bounds"])
     _save_workspace(spec_k, report, f"nonresonant_kappa_{inputs.method}")
-    scan = kappa_grid(args.kappa_step / 2)
+    scan = kl.kappa_grid(args.kappa_step / 2)
     profile = fits.profile(inputs, "kappa_lambda profile", spec_k, scan)
     mc_factor = None
     if not args.no_staterror:
@@ -393,7 +386,7 @@ def _poi(result: LimitResult) -> dict:
 
 def _kappa_width(inputs: MethodInputs, terms, scale: float, args, fits: Fits) -> kl.Interval:
     return fits.profile(inputs, f"kappa_lambda profile at {scale * args.lumi:g} fb^-1",
-                        inputs.kappa_spec(terms, scale), kappa_grid(0.5))
+                        inputs.kappa_spec(terms, scale), kl.kappa_grid(0.5))
 
 
 def projection_rows(inputs: MethodInputs, res_rows, kappa, args, fits: Fits) -> list[dict]:

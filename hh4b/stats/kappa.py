@@ -31,11 +31,20 @@ from scipy.optimize import brentq, minimize_scalar
 from scipy.stats import chi2
 from tqdm.auto import tqdm
 
+from hh4b.constants import KAPPA_LAMBDA_RANGE
 from hh4b.stats.limits import use_backend, with_fallback
 from hh4b.stats.model import MU_BOUNDS, Template, build_spec, model_and_data
 
 CHI2_95_1DOF = float(chi2.ppf(0.95, 1))  # 3.841
-KAPPA_SCAN = np.round(np.arange(-10.0, 15.0001, 0.25), 4)  # scan range: paper section II.A
+
+
+def kappa_grid(step: float) -> np.ndarray:
+    """kappa_lambda values spaced by `step` over constants.KAPPA_LAMBDA_RANGE (paper section II.A)."""
+    lo, hi = KAPPA_LAMBDA_RANGE
+    return np.round(np.arange(lo, hi + 1e-9, step), 6)
+
+
+KAPPA_SCAN = kappa_grid(0.25)
 KL_FACTOR_BOUNDS = {"kl_one": (0.0, 2.0), "kl_lin": (-100.0, 100.0), "kl_sq": (0.0, 1.0e4)}
 
 

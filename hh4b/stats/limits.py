@@ -30,6 +30,9 @@ BAND_SIGMAS = (-2, -1, 0, 1, 2)
 MAX_BRACKET_DOUBLINGS = 12
 LIMIT_RTOL = 1e-3  # relative precision of the asymptotic limits (root finding)
 MINUIT_TOLERANCE = 0.1  # iminuit's EDM tolerance (pyhf's default)
+# what a pyhf minimisation raises when it does not converge (AssertionError: pyhf's own check of
+# the optimiser's success flag)
+FIT_ERRORS = (pyhf.exceptions.FailedMinimization, AssertionError, np.linalg.LinAlgError)
 
 
 @dataclass
@@ -69,13 +72,12 @@ def with_fallback(spec: dict | None, fit):
     """fit() with each optimiser of `optimisers(spec)` in turn until one converges (the model is
     the same; only the minimiser changes); the last failure is raised. pyhf's own log of a failed
     minimisation is silenced: callers report failures themselves."""
-    errors = (pyhf.exceptions.FailedMinimization, AssertionError, np.linalg.LinAlgError)
     candidates = optimisers(spec)
     for i, optimiser in enumerate(candidates):
         pyhf.set_backend("numpy", optimiser)
         try:
             return fit()
-        except errors:
+        except FIT_ERRORS:
             if i == len(candidates) - 1:
                 raise
 

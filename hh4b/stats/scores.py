@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from hh4b.errors import ConfigError, InputFileError
+from hh4b.stats.binning import kish_count
 from hh4b.stats.model import Template
 from hh4b.stats.thresholds import ThresholdScan, asimov_significance, thresholds_grid
 
@@ -71,7 +72,7 @@ def optimise(signal_per_score, background_per_score, score_edges, min_background
     kish = None
     if background_variance is not None:
         var = scale**2 * yields_above(score_edges, background_variance)
-        kish = np.where(var > 0, b * b / np.where(var > 0, var, 1.0), np.where(b > 0, np.inf, 0.0))
+        kish = kish_count(b, var)
         eligible &= kish >= min_kish
     if not eligible.any():
         raise InputFileError("no score threshold leaves enough background MC: the NN templates are empty "
@@ -122,7 +123,7 @@ def nested_edges(signal_per_score, background_per_score, score_edges, n_bins: in
     bottom = scale * background[rest].sum()
     enough = bottom > min_background
     if variance is not None and enough:
-        enough = bottom**2 / max(scale**2 * variance[rest].sum(), 1e-300) >= min_kish
+        enough = bool(kish_count(bottom, scale**2 * variance[rest].sum()) >= min_kish)
     return np.array(sorted({*edges, *([0.0] if enough else [])}))
 
 
