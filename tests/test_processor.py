@@ -11,7 +11,7 @@ import uproot
 from hh4b.cli import main as cli_main
 from hh4b.run import census, load_fileset, process_fileset
 from processors.hh4b_processor import HH4bProcessor
-from toys import hh_events, ttbar_events, write_nanoaod
+from toys import assert_same_outputs, hh_events, ttbar_events, write_nanoaod
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
 MASSES = (300, 500, 1000)
@@ -47,22 +47,7 @@ def iterative_output(toy_fileset):
 
 def _assert_same_histograms(first: dict, second: dict):
     """Same histograms per dataset (category order may differ), same cutflows and truth counts."""
-    assert set(first["hists"]) == set(second["hists"])
-    for name, h1 in first["hists"].items():
-        h2 = second["hists"][name]
-        assert sorted(h1.axes["dataset"]) == sorted(h2.axes["dataset"])
-        for dataset in h1.axes["dataset"]:
-            a, b = h1[{"dataset": dataset}], h2[{"dataset": dataset}]
-            assert [list(ax) for ax in a.axes if ax.traits.discrete] == [list(ax) for ax in b.axes if ax.traits.discrete]
-            np.testing.assert_allclose(a.values(flow=True), b.values(flow=True), rtol=1e-12, atol=0)
-            np.testing.assert_allclose(a.variances(flow=True), b.variances(flow=True), rtol=1e-12, atol=0)
-    assert set(first["cutflow"]) == set(second["cutflow"])
-    for dataset, cuts in first["cutflow"].items():
-        assert list(cuts) == list(second["cutflow"][dataset])
-        for cut, (weight, count) in cuts.items():
-            assert count == second["cutflow"][dataset][cut][1]
-            assert weight == pytest.approx(second["cutflow"][dataset][cut][0], rel=1e-12)
-    assert first["truth"] == second["truth"]
+    assert_same_outputs(first, second, rtol=1e-12, also=("truth",))
 
 
 def test_bookkeeping_closes(iterative_output):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import awkward as ak
 import numpy as np
+import pytest
 
 from hh4b.constants import BTAG_WORKING_POINTS, M_H, M_T, M_W
 
@@ -175,3 +176,26 @@ def write_delphes(path, jets: dict, weights) -> None:
         handle.mktree("Delphes", {k: (v.type if isinstance(v, ak.Array) else v.dtype) for k, v in branches.items()},
                       counter_name=lambda name: name.split("/")[0] + "_size")
         handle["Delphes"].extend(branches)
+
+
+def assert_same_outputs(first: dict, second: dict, rtol: float = 1e-12, also: tuple[str, ...] = ("truth",)) -> None:
+    """Two processor outputs agree: every histogram per dataset (category order may differ) in values
+    and variances, every cutflow's cuts and counts, its weights, to `rtol` (0: bit for bit), and
+    the entries named in `also` exactly."""
+    assert set(first["hists"]) == set(second["hists"])
+    for name, h1 in first["hists"].items():
+        h2 = second["hists"][name]
+        assert sorted(h1.axes["dataset"]) == sorted(h2.axes["dataset"])
+        for dataset in h1.axes["dataset"]:
+            a, b = h1[{"dataset": dataset}], h2[{"dataset": dataset}]
+            assert [list(ax) for ax in a.axes if ax.traits.discrete] == [list(ax) for ax in b.axes if ax.traits.discrete]
+            np.testing.assert_allclose(a.values(flow=True), b.values(flow=True), rtol=rtol, atol=0, err_msg=name)
+            np.testing.assert_allclose(a.variances(flow=True), b.variances(flow=True), rtol=rtol, atol=0, err_msg=name)
+    assert set(first["cutflow"]) == set(second["cutflow"])
+    for dataset, cuts in first["cutflow"].items():
+        assert list(cuts) == list(second["cutflow"][dataset])
+        for cut, (weight, count) in cuts.items():
+            assert count == second["cutflow"][dataset][cut][1]
+            assert weight == pytest.approx(second["cutflow"][dataset][cut][0], rel=rtol, abs=0)
+    for key in also:
+        assert first[key] == second[key], key
