@@ -226,7 +226,7 @@ def test_pooled_cross_section_uses_every_tried_point(trained):
     """sigma from the sigma sample plus every point the unweighting tried: consistent with the sample
     alone and more precise by about sqrt(points / sample points)."""
     integrand, sampler = trained
-    xsec, error, biased, weights = integrate.cross_section(sampler, integrand, np.random.default_rng(18), 10000)
+    xsec, error, biased, weights, _ = integrate.cross_section(sampler, integrand, np.random.default_rng(18), 10000)
     events = integrate.unweight(sampler, integrand, np.random.default_rng(19), 50, integrate.max_weight(biased),
                                 progress=False)
     pooled, pooled_error, points = integrate.pooled_cross_section(weights, events)

@@ -30,7 +30,7 @@ from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
             "bias_powers": None,  # None: the scheme's, SCHEME_DEFAULTS
-            "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT}
+            "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT, "higgs_window": True}
 SCHEME_DEFAULTS = {"5fs": {"bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)},
                    "4fs": {"bias_powers": C.QCD4B_4FS_BIAS_POWERS}}
 
@@ -39,14 +39,18 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
                  progress: bool = True, scheme: str = "5fs", **options):
     """Unweighted parton-level events: (Unweighted, info dict, Integrand)."""
     from hh4b.generate.qcd4b import integrate, matrix_elements, phasespace
+    from hh4b.generate.qcd4b.window import HiggsWindow
     from hh4b.pdf import parton_density
 
     if scheme not in SCHEME_DEFAULTS:
         raise ConfigError(f"qcd4b: flavour scheme {scheme!r} not in {tuple(SCHEME_DEFAULTS)}")
     settings = {**DEFAULTS, **options}
-    settings.update({k: v for k, v in SCHEME_DEFAULTS[scheme].items() if settings[k] is None})
+    defaults = dict(SCHEME_DEFAULTS[scheme])
+    if settings["higgs_window"] and scheme == "5fs":
+        defaults["bias_powers"] = C.QCD4B_WINDOW_BIAS_POWERS
+    settings.update({k: v for k, v in defaults.items() if settings[k] is None})
     cuts = cuts or phasespace.default_cuts(scheme)
-    bias = integrate.Bias(*settings["bias_powers"])
+    bias = integrate.Bias(*settings["bias_powers"], window=HiggsWindow() if settings["higgs_window"] else None)
     timers = integrate.Timers()
     start = time.perf_counter()
     matrix = matrix_elements.MatrixElements("full", cache, scheme)
@@ -58,16 +62,16 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     sampler = integrate.trained_sampler(integrand, cuts, settings["train_iterations"], settings["train_points"],
                                         cache_root, pdf.pset, matrix.artifact.name, progress, bias, matrix.b_mass)
     rng = np.random.default_rng([int(seed), 4])
-    xsec, _, biased, weights = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"], progress,
-                                                       bias)
+    xsec, _, biased, weights, window = integrate.cross_section(sampler, integrand, rng, settings["sigma_points"],
+                                                               progress, bias)
     if xsec <= 0:
         raise ConfigError(f"qcd4b: zero cross section with cuts {cuts} at sqrt(s) = {sqrt_s:g} GeV")
-    w_max = integrate.max_weight(biased, settings["overweight"])
+    w_max = integrate.max_weight(biased, settings["overweight"], window)
     unweighted = integrate.unweight(sampler, integrand, rng, int(events), w_max, progress, bias)
     xsec, xsec_err, xsec_points = integrate.pooled_cross_section(weights, unweighted)
     info = {"xsec_pb": xsec, "xsec_err_pb": xsec_err, "xsec_points": xsec_points, "w_max_pb": w_max,
             "n_tried": unweighted.n_tried,
-            "unweighting_efficiency": float(biased.mean() / w_max),
+            "unweighting_efficiency": float(np.mean(biased * window) / w_max),
             "bias": bias.describe(),
             "overweight_fraction": unweighted.overweight_fraction,
             "cuts": {"pt_min": cuts.pt_min, "eta_max": cuts.eta_max, "dr_min": cuts.dr_min},
@@ -97,19 +101,23 @@ def write_parton_lhe(path: str | os.PathLike, events: int, seed: int, sqrt_s: fl
 
 def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: float = C.SQRT_S, *, cuts=None,
                    cache: str | os.PathLike | None = None, lhe_output: str | os.PathLike | None = None,
-                   progress: bool = True, shower_veto: bool = True, **options) -> dict:
+                   progress: bool = True, shower_veto: bool = True, jet_filter: bool = True, **options) -> dict:
     """Shower `events` parton-level qcd4b events into a NanoAOD-style ROOT file; returns its metadata.
 
     shower_veto: stop early in the shower the events that cannot give four quality jets
     (hh4b.generate.shower_veto, constants SHOWER_VETO_*; unbiased: a failing event is kept with
     probability SHOWER_VETO_KEEP and weight 1 / keep): the file holds the accepted events, its
-    sumw and n_generated count all `events`.
+    sumw and n_generated count all `events`. jet_filter: do not write the events with fewer than
+    N_TAGS_REQUIRED quality jets (no tag category can hold them; counted in sumw and n_generated,
+    hh4b.generate.pythia_driver.filter_quality_jets).
 
     options: scheme ("5fs" or "4fs"), train_iterations, train_points (VEGAS training), sigma_points
     (cross section and w_max), bias_powers (powers of the softest and second-softest b pT in
     the selection bias; (0, 0): unit-weight events), overweight (share of the biased sigma sample
     above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost);
-    bias_powers defaults to the scheme's (SCHEME_DEFAULTS). lhe_output keeps the parton-level Les
+    bias_powers defaults to the scheme's (SCHEME_DEFAULTS; 5fs with the Higgs window:
+    QCD4B_WINDOW_BIAS_POWERS); higgs_window (default True): importance sampling toward the mass-plane
+    regions (window.py). lhe_output keeps the parton-level Les
     Houches file.
     """
     from hh4b.generate import generate_file, writer
@@ -124,7 +132,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
         start = time.perf_counter()
         metadata = generate_file("lhe", output, int(events), int(seed), sqrt_s=sqrt_s, lhe=lhe_path,
                                  xsec_pb=info["xsec_pb"], process="qcd4b", progress=progress,
-                                 shower_veto=ShowerVeto(seed=int(seed)) if shower_veto else None)
+                                 shower_veto=ShowerVeto(seed=int(seed)) if shower_veto else None,
+                                 min_quality_jets=C.N_TAGS_REQUIRED if jet_filter else 0)
         info["seconds"]["shower"] = time.perf_counter() - start
     metadata["sample"] = "qcd4b"
     metadata["lhe"] = str(lhe_output) if lhe_output else None

@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from hh4b import constants as C
 from hh4b.generate.qcd4b import multichannel, phasespace as ps
+from hh4b.generate.qcd4b.window import HiggsWindow
 
 QUARKS = (1, 2, 3, 4)  # d, u, s, c in the initial state
 # channel index -> (beam 1 id, beam 2 id): g g, then q q~ for each q, then q~ q
@@ -49,24 +50,34 @@ BATCH = 20000
 
 @dataclass(frozen=True)
 class Bias:
-    """b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^pt4_power) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^pt3_power),
-    pT_4 and pT_3 the softest and second-softest b quark."""
+    """b = min(1, (pT_4 / QCD4B_BIAS_PT_REF)^pt4_power) * min(1, (pT_3 / QCD4B_BIAS_PT3_REF)^pt3_power) * g,
+    pT_4 and pT_3 the softest and second-softest b quark, g the Higgs-window factor (window.py; 1 when
+    `window` is None). The window factor is applied first, before the matrix element is computed."""
 
     pt4_power: float = C.QCD4B_BIAS_POWER
     pt3_power: float = C.QCD4B_BIAS_PT3_POWER
+    window: HiggsWindow | None = None
 
-    def __call__(self, points: ps.Points) -> np.ndarray:
+    def pt_factor(self, points: ps.Points) -> np.ndarray:
         pt, _, _ = ps.kinematics(points.momenta)
         softest = np.sort(pt, 1)
         return (np.minimum(1.0, (softest[:, 0] / C.QCD4B_BIAS_PT_REF) ** self.pt4_power)
                 * np.minimum(1.0, (softest[:, 1] / C.QCD4B_BIAS_PT3_REF) ** self.pt3_power))
 
+    def window_factor(self, points: ps.Points) -> np.ndarray:
+        return np.ones(len(points.jac)) if self.window is None else self.window(points.momenta)
+
+    def __call__(self, points: ps.Points) -> np.ndarray:
+        return self.pt_factor(points) * self.window_factor(points)
+
     def describe(self) -> str:
-        return (f"min(1, (softest b pT / {C.QCD4B_BIAS_PT_REF:g} GeV)^{self.pt4_power:g}) * "
+        text = (f"min(1, (softest b pT / {C.QCD4B_BIAS_PT_REF:g} GeV)^{self.pt4_power:g}) * "
                 f"min(1, (second-softest b pT / {C.QCD4B_BIAS_PT3_REF:g} GeV)^{self.pt3_power:g})")
+        return text if self.window is None else f"{text} * [{self.window.describe()}]"
 
     def key(self) -> list:
-        return [self.pt4_power, C.QCD4B_BIAS_PT_REF, self.pt3_power, C.QCD4B_BIAS_PT3_REF]
+        key = [self.pt4_power, C.QCD4B_BIAS_PT_REF, self.pt3_power, C.QCD4B_BIAS_PT3_REF]
+        return key if self.window is None else key + ["window", *self.window.key()]
 
 
 @dataclass
@@ -191,17 +202,19 @@ def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_
 
 
 def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_points: int,
-                  progress: bool = False, bias: Bias = Bias()) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """(sigma in pb, its statistical error, point weights times the selection bias, point weights)
-    from n_points samples."""
-    weights, biased = [], []
+                  progress: bool = False, bias: Bias = Bias()) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+    """(sigma in pb, its statistical error, point weights times the pT bias, point weights, window
+    factors) from n_points samples: `unweight` compares weight x pT bias with w_max on the points
+    that its window step keeps (`max_weight(biased, overweight, window)`)."""
+    weights, biased, window = [], [], []
     for start in tqdm(range(0, n_points, BATCH), desc="qcd4b sigma", disable=not progress, leave=False):
         _, points = sampler.sample(rng, min(BATCH, n_points - start), integrand.timers)
         weights.append(integrand.channels(points).sum(1))
-        biased.append(weights[-1] * bias(points))
+        biased.append(weights[-1] * bias.pt_factor(points))
+        window.append(bias.window_factor(points))
     weights = np.concatenate(weights)
     return (float(weights.mean()), float(weights.std(ddof=1) / np.sqrt(len(weights))), np.concatenate(biased),
-            weights)
+            weights, np.concatenate(window))
 
 
 def pooled_cross_section(weights: np.ndarray, events: Unweighted) -> tuple[float, float, int]:
@@ -213,14 +226,20 @@ def pooled_cross_section(weights: np.ndarray, events: Unweighted) -> tuple[float
     return float(mean), float(np.sqrt(max(second - mean**2, 0.0) / (n - 1))), int(n)
 
 
-def max_weight(weights: np.ndarray, overweight: float = C.QCD4B_UNWEIGHT_OVERWEIGHT) -> float:
-    """Smallest w_max with sum(max(w - w_max, 0)) <= overweight * sum(w)."""
-    w = np.sort(weights[weights > 0])[::-1]
+def max_weight(weights: np.ndarray, overweight: float = C.QCD4B_UNWEIGHT_OVERWEIGHT,
+               multiplicity: np.ndarray | None = None) -> float:
+    """Smallest w_max with sum(m max(w - w_max, 0)) <= overweight * sum(m w), m the points'
+    multiplicities (the probability that the window step keeps them; 1 by default)."""
+    m = np.ones(len(weights)) if multiplicity is None else np.asarray(multiplicity, dtype=float)
+    positive = weights > 0
+    order = np.argsort(weights[positive])[::-1]
+    w, m = weights[positive][order], m[positive][order]
     if len(w) == 0:
         return 0.0
-    excess = np.cumsum(w) - np.arange(1, len(w) + 1) * w  # sum over the k largest of (w_i - w_k)
-    allowed = overweight * w.sum()
-    k = np.searchsorted(excess, allowed, side="right")  # excess is non-decreasing: k entries pass
+    # sum over the k largest of m_i (w_i - w_k); non-decreasing in k
+    excess = np.cumsum(m * w) - np.cumsum(m) * w
+    allowed = overweight * np.sum(m * w)
+    k = np.searchsorted(excess, allowed, side="right")
     return float(w[max(k - 1, 0)])
 
 
@@ -242,25 +261,35 @@ class Unweighted:
 
 def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: int, w_max: float,
              progress: bool = True, bias: Bias = Bias()) -> Unweighted:
-    """Hit-or-miss unweighting of w * bias against w_max, overweight points kept with weight w b / w_max / b;
-    each event's channel drawn from its channel weights."""
+    """Hit-or-miss unweighting in two steps: with a Higgs window (`bias.window`), keep each point with
+    probability g before its matrix element is computed; then accept with probability
+    min(1, w b_pT / w_max). Accepted events weigh max(1, w b_pT / w_max) / (b_pT g), so overweight points
+    keep their excess; each event's channel is drawn from its channel weights."""
     kept, n_tried, excess, total, total2 = [], 0, 0.0, 0.0, 0.0
     n_kept = 0
     with tqdm(total=n_events, desc="qcd4b unweight", unit="ev", disable=not progress, leave=False) as bar:
         while n_kept < n_events:
             _, points = sampler.sample(rng, BATCH, integrand.timers)
+            n_tried += len(points.jac)
+            if bias.window is None:
+                g = np.ones(len(points.jac))
+            else:
+                g = bias.window_factor(points)
+                keep = rng.random(len(g)) < g
+                points, g = points.select(keep), g[keep]
             per_channel = integrand.channels(points)
-            b = bias(points)
+            b = bias.pt_factor(points)
+            unbiased = per_channel.sum(1) / g  # estimates w over every tried point
             weights = per_channel.sum(1) * b
-            n_tried += len(weights)
-            total += (weights / b).sum()
-            total2 += np.sum((weights / b) ** 2)
-            excess += (np.clip(weights - w_max, 0, None) / b).sum()
+            total += unbiased.sum()
+            total2 += np.sum(unbiased**2)
+            excess += (np.clip(weights - w_max, 0, None) / (b * g)).sum()
             accept = rng.random(len(weights)) * w_max < weights
             cumulative = np.cumsum(per_channel[accept], 1)
             pick = rng.random(int(accept.sum()))[:, None] * cumulative[:, -1:]
             channel = np.minimum((cumulative < pick).sum(1), len(CHANNELS) - 1)
-            kept.append((points.select(accept), channel, np.maximum(1.0, weights[accept] / w_max) / b[accept]))
+            kept.append((points.select(accept), channel,
+                         np.maximum(1.0, weights[accept] / w_max) / (b[accept] * g[accept])))
             n_kept += int(accept.sum())
             bar.update(min(int(accept.sum()), n_events - bar.n))
     points = ps.Points(*(np.concatenate([getattr(k[0], f) for k in kept])[:n_events]
