@@ -29,6 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-shower-veto", action="store_true",
                         help="qcd4b: shower every event fully (default: stop early those that cannot give four "
                         "quality jets, hh4b.generate.shower_veto)")
+    parser.add_argument("--no-jet-filter", action="store_true",
+                        help="qcd4b: also write the events with fewer than four quality jets (default: not written, "
+                        "counted in sumw and n_generated)")
+    parser.add_argument("--no-higgs-window", action="store_true",
+                        help="qcd4b: sample the whole phase space at the same rate (default: favour quark "
+                        "configurations near the mass-plane regions, with 1/g weights; "
+                        "hh4b.generate.qcd4b.window)")
     parser.add_argument("--sqrt-s", type=float, default=C.SQRT_S, help="centre-of-mass energy in GeV (default: %(default)g)")
     parser.add_argument("--events", type=int, default=1000, help="number of events (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="random seed, also the `run` number (default: %(default)s)")
@@ -67,7 +74,8 @@ def main(args: argparse.Namespace) -> int:
         from hh4b.generate.qcd4b import generate_qcd4b
 
         metadata = generate_qcd4b(args.output, args.events, args.seed, sqrt_s=args.sqrt_s, scheme=args.scheme,
-                                  shower_veto=not args.no_shower_veto, progress=not args.no_progress)
+                                  shower_veto=not args.no_shower_veto, jet_filter=not args.no_jet_filter,
+                                  higgs_window=not args.no_higgs_window, progress=not args.no_progress)
         print(f"wrote {args.output}: {json.dumps({k: metadata[k] for k in ('sample', 'n_events', 'xsec_pb', 'sumw')})}")
         return 0
     from hh4b.generate.pythia_driver import generate_file

@@ -22,7 +22,8 @@ from hh4b.errors import ConfigError, InputFileError
 
 PROCESSES = ("resonant", "nonresonant", "qcd", "qcd4b", "ttbar", "data")
 START_TIMEOUT_S = 60.0
-GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", "shower_veto")
+QCD4B_OPTIONS = ("shower_veto", "jet_filter", "higgs_window")
+GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", *QCD4B_OPTIONS)
 
 
 def load_fileset(path: str | os.PathLike) -> dict:
@@ -74,9 +75,10 @@ def missing_jobs(fileset_path: str | os.PathLike, fileset: dict) -> list[dict]:
                 raise InputFileError(f"fileset {fileset_path}: {file} of dataset {name!r} is missing and has no "
                                      "metadata.generate block to make it")
             options = {key: generate[key] for key in GENERATE_OPTIONS if key in generate}
-            if "shower_veto" in options and generate["sample"] != "qcd4b":
-                raise ConfigError(f"fileset {fileset_path}: dataset {name!r}: generate option shower_veto "
-                                  f"applies to sample qcd4b only, not {generate['sample']!r}")
+            for option in QCD4B_OPTIONS:
+                if option in options and generate["sample"] != "qcd4b":
+                    raise ConfigError(f"fileset {fileset_path}: dataset {name!r}: generate option {option} "
+                                      f"applies to sample qcd4b only, not {generate['sample']!r}")
             jobs.append({"sample": generate["sample"], "output": str(target), "events": int(generate["events"]),
                          "seed": int(generate["seed"]) + k, "progress": False, **options})
     return jobs

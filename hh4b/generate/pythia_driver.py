@@ -252,7 +252,7 @@ def _concatenate(batches: list[dict]) -> dict:
 def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int, *, sqrt_s: float = C.SQRT_S,
                   mass: float | None = None, kappa_lambda: float | None = None, lhe: str | os.PathLike | None = None,
                   xsec_pb: float | None = None, process: str | None = None, progress: bool = True,
-                  shower_veto=None) -> dict:
+                  shower_veto=None, min_quality_jets: int = 0) -> dict:
     """Generate one NanoAOD-style ROOT file and return its metadata dict (docs/formats.md).
 
     sample: resonant (needs mass), nonresonant (kappa_lambda, default the generation point),
@@ -261,6 +261,9 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     shower_veto (a hh4b.generate.shower_veto.ShowerVeto; sample lhe with xsec_pb only) drops
     events early in the shower that cannot give four quality jets: the file then holds the
     accepted events, and sumw, sumw2 and n_generated count the vetoed ones too.
+    min_quality_jets: a generator-level filter, as NanoAOD's: events with fewer jets of pT > TAG_JET_PT_MIN
+    and |eta| < TAG_JET_ETA_MAX (as stored, `filter_quality_jets`) are not written, since no tag
+    category can hold them; sumw, sumw2 and n_generated count them, metadata "jet_filter" says how many.
     """
     _validate(sample, events, seed, sqrt_s, mass, lhe)
     if shower_veto is not None and (sample != "lhe" or xsec_pb is None):
@@ -283,6 +286,7 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
         sigma_err_pb = pythia.infoPython().sigmaErr() * MB_TO_PB
         e_cm = pythia.infoPython().eCM()  # for LHE input: the file's beams
     columns = _concatenate(batches)
+    columns, jet_filter = filter_quality_jets(columns, min_quality_jets)
     n = len(columns["genWeight"])
     columns = {"run": np.full(n, int(seed), np.uint32), "luminosityBlock": np.ones(n, np.uint32),
                "event": np.arange(1, n + 1, dtype=np.uint64), **columns}
@@ -294,20 +298,42 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     generation_kl = None
     if sample == "nonresonant":
         generation_kl = C.NONRESONANT_GENERATION_KL if kappa_lambda is None else float(kappa_lambda)
+    dropped = {"n": veto["n_vetoed"] + jet_filter.get("n_filtered", 0),
+               "sumw": veto["sumw_vetoed"] + jet_filter.get("sumw_filtered", 0.0),
+               "sumw2": veto["sumw2_vetoed"] + jet_filter.get("sumw2_filtered", 0.0)}
     metadata = {
         "sample": sample, "process": process or PROCESS_OF[sample],
         "xsec_pb": float(xsec_pb) if xsec_pb is not None else xsec, "sigma_hard_pb": xsec / br,
-        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(weights.sum() + veto["sumw_vetoed"]),
-        "sumw2": float((weights**2).sum() + veto["sumw2_vetoed"]), "n_events": n,
-        "n_generated": n + veto["n_vetoed"], "seed": int(seed), "sqrt_s": round(float(e_cm), 6),
+        "pythia_sigma_err_pb": sigma_err_pb, "br_forced": br, "sumw": float(weights.sum() + dropped["sumw"]),
+        "sumw2": float((weights**2).sum() + dropped["sumw2"]), "n_events": n,
+        "n_generated": n + dropped["n"], "seed": int(seed), "sqrt_s": round(float(e_cm), 6),
         "mass": mass, "kappa_lambda": generation_kl, "generation_kappa_lambda": generation_kl,
         "lhe": str(lhe) if lhe else None, "pythia_settings": settings, "hh4b_version": _version(),
         "cpu_seconds": time.perf_counter() - start,
     }
     if shower_veto is not None:
         metadata["shower_veto"] = veto
+    if min_quality_jets:
+        metadata["jet_filter"] = jet_filter
     writer.write_events(path, columns, metadata)
     return metadata
+
+
+def filter_quality_jets(columns: dict, minimum: int) -> tuple[dict, dict]:
+    """(columns of the events with at least `minimum` jets of pT > TAG_JET_PT_MIN and |eta| < TAG_JET_ETA_MAX,
+    pT and eta as the file stores them; what was dropped: n_filtered, sumw_filtered, sumw2_filtered)."""
+    if not minimum:
+        return columns, {}
+    jets = columns["Jet"]
+    pt = ak.unflatten(writer.round_mantissa(ak.to_numpy(ak.flatten(jets.pt)), writer.MANTISSA_BITS["pt"]),
+                      ak.num(jets))
+    eta = ak.unflatten(writer.round_mantissa(ak.to_numpy(ak.flatten(jets.eta)), writer.MANTISSA_BITS["eta"]),
+                       ak.num(jets))
+    keep = ak.to_numpy(ak.sum((pt > C.TAG_JET_PT_MIN) & (np.abs(eta) < C.TAG_JET_ETA_MAX), axis=1)) >= minimum
+    dropped = columns["weight_before_veto"][~keep]  # as the shower veto's, the weights before its factor
+    summary = {"min_quality_jets": int(minimum), "n_filtered": int((~keep).sum()),
+               "sumw_filtered": float(np.sum(dropped)), "sumw2_filtered": float(np.sum(dropped**2))}
+    return {k: v[keep] for k, v in columns.items()}, summary
 
 
 def _version() -> str:
