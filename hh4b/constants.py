@@ -4,27 +4,26 @@ Energies, momenta and masses are in GeV; cross sections in pb unless a name says
 """
 
 # --- Particle masses and couplings --------------------------------------------------------
-M_H = 125.0  # Higgs mass; generation.md reference settings (PDG 2022: 125.25)
+M_H = 125.0  # Higgs mass; docs/generation.md reference settings (PDG 2022: 125.25)
 GAMMA_H = 4.07e-3  # SM Higgs width at 125 GeV (LHC HXSWG YR4)
-M_T = 173.0  # top-quark pole mass; generation.md reference settings
+M_T = 173.0  # top-quark pole mass; docs/generation.md reference settings
 M_W = 80.4  # W mass (PDG); X_Wt top veto, paper Eq. (6)
 M_Z = 91.1876  # Z mass (PDG)
 G_F = 1.1663787e-5  # Fermi constant in GeV^-2 (PDG)
-ALPHA_S_MZ = 0.118  # alpha_s(m_Z), two-loop running; generation.md reference settings
-V_EW = 246.0  # Higgs vacuum expectation value; paper Eq. (1)
+ALPHA_S_MZ = 0.118  # alpha_s(m_Z), two-loop running; docs/generation.md reference settings
 GEV2_TO_PB = 0.3893793721e9  # (hbar c)^2 in GeV^2 pb
 
 # --- Generation defaults ------------------------------------------------------------------
 SQRT_S = 13000.0  # paper section II
-PYTHIA_PDF_SET = 19  # NNPDF3.1 QCD+LUXQED NLO (Pythia `PDF:pSet = 19`); generation.md
+PYTHIA_PDF_SET = 19  # NNPDF3.1 QCD+LUXQED NLO (Pythia `PDF:pSet = 19`); docs/generation.md
 JET_R = 0.4  # anti-kt radius; paper section II
 JET_PT_MIN = 20.0  # paper section II
-JET_ETA_MAX = 4.9  # calorimeter acceptance, issue 2
-RESONANT_MASS_RANGE = (250.0, 3000.0)  # allowed --mass values, issue 2
+JET_ETA_MAX = 4.9  # calorimeter acceptance (ATLAS-like forward calorimeters)
+RESONANT_MASS_RANGE = (250.0, 3000.0)  # allowed --mass values: above the hh threshold, within 13 TeV reach
 KAPPA_LAMBDA_RANGE = (-10.0, 15.0)  # paper section II.A
-NONRESONANT_GENERATION_KL = 0.0  # keeps ESS >= 24% of N for k in [-5, 10]; generation.md
+NONRESONANT_GENERATION_KL = 0.0  # keeps ESS >= 24% of N for k in [-5, 10]; docs/generation.md
 
-# --- b-tagging working points (paper section II.A, generation.md) --------------------------
+# --- b-tagging working points (paper section II.A, docs/generation.md) ---------------------
 # efficiency for b jets, and rejection (1/efficiency) for c and light jets
 BTAG_WORKING_POINTS = {
     "70": {"tagger": "MV2c10", "eff_b": 0.70, "rej_c": 12.0, "rej_light": 385.0},  # resonant
@@ -108,14 +107,14 @@ CMS_BTAG_THRESHOLDS = {
 # DEEPFLAV_B_THRESHOLD above), ParticleNet's the first Run 3 era, UParT's the only one.
 CMS_BTAG_DEFAULT_ERA = {"DeepJet": "2018UL", "ParticleNet": "2022preEE", "UParT": "2024"}
 
-# --- Event generation: Pythia 8 samples (generation.md) ------------------------------------
+# --- Event generation: Pythia 8 samples (docs/generation.md) -------------------------------
 BR_H_BB = 0.5824  # BR(h -> bb) at m_h = 125.0 GeV; LHC HXSWG Yellow Report 4 (arXiv:1610.07922)
 BR_HH_4B = BR_H_BB**2  # BR(hh -> bbbb): forced in the signal samples, carried as their metadata br_forced
-RESONANT_WIDTH = 1.0  # forced H width in GeV (`35:mWidth`, `35:doForceWidth`); generation.md
-QCD_PTHAT_MIN = 50.0  # b-enriched QCD: `PhaseSpace:pTHatMin`; generation.md QCD table
-QCD_BIAS_POW = 2.0  # `PhaseSpace:bias2SelectionPow`; generation.md QCD table
-QCD_BIAS_REF = 50.0  # `PhaseSpace:bias2SelectionRef` in GeV; generation.md QCD table
-QCD_G2BB_ENHANCE = 20.0  # `EnhancedSplittings:List = {fsr:G2BB=20.}`; generation.md QCD table
+RESONANT_WIDTH = 1.0  # forced H width in GeV (`35:mWidth`, `35:doForceWidth`); docs/generation.md
+QCD_PTHAT_MIN = 50.0  # b-enriched QCD: `PhaseSpace:pTHatMin`; docs/generation.md
+QCD_BIAS_POW = 2.0  # `PhaseSpace:bias2SelectionPow`; docs/generation.md
+QCD_BIAS_REF = 50.0  # `PhaseSpace:bias2SelectionRef` in GeV; docs/generation.md
+QCD_G2BB_ENHANCE = 20.0  # `EnhancedSplittings:List = {fsr:G2BB=20.}`; docs/generation.md
 
 # --- Parametrised detector (hh4b/generate/detector.py) --------------------------------------
 JET_CLUSTER_PT_MIN = 15.0  # cluster below JET_PT_MIN so the smearing migrates jets across the cut
@@ -131,11 +130,11 @@ LEPTON_ISO_DR = 0.3  # isolation cone
 LEPTON_ISO_MAX = 0.15  # sum pT of other visible particles in the cone / lepton pT
 
 # --- Statistics (hh4b.stats) ---------------------------------------------------------------
-# LO sigma(gg -> hh) at kappa_lambda = 1 in fb per sqrt(s) in GeV; generation.md reference values
+# LO sigma(gg -> hh) at kappa_lambda = 1 in fb per sqrt(s) in GeV; docs/generation.md reference values
 # (literature 16.72 / 19.85 fb with PDF4LHC15). Used for the 13 -> 14 TeV scaling of the
 # non-resonant signal (paper section VI.B: "scale the cross sections to those of the 14-TeV samples").
 GGHH_LO_XSEC_FB = {13000.0: 16.7, 14000.0: 19.8}
-# sigma(k)/sigma(1) = A + B k + C k^2 at LO, 13 TeV: solved from generation.md's reference ratios
+# sigma(k)/sigma(1) = A + B k + C k^2 at LO, 13 TeV: solved from the reference ratios of docs/generation.md
 # at k = 0, 1, 2 (2.09, 1, 0.474); reproduces its k = -5, -1, 3, 5, 10 values to < 1% and the
 # minimum at k = 2.43 with sigma_min/sigma_SM = 0.42.
 GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)
@@ -160,7 +159,7 @@ MC_LIMITED_FACTOR = 1.2
 #   25, 2.7, 0.2  (old defaults, 100k ev)   2.62 +- 0.04    2.54 +- 0.04   3.98 +- 0.06    2.46 +- 0.04
 #   20, 3.0, 0.15 (these, 230k ev)          3.10 +- 0.05    2.97 +- 0.05   4.77 +- 0.07    2.85 +- 0.05
 #   15, 3.2, 0.1  (90k ev)                  3.43 +- 0.12    3.21 +- 0.12   5.44 +- 0.18    3.21 +- 0.13
-# NOT CONVERGED (issue 5): each step looser adds about 10-15% (old -> these: +18%, 8 sigma; these
+# NOT CONVERGED: each step looser adds about 10-15% (old -> these: +18%, 8 sigma; these
 # -> looser: +11 +- 4% at WP 70, +14 +- 4% at WP 77, +8 +- 4% with four true b jets; those files
 # were unweighted with truncation (fixed in d783e30), which may have cost most at loose cuts;
 # remeasured in stop 16 with the untruncated unweighting, the shower veto and overweight 1e-2,
