@@ -31,8 +31,6 @@ from hh4b.errors import ConfigError, InputFileError
 
 from coffea.nanoevents import NanoAODSchema
 
-JET_FIELDS = ("pt", "eta", "phi", "mass", "btag", "flavour")
-
 
 class NanoSchema(NanoAODSchema):
     """NanoAODSchema without warnings for cross-references to collections a file does not
