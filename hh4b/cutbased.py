@@ -10,7 +10,9 @@ Pairing methods: the built-ins `cut_mindr` and `cut_dhh` (hh4b.pairing). Others 
 jets, "valid": (n,) bool, optional "score": (n,), optional "pass": (n,) bool}}`; "pass" is an
 extra selection (e.g. a classifier threshold) applied with the top veto, "score" is kept.
 When `analyse` gets `event_columns` (event-level inputs such as MET and lepton counts for the
-non-resonant DNN), plug-ins are called as callable(jets, cands, event_columns).
+non-resonant DNN), plug-ins are called as callable(jets, cands, event_columns). Plug-ins see only
+the events with a tag category (the only ones any method can select), the same objects for every
+plug-in of a chunk, so a network shared by several methods runs once per chunk.
 """
 
 from __future__ import annotations
@@ -58,7 +60,37 @@ def _candidate_columns(jets: ak.Array, width: int) -> list[np.ndarray]:
     return [to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in KINEMATICS]
 
 
-def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, event_columns=None) -> dict:
+def _selectable(jets, cands: dict, ok: np.ndarray, event_columns: dict | None) -> dict:
+    """The events with a tag category, the only ones a method can select: one set of (jets, cands,
+    event_columns) objects per chunk, shared by every plug-in (a model can cache its pass on them)."""
+    rows = np.flatnonzero(ok)
+    columns = None if event_columns is None else {k: np.asarray(v)[rows] for k, v in event_columns.items()}
+    return {"rows": rows, "jets": jets[rows], "cands": {k: np.asarray(v)[rows] for k, v in cands.items()},
+            "event_columns": columns}
+
+
+def _plug_in(pairer: Callable, subset: dict, n: int) -> dict:
+    """A plug-in's output on the selectable events, scattered back to all n events (others: invalid)."""
+    out = {"jet_idx": np.full((n, 2, 2), -1, dtype=np.int64), "valid": np.zeros(n, dtype=bool)}
+    rows = subset["rows"]
+    if len(rows) == 0:
+        return out
+    args = (subset["jets"], subset["cands"])
+    if subset["event_columns"] is not None:
+        args = (*args, subset["event_columns"])
+    pick = dict(pairer(*args))
+    out["jet_idx"][rows] = np.asarray(pick["jet_idx"], dtype=np.int64)
+    out["valid"][rows] = np.asarray(pick["valid"], dtype=bool)
+    if "score" in pick:
+        out["score"] = np.zeros(n, dtype=np.float64)
+        out["score"][rows] = np.asarray(pick["score"])
+    if "pass" in pick:
+        out["pass"] = np.zeros(n, dtype=bool)
+        out["pass"][rows] = np.asarray(pick["pass"], dtype=bool)
+    return out
+
+
+def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset) -> dict:
     """h1/h2 and every cut decision for one method; arrays of length n (events)."""
     extra = {}
     with np.errstate(invalid="ignore"):
@@ -66,13 +98,12 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, event_c
             hh, valid = _builtin(pairings, ok, name, centre)
             hh["jet_idx"] = _to_event_jets(cands, hh["jet_idx"])
         elif name in pairers:
-            args = (jets, cands) if event_columns is None else (jets, cands, event_columns)
-            pick = dict(pairers[name](*args))
-            requested = np.asarray(pick["jet_idx"], dtype=np.int64)
+            pick = _plug_in(pairers[name], subset, len(ok))
+            requested = pick["jet_idx"]
             width = int(max(4, requested.max(initial=0) + 1))
             hh = higgs_candidates(*_candidate_columns(jets, width), np.where(requested >= 0, requested, 0))
-            valid = np.asarray(pick["valid"], dtype=bool) & ok & (requested >= 0).all(axis=(1, 2))
-            extra = {k: np.asarray(pick[k]) for k in ("score", "pass") if k in pick}
+            valid = pick["valid"] & ok & (requested >= 0).all(axis=(1, 2))
+            extra = {k: pick[k] for k in ("score", "pass") if k in pick}
         else:
             raise ValueError(f"unknown method {name!r}: built-ins {tuple(BUILTIN_METHODS)}, "
                              f"plug-ins {tuple(pairers)}")
@@ -97,7 +128,8 @@ def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
     cands = four_candidates(padded)
     ok = cands["category"] > 0
     pairings = _pairings_on(cands, ok)
-    per_method = {name: _method_quantities(jets, cands, pairings, ok, name, centre, pairers, event_columns)
+    subset = _selectable(jets, cands, ok, event_columns) if any(m in pairers for m in methods) else None
+    per_method = {name: _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset)
                   for name in methods}
     needs_xwt = np.zeros(len(ok), dtype=bool)
     for quantities in per_method.values():

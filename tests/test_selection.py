@@ -143,3 +143,24 @@ def test_analyse_empty_and_pluggable_method():
     assert result["methods"]["fixed"]["score"][0] == 0.9
     with pytest.raises(ValueError, match="unknown method"):
         analyse(jets, methods=("nope",))
+
+
+def test_plug_ins_see_only_selectable_events_once_per_chunk():
+    """A network plug-in gets only the events with a tag category (here the second of three: the first
+    has two jets, the third no tags), the same objects for every method, and its output lands on the
+    right event."""
+    jets = _jets([[(60, 0, 0, 10, 1), (50, 1, 2, 10, 1)], [(*j, 1) for j in COLLIMATED],
+                  [(*j, 0) for j in COLLIMATED]])
+    seen = []
+
+    def network(jets, cands):
+        seen.append((jets, len(jets)))
+        n = len(jets)
+        return {"jet_idx": np.tile([[0, 2], [1, 3]], (n, 1, 1)), "valid": np.ones(n, bool), "score": np.full(n, 0.7)}
+
+    result = analyse(jets, methods=("cut_mindr", "a", "b"), pairers={"a": network, "b": network})
+    assert [n for _, n in seen] == [1, 1] and seen[0][0] is seen[1][0]
+    for name in ("a", "b"):
+        quantities = result["methods"][name]
+        assert quantities["valid"].tolist() == [False, True, False]
+        assert quantities["score"].tolist() == [0.0, 0.7, 0.0]
