@@ -175,7 +175,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("output_dir", help="directory with output.coffea from `hh4b run --save-columns`")
     parser.add_argument("--method", action="append", help="pairing/selection method(s) to model (default: cut_mindr)")
     parser.add_argument("--ensemble", type=int, default=10, help="bootstrap retrainings (talk: 100; default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=ReweightConfig.epochs, help="max epochs per training")
+    parser.add_argument("--epochs", type=int, default=ReweightConfig.epochs, help="max epochs per training (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every training and bootstrap")
     parser.add_argument("--fileset", default=None,
                         help="fileset of the processor pass that applies the models (default: the one `hh4b run` used)")

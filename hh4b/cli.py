@@ -11,6 +11,7 @@ import importlib
 import logging
 import sys
 
+from hh4b import __version__, console
 from hh4b.errors import HH4bError
 
 SUBCOMMANDS = {
@@ -30,6 +31,8 @@ SUBCOMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hh4b", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"hh4b {__version__}",
+                        help="print the version of hh4b and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)
@@ -39,9 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in SUBCOMMANDS:
+    if not argv or argv[0] in ("-h", "--help"):
         parser.print_help()
-        return 0 if not argv or argv[0] in ("-h", "--help") else 2
+        return 0
+    if argv[0] == "--version":
+        console.result(f"hh4b {__version__}")
+        return 0
+    if argv[0] not in SUBCOMMANDS:
+        parser.print_usage(sys.stderr)
+        console.error(f"hh4b: error: unknown command {argv[0]!r} (choose from {', '.join(SUBCOMMANDS)})")
+        return 2
     name, rest = argv[0], argv[1:]
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("hh4b").setLevel(logging.INFO)  # hh4b's messages; other packages' warnings only
@@ -50,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as err:
         if err.name and err.name.startswith("hh4b"):
-            print(f"hh4b {name}: not available in this version ({err.name} missing)", file=sys.stderr)
+            console.error(f"hh4b {name}: not available in this version ({err.name} missing)")
             return 2
         raise
     sub_parser = argparse.ArgumentParser(prog=f"hh4b {name}", description=help_text)
@@ -59,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except HH4bError as err:
-        print(f"hh4b {name}: error: {err}", file=sys.stderr)
+        console.error(f"hh4b {name}: error: {err}")
         return 2
 
 

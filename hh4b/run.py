@@ -73,8 +73,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dask: stop with an error when no worker is left for this many seconds "
                              "(default: %(default)s)")
     parser.add_argument("--centre", choices=tuple(CENTRES), default="paper",
-                        help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV")
-    parser.add_argument("--methods", default="cut_mindr,cut_dhh", help="comma-separated methods")
+                        help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV (default: %(default)s)")
+    parser.add_argument("--methods", default="cut_mindr,cut_dhh", help="comma-separated methods (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--analysis", choices=tuple(ANALYSES), default="all",
                         help="resonant: resonant signals + backgrounds at the MV2c10 70%% WP; nonresonant: "
@@ -91,7 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--truth-tagging", default="",
                         help="comma-separated datasets or processes (e.g. qcd4b) whose events enter every tag "
                              "category weighted by its probability from the jets' true flavours instead of "
-                             "their drawn b-tags (needs Jet_hadronFlavour; hh4b.truthtag)")
+                             "their drawn b-tags (needs Jet_hadronFlavour; hh4b.truthtag; default: none)")
 
 
 def load_fileset(path) -> dict:

@@ -173,7 +173,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="SPA-NET checkpoint (.pt) written by `hh4b train spanet`")
     parser.add_argument("--data", required=True, help="HDF5 file written by `hh4b export-h5`")
     parser.add_argument("--output", help="write the metrics JSON here (default: beside the checkpoint)")
-    parser.add_argument("--batch-size", type=int, default=4096)
+    parser.add_argument("--batch-size", type=int, default=4096, help="events per inference batch (default: %(default)s)")
 
 
 def main(args) -> int:

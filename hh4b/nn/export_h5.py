@@ -32,7 +32,6 @@ from tqdm.auto import tqdm
 
 from hh4b.constants import KAPPA_LAMBDA_TRAINING, SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
-from hh4b.nn.data import write_spanet_h5
 from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
 from hh4b.pairing import delta_r
 from hh4b.weights import generation_kappa_lambda
@@ -199,6 +198,8 @@ def build(fileset: dict, max_jets: int = SPANET_MAX_JETS, seed: int = 0, four_ta
 
 def write(result: dict, output, fileset_path: str = "") -> Path:
     """FILE.h5 in the SPANet layout plus FILE.yaml (reference event info)."""
+    from hh4b.nn.data import write_spanet_h5
+
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     a = result["arrays"]
@@ -212,7 +213,7 @@ def write(result: dict, output, fileset_path: str = "") -> Path:
 def add_arguments(parser) -> None:
     parser.add_argument("fileset", help="fileset.json (docs/formats.md section 2)")
     parser.add_argument("--output", required=True, help="HDF5 file to write")
-    parser.add_argument("--max-jets", type=int, default=SPANET_MAX_JETS, help="leading jets kept per event")
+    parser.add_argument("--max-jets", type=int, default=SPANET_MAX_JETS, help="leading jets kept per event (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle and kappa_lambda draws")
     parser.add_argument("--no-four-tag", action="store_true", help="keep events failing the four-tag cut")
 

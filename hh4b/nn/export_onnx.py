@@ -145,7 +145,7 @@ def export_spanet(model: Spanet, path, extra: dict | None = None, opset: int = O
 def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="SPA-NET checkpoint (.pt) from `hh4b train spanet`")
     parser.add_argument("--output", required=True, help="where to write the model, e.g. models/spanet_resonant.onnx")
-    parser.add_argument("--opset", type=int, default=OPSET)
+    parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset, at least 17 (default: %(default)s)")
     parser.add_argument("--metrics", nargs="*", default=[],
                         help="metrics JSON files of `hh4b evaluate spanet` to record in the card")
 

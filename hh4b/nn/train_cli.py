@@ -18,26 +18,27 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hh4b.errors import ConfigError
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", choices=["spanet", "dnn"])
+    parser.add_argument("model", choices=["spanet", "dnn"], help="which network to train")
     parser.add_argument("--data", required=True, help="HDF5 file from `hh4b export-h5`")
-    parser.add_argument("--preset", default="resonant", help="resonant, nonresonant or tiny")
+    parser.add_argument("--preset", default="resonant", help="resonant, nonresonant or tiny (default: %(default)s)")
     parser.add_argument("--output", required=True, help="output directory")
     parser.add_argument("--epochs", type=int, help="override the preset's epochs")
     parser.add_argument("--batch-size", type=int, help="override the preset's batch size")
     parser.add_argument("--learning-rate", type=float, help="override the preset's learning rate")
     parser.add_argument("--assignment-scale", type=float, help="SPA-NET assignment loss scale (0: classifier only)")
     parser.add_argument("--classification-scale", type=float, help="SPA-NET classification loss scale")
-    parser.add_argument("--valid-fraction", type=float, default=0.05)
-    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--valid-fraction", type=float, default=0.05,
+                        help="fraction of the events held out for validation (default: %(default)s)")
+    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="training seed: weight initialisation and batch shuffles (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--seeds", type=int, default=1,
                         help="train this many seeds (--seed, --seed+1, ...) on the same data; ACC/AUC mean and std "
                              "go to metrics_over_seeds (dnn: its card, the first seed exported; spanet: "
@@ -182,5 +183,7 @@ def main(args) -> int:
     if args.seeds < 1 or (args.update_card and args.seeds < 2):
         raise ConfigError(f"--seeds {args.seeds}: need >= 1 (>= 2 with --update-card)")
     if args.threads:
+        import torch
+
         torch.set_num_threads(args.threads)
     return _spanet(args) if args.model == "spanet" else _dnn(args)
