@@ -23,16 +23,20 @@ Method (seed talk `talk_hh4b_background_modelling.txt`):
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
+from hh4b import console
 from hh4b.bkgmodel import HIST_NAME, MULTIJET_PROCESSES, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
 from hh4b.errors import ConfigError, HH4bError, InputFileError
 from hh4b.nn.reweight import (ReweightConfig, control_region_normalisation, density_ratio, train_ensemble,
                                train_reweighter)
 from hh4b.selection import region_codes
+
+log = logging.getLogger(__name__)
 
 MIN_TRAINING_EVENTS = 20
 
@@ -236,12 +240,13 @@ def main(args) -> int:
         stat = template_stat(h, method)
         write_report(report_dir, method, rows[method], stat, deviation, timings)
         for r in rows[method]:
-            print(f"{method} {r['region']:>17}: observed {r['observed']:.4g} +- {r['observed_err']:.2g}, "
-                  f"predicted {r['predicted']:.4g} +- {r['predicted_stat']:.2g} (stat), "
-                  f"non-closure {r['non_closure_pct']:.1f} +- {r['non_closure_err_pct']:.1f} %")
-        print(f"{method}: processor fill vs torch on the columns, largest relative bin difference {deviation:.1e}; "
-              f"SR template stat. uncertainty per bin {stat['summary']}")
+            console.result(f"{method} {r['region']:>17}: observed {r['observed']:.4g} +- {r['observed_err']:.2g}, "
+                           f"predicted {r['predicted']:.4g} +- {r['predicted_stat']:.2g} (stat), "
+                           f"non-closure {r['non_closure_pct']:.1f} +- {r['non_closure_err_pct']:.1f} %")
+        console.result(f"{method}: processor fill vs torch on the columns, largest relative bin difference "
+                       f"{deviation:.1e}; SR template stat. uncertainty per bin {stat['summary']}")
     save(output, path)
-    print("timings: " + ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    print(f"wrote {HIST_NAME} (processor pass with {models_dir}) into {path} and validation tables under {report_dir}")
+    log.info("timings: %s", ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
+    log.info("wrote %s (processor pass with %s) into %s and validation tables under %s", HIST_NAME, models_dir, path,
+             report_dir)
     return 0

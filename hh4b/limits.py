@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from hh4b import console
 from hh4b.constants import (
     FIT_MAX_MC_UNCERTAINTY,
     FIT_MIN_KISH,
@@ -634,7 +635,7 @@ def _run() -> int:
     try:
         return main(args)
     except HH4bError as err:
-        print(f"hh4b limits: error: {err}", file=sys.stderr)
+        console.error(f"hh4b limits: error: {err}")
         return 2
 
 

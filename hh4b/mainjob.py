@@ -12,6 +12,7 @@ truth tagged (TRUTH_TAGGED_PROCESSES) unless --no-truth-tagging.
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 from hh4b.errors import HH4bError
@@ -19,6 +20,8 @@ from hh4b.errors import HH4bError
 ANALYSES = ("resonant", "nonresonant")
 DATADRIVEN_METHOD = "cut_mindr"  # the method `hh4b background` models by default
 TRUTH_TAGGED_PROCESSES = ("qcd4b",)  # simulated backgrounds whose tags are weighted, not drawn (hh4b.truthtag)
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,12 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _stage(argv: list[str], optional: bool = False) -> bool:
     from hh4b.cli import main as cli_main
 
-    print(f"==> hh4b {' '.join(argv)}", flush=True)
+    log.info("==> hh4b %s", " ".join(argv))
     status = cli_main(argv)
     if status and not optional:
         raise HH4bError(f"stage `hh4b {' '.join(argv[:2])}` failed with status {status}")
     if status:
-        print(f"note: optional stage `hh4b {argv[0]}` did not complete (status {status}); continuing")
+        log.warning("note: optional stage `hh4b %s` did not complete (status %s); continuing", argv[0], status)
     return status == 0
 
 
@@ -80,6 +83,6 @@ def main(args: argparse.Namespace) -> int:
             _stage([*limits, "--report", str(out / "limits_datadriven"), "--background", "datadriven",
                     "--method", DATADRIVEN_METHOD], optional=True)
         _stage(["report", str(out), "--models", args.models])
-    print(f"main job done: per analysis under {output}/: output.coffea, limits/ (plots, tables, workspaces), "
-          f"report/report.md")
+    log.info("main job done: per analysis under %s/: output.coffea, limits/ (plots, tables, workspaces), "
+             "report/report.md", output)
     return 0

@@ -16,6 +16,7 @@ Sections missing their inputs say so instead of failing.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,8 @@ from hh4b.errors import InputFileError
 from hh4b.nn.seeds import card_metrics
 from hh4b.stats.scores import SCORE_BINS_SUFFIX
 from hh4b.stats.tables import markdown_table
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
@@ -353,5 +356,5 @@ def main(args) -> int:
     output_dir = Path(args.output_dir)
     limits_dir = Path(args.limits) if args.limits else output_dir / "limits"
     path = build_report(output_dir, Path(args.models), limits_dir)
-    print(f"report: wrote {path}")
+    log.info("report: wrote %s", path)
     return 0

@@ -31,6 +31,7 @@ import time
 import uuid
 from pathlib import Path
 
+from hh4b import console
 from hh4b import jobqueue as batch
 from hh4b.constants import ATLAS_HH_CENTRE, CMS_BTAG_TAGGERS, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
 from hh4b.errors import ConfigError, HH4bError, InputFileError
@@ -534,12 +535,12 @@ def main(args: argparse.Namespace) -> int:
                          btag={k: v for k, v in btag.items() if v})
     run_id = uuid.uuid4().hex
     prepare_output(args.output)
-    print(f"analysis {args.analysis}: {len(fileset)} datasets, methods {', '.join(methods)}")
+    log.info("analysis %s: %d datasets, methods %s", args.analysis, len(fileset), ", ".join(methods))
     for dataset, entry in fileset.items():
         meta = entry["metadata"]
         if meta.get("process") != "data" and (meta.get("xsec_pb") is None or not meta.get("sumw")):
-            print(f"note: dataset {dataset} has no xsec_pb/sumw in {args.fileset}: its histograms are "
-                  f"sums of genWeight, not events at {args.lumi} fb^-1 (hh4b generate --fileset fills them)")
+            log.warning("note: dataset %s has no xsec_pb/sumw in %s: its histograms are sums of genWeight, not "
+                        "events at %s fb^-1 (hh4b generate --fileset fills them)", dataset, args.fileset, args.lumi)
     start = time.perf_counter()
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
                              args.retries, progress=not args.no_progress, worker_timeout=args.dask_worker_timeout,
@@ -548,13 +549,13 @@ def main(args: argparse.Namespace) -> int:
     output["run_options"] = run_options(args, proc, run_id)
     coffea_path, summary_path = save(output, args.output)
     book = output["bookkeeping"]
-    print(f"events in fileset {book['events_in']} = processed {book['events_processed']} "
-          f"+ in failed chunks {book['events_failed']} ({seconds:.1f} s, "
-          f"{book['events_processed'] / max(seconds, 1e-9):.0f} events/s)")
+    console.result(f"events in fileset {book['events_in']} = processed {book['events_processed']} "
+                   f"+ in failed chunks {book['events_failed']} ({seconds:.1f} s, "
+                   f"{book['events_processed'] / max(seconds, 1e-9):.0f} events/s)")
     for chunk in book["failed_chunks"]:
-        print(f"FAILED {chunk['file']} entries {chunk['entry_start']}-{chunk['entry_stop']}: {chunk['error']}")
+        console.result(f"FAILED {chunk['file']} entries {chunk['entry_start']}-{chunk['entry_stop']}: {chunk['error']}")
     for dataset, n in book["nonfinite_jets"].items():
         if n:
             log.warning("dataset %s: %d jets with NaN or infinite kinematics failed the jet quality cut", dataset, n)
-    print(f"wrote {coffea_path} and {summary_path} (run {run_id})")
+    log.info("wrote %s and %s (run %s)", coffea_path, summary_path, run_id)
     return 1 if book["failed_chunks"] else 0

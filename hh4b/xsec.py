@@ -23,7 +23,7 @@ import functools
 
 import numpy as np
 
-from hh4b import constants, gghh
+from hh4b import console, constants, gghh
 from hh4b.errors import ConfigError
 from hh4b.pdf import parton_density
 
@@ -165,13 +165,13 @@ def main(args: argparse.Namespace) -> int:
         return heft.print_cross_sections(args.sqrt_s, args.heft, args.benchmark, args.coefficients, **options)
     a, b, c = sigma_coefficients(args.sqrt_s, **options)
     sigma = a + b * args.kappa_lambda + c * args.kappa_lambda**2
-    print(f"sigma(gg -> hh, LO, kappa_lambda = {args.kappa_lambda:g}, sqrt(s) = {args.sqrt_s / 1000:g} TeV)"
-          f" = {sigma:.4g} fb")
-    print(f"sigma(k) = {a:.5g} + ({b:.5g}) k + {c:.5g} k^2 fb")
+    console.result(f"sigma(gg -> hh, LO, kappa_lambda = {args.kappa_lambda:g}, sqrt(s) = {args.sqrt_s / 1000:g} TeV)"
+                   f" = {sigma:.4g} fb")
+    console.result(f"sigma(k) = {a:.5g} + ({b:.5g}) k + {c:.5g} k^2 fb")
     if args.table:
         sigma_sm = a + b + c
-        print(f"{'kappa_lambda':>12} {'sigma [fb]':>11} {'sigma/sigma(1)':>15}")
+        console.result(f"{'kappa_lambda':>12} {'sigma [fb]':>11} {'sigma/sigma(1)':>15}")
         for k in TABLE_KAPPAS:
             value = a + b * k + c * k**2
-            print(f"{k:12g} {value:11.4g} {value / sigma_sm:15.4g}")
+            console.result(f"{k:12g} {value:11.4g} {value / sigma_sm:15.4g}")
     return 0

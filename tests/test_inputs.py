@@ -253,7 +253,7 @@ def test_unwritable_output_is_refused_before_processing(tmp_path, capsys, hh_fil
     assert time.monotonic() - start < 5
 
 
-def test_previous_output_is_removed_and_saves_are_atomic(tmp_path, capsys, monkeypatch, hh_file):
+def test_previous_output_is_removed_and_saves_are_atomic(tmp_path, capsys, caplog, monkeypatch, hh_file):
     out = tmp_path / "out"
     out.mkdir()
     (out / "output.coffea").write_bytes(b"an old run")
@@ -262,14 +262,15 @@ def test_previous_output_is_removed_and_saves_are_atomic(tmp_path, capsys, monke
     assert not (out / "output.coffea").exists() and not (out / "summary.json").exists()
 
     fileset = _write_fileset(tmp_path, {"res": _dataset(hh_file, process="resonant", btag_wp="70")})
-    status, stdout, err = _run([str(fileset), "--output", str(out)], capsys)
+    with caplog.at_level("INFO", logger="hh4b.run"):
+        status, _out, err = _run([str(fileset), "--output", str(out)], capsys)
     assert status == 0, err
     from coffea.util import load
 
     first = load(str(out / "output.coffea"))
     options = first["run_options"]
     assert options["fileset"] == str(fileset.resolve())
-    assert len(options["fileset_sha256"]) == 64 and f"(run {options['run_id']})" in stdout
+    assert len(options["fileset_sha256"]) == 64 and f"(run {options['run_id']})" in caplog.text
     status, _out, err = _run([str(fileset), "--output", str(out)], capsys)
     assert load(str(out / "output.coffea"))["run_options"]["run_id"] != options["run_id"]
 

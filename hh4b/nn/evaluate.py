@@ -16,18 +16,22 @@ Definitions (notes sections 2-3 and 16, paper Figs. 3 and 9):
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hh4b import console
 from hh4b.constants import TAG_JET_ETA_MAX, TAG_JET_PT_MIN
 from hh4b.nn.data import SpanetH5
 from hh4b.nn.decoding import decode_assignment
 from hh4b.nn.losses import total_loss
 from hh4b.nn.train_dnn import accuracy_and_auc
 from hh4b.pairing import all_pairings, choose_mindr, pairing_jet_indices
+
+log = logging.getLogger(__name__)
 
 JET_CATEGORIES = (("= 4", 4, 4), ("= 5", 5, 5), (">= 6", 6, 10**6))
 
@@ -181,8 +185,8 @@ def main(args) -> int:
 
     model, _ = load_checkpoint(args.checkpoint)
     metrics = all_metrics(run_model(model, SpanetH5(args.data), args.batch_size))
-    print(format_tables(metrics))
+    console.result(format_tables(metrics))
     output = Path(args.output) if args.output else Path(args.checkpoint).with_suffix(".metrics.json")
     output.write_text(json.dumps({"data": str(args.data), "checkpoint": str(args.checkpoint), **metrics}, indent=2) + "\n")
-    print(f"wrote {output}")
+    log.info("wrote %s", output)
     return 0

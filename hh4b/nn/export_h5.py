@@ -24,16 +24,20 @@ Beside FILE.h5 an event-info YAML (FILE.yaml) lets the reference SPANet package 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import awkward as ak
 import numpy as np
 from tqdm.auto import tqdm
 
+from hh4b import console
 from hh4b.constants import KAPPA_LAMBDA_TRAINING, SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
 from hh4b.pairing import delta_r
+
+log = logging.getLogger(__name__)
 from hh4b.weights import generation_kappa_lambda
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
@@ -222,6 +226,7 @@ def main(args) -> int:
     result = build(read_fileset(args.fileset), args.max_jets, args.seed, not args.no_four_tag)
     path = write(result, args.output, args.fileset)
     for name, row in result["summary"].items():
-        print(f"{name:<24} {row['process'] or '?':<12} events {row['events']:8d}  2h {row['2h']:8d}  1h {row['1h']:8d}")
-    print(f"wrote {path} ({len(result['arrays']['signal'])} events) and {path.with_suffix('.yaml')}")
+        console.result(f"{name:<24} {row['process'] or '?':<12} events {row['events']:8d}  "
+                       f"2h {row['2h']:8d}  1h {row['1h']:8d}")
+    log.info("wrote %s (%d events) and %s", path, len(result["arrays"]["signal"]), path.with_suffix(".yaml"))
     return 0

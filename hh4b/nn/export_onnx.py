@@ -18,6 +18,7 @@ metrics and the command; export fails if onnxruntime and torch disagree beyond 1
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import warnings
 from pathlib import Path
@@ -28,6 +29,8 @@ import torch
 from hh4b.errors import ConfigError
 from hh4b.nn.spanet import Spanet, load_checkpoint
 from hh4b.nn.topology import JET_FEATURES
+
+log = logging.getLogger(__name__)
 
 OPSET = 17
 JET_RANGE = (4, 16)
@@ -159,7 +162,7 @@ def main(args) -> int:
              "command": "hh4b " + " ".join(sys.argv[1:])}
     extra["evaluations"] = [_read_metrics(path) for path in args.metrics]
     export_spanet(model, args.output, extra, args.opset)
-    print(f"wrote {args.output} and {Path(args.output).with_suffix('.json')}")
+    log.info("wrote %s and %s", args.output, Path(args.output).with_suffix(".json"))
     return 0
 
 

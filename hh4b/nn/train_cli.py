@@ -14,12 +14,16 @@ DIR/metrics_over_seeds.json; --update-card also writes the block into an existin
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from hh4b import console
 from hh4b.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
@@ -63,12 +67,12 @@ def _spanet_seeds(args, config, info) -> int:
                                   valid_fraction=args.valid_fraction, patience=args.patience,
                                   progress=not args.no_progress, info=info)
         runs.append({"seed": seed, **summary["metrics"]["classification"]})
-        print(f"seed {seed}: ACC {runs[-1]['accuracy']:.4f} AUC {runs[-1]['auc']:.4f}")
+        console.result(f"seed {seed}: ACC {runs[-1]['accuracy']:.4f} AUC {runs[-1]['auc']:.4f}")
     spread = metrics_over_seeds(runs, info["command"])
     (Path(args.output) / "metrics_over_seeds.json").write_text(json.dumps(spread, indent=2) + "\n")
-    print(_spread_line(spread))
+    console.result(_spread_line(spread))
     if args.update_card:
-        print(f"wrote metrics_over_seeds into {update_card(args.update_card, spread, runs[0])}")
+        log.info("wrote metrics_over_seeds into %s", update_card(args.update_card, spread, runs[0]))
     return 0
 
 
@@ -93,10 +97,10 @@ def _spanet(args) -> int:
                               patience=args.patience, progress=not args.no_progress, info=info)
     total = summary["metrics"]["assignment"]["by_n_jets"]["total"]
     pairing = summary["metrics"]["pairing"]["rows"]["all"]
-    print(f"best epoch {summary['best_epoch'] + 1}: event efficiency {total['event_efficiency']:.3f}, "
-          f"pairing {pairing['spanet']:.3f} (min-dR {pairing['mindr']:.3f}), "
-          f"AUC {summary['metrics']['classification']['auc']:.3f}")
-    print(f"wrote {Path(args.output) / 'best.pt'}")
+    console.result(f"best epoch {summary['best_epoch'] + 1}: event efficiency {total['event_efficiency']:.3f}, "
+                   f"pairing {pairing['spanet']:.3f} (min-dR {pairing['mindr']:.3f}), "
+                   f"AUC {summary['metrics']['classification']['auc']:.3f}")
+    log.info("wrote %s", Path(args.output) / "best.pt")
     return 0
 
 
@@ -171,11 +175,12 @@ def _dnn(args) -> int:
                                      "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
                                      "command": command, **({"metrics_over_seeds": spread} if spread else {})})
     (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    print(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}; wrote {path}")
+    console.result(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}")
+    log.info("wrote %s", path)
     if spread:
-        print(_spread_line(spread))
+        console.result(_spread_line(spread))
     if args.update_card:
-        print(f"wrote metrics_over_seeds into {update_card(args.update_card, spread, metrics)}")
+        log.info("wrote metrics_over_seeds into %s", update_card(args.update_card, spread, metrics))
     return 0
 
 
