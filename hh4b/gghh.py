@@ -1,7 +1,7 @@
 """Leading-order gg -> hh with the full top-mass dependence: form factors and |M|^2 = a + b k + c k^2.
 
-Formulas of Glover & van der Bij and Plehn, Spira & Zerwas (hep-ph/9603205), as collected in
-../shared/reference/generation.md. With m = m_t, S = s/m^2, T = t/m^2, U = u/m^2, rho = m_h^2/m^2,
+Formulas of Glover & van der Bij and Plehn, Spira & Zerwas (hep-ph/9603205), written out here.
+With m = m_t, S = s/m^2, T = t/m^2, U = u/m^2, rho = m_h^2/m^2,
 T1 = T - rho, U1 = U - rho, N = T U - rho^2 and the dimensionless scalar integrals c_.. = m^2 C0,
 d_.. = m^4 D0 of hh4b.loops:
 

@@ -1,8 +1,9 @@
 """Scalar one-loop integrals C0 and D0 with all internal masses equal (the top quark in gg -> hh).
 
-Convention (generation.md): integrals d^4q / (i pi^2) over propagators 1/((q + r_i)^2 - m^2 + i eps),
-so that C0 -> -1/(2 m^2) and D0 -> 1/(6 m^4) for heavy m. With Feynman parameters x_i and the
-homogeneous form F(x) = sum_ij x_i x_j A_ij, A_ij = m^2 - s_ij / 2 (s_ij = (r_i - r_j)^2),
+Convention (the one the form factors of hh4b.gghh are written in): integrals d^4q / (i pi^2) over
+propagators 1/((q + r_i)^2 - m^2 + i eps), so that C0 -> -1/(2 m^2) and D0 -> 1/(6 m^4) for heavy m.
+With Feynman parameters x_i and the homogeneous form F(x) = sum_ij x_i x_j A_ij, A_ij = m^2 - s_ij / 2
+(s_ij = (r_i - r_j)^2),
     C0 = -int dx delta(1 - sum x) / (F - i eps),   D0 = int dx delta(1 - sum x) / (F - i eps)^2.
 
 Method (Cheng-Wu): the delta function is taken over all parameters but one, x_k = z, which then
@@ -19,7 +20,10 @@ scipy quadrature; 1e-8 at s = 0.96 * 4 m^2 with 24 nodes); above threshold C0 (4
 <= 2e-9, D0 with 16 / 24 / 32 nodes <= 1e-4 / 4e-6 / 3e-7 from threshold to m_hh = 6 TeV. The
 box form factor G_box cancels strongly (errors grow ~100x), so cross sections need >= 24 nodes.
 
-Triangles with a massless leg also have closed forms (function f(tau) of generation.md).
+Triangles with a massless leg also have closed forms in the triangle function f(tau), tau = 4 m^2 / q^2:
+f = arcsin(1/sqrt(tau))^2 for tau >= 1, -(1/4) [log((1 + beta) / (1 - beta)) - i pi]^2 with
+beta = sqrt(1 - tau) for 0 < tau < 1 (above threshold), -(1/4) log((beta + 1) / (beta - 1))^2 for q^2 < 0,
+and C0(0, 0, q^2) = -2 f(tau) / q^2 (`f_tau`, `c0_one_massless`).
 """
 
 from __future__ import annotations

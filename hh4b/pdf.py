@@ -2,7 +2,7 @@
 
 Both come from Pythia 8 (`pythia8mc`), so that cross sections computed here use exactly
 what the event generator uses: the PDF is Pythia's `PDF:pSet` (default 19 = NNPDF3.1 NLO
-luxQED, generation.md), the coupling is `pythia8mc.AlphaStrong` at two loops normalised to
+luxQED, docs/generation.md), the coupling is `pythia8mc.AlphaStrong` at two loops normalised to
 alpha_s(m_Z) (the PDF object's own `alphaS()` returns 1 in pythia8mc, so it is not used).
 
 Calling Pythia once per point is slow from Python, so each flavour is tabulated once on a

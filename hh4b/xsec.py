@@ -11,7 +11,7 @@ threshold) with end-point clustering, cos theta in [0, 1] (a, b, c are even in c
 log x for the luminosity. The scalar integrals are the expensive part; they are cached per
 (m_t, m_h, box-rule) so that tables and several energies reuse them.
 
-Defaults (generation.md): Pythia PDF:pSet = 19, alpha_s(m_Z) = 0.118 at two loops,
+Defaults (docs/generation.md, reference settings): Pythia PDF:pSet = 19, alpha_s(m_Z) = 0.118 at two loops,
 mu = m_hh / 2, m_t = 173 GeV, m_h = 125 GeV, 13 TeV. Reference: sigma(k = 1) = 16.7 fb (13 TeV),
 19.8 fb (14 TeV).
 """
@@ -27,7 +27,7 @@ from hh4b import console, constants, gghh
 from hh4b.errors import ConfigError
 from hh4b.pdf import parton_density
 
-# Reference sigma(k)/sigma(1) at 13 TeV, generation.md
+# Reference sigma(k)/sigma(1) at 13 TeV, docs/generation.md
 REFERENCE_RATIOS_13TEV = {-5.0: 16.0, -1.0: 3.75, 0.0: 2.09, 2.0: 0.474, 3.0: 0.513, 5.0: 2.28, 10.0: 16.6}
 TABLE_KAPPAS = (-10.0, -5.0, -3.0, -1.0, 0.0, 1.0, 2.0, 2.43, 3.0, 5.0, 7.0, 10.0, 12.0, 15.0)
 M_HH_MAX = 4000.0  # upper end of the m_hh integral (GeV); the rest is < 1e-4 of sigma

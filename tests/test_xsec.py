@@ -10,7 +10,7 @@ import pytest
 from hh4b import cli, constants, xsec
 from hh4b.pdf import PartonDensity, parton_density
 
-SIGMA_SM_13 = 16.7  # fb, generation.md
+SIGMA_SM_13 = 16.7  # fb, docs/generation.md
 SIGMA_SM_14 = 19.8
 
 

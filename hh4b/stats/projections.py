@@ -4,7 +4,7 @@ Histograms are in events at the processor's lumi_fb; a projection to L multiplie
 L / lumi_fb (MC statistical variances by its square: the simulated sample does not grow).
 The paper (sections V.B, VI.B) scales 13 TeV samples to 14 TeV by the ratio of cross sections,
 the kinematics being similar; for gg -> hh the LO ratio sigma_14/sigma_13 at kappa_lambda = 1
-comes from constants.GGHH_LO_XSEC_FB (19.8 / 16.7 = 1.186, generation.md) or, for other
+comes from constants.GGHH_LO_XSEC_FB (19.8 / 16.7 = 1.186, docs/generation.md) or, for other
 energies, from `hh4b.xsec.sigma_gghh` when that module is present. Backgrounds are not
 rescaled (factor 1): no LO ratio is computed for them here, and this is stated in the report.
 The "equivalent luminosity" (notes Table 28) is the luminosity at which method B reaches the
