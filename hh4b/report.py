@@ -296,7 +296,7 @@ def build_report(output_dir: Path, models_dir: Path, limits_dir: Path) -> Path:
             "\nMean ± sample std over the card's `metrics_over_seeds` trainings (`hh4b train dnn --seeds K`), "
             "else one training (paper: 10). ACC/AUC are on each model's own validation events: the DNNs on "
             "four-tag events against qcd4b + ttbar, SPA-NET on all jets and tag counts against qcd4b + ttbar "
-            "(samples independent of data/). `AUC on DNN events` scores every model on the DNNs' validation events (benchmarks/compare_classifiers.py; card block "
+            "(samples independent of data/). `AUC on DNN events` scores every model on the DNNs' validation events (studies/compare_classifiers.py; card block "
             "`metrics_dnn_validation`), the like-for-like comparison (DNN: first seed = the shipped model). "
             "Paper: SPA-NET > DNN(SPA-NET pairing) > DNN(min-dR) in AUC; our samples are smaller and our "
             "detector is parametrised, so absolute AUCs differ.\n")),

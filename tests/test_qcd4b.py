@@ -579,12 +579,12 @@ def test_looser_generator_cuts_raise_the_four_tag_yield(tmp_path):
     assert loose[0] < 1.6 * default[0]
 
 
-def _benchmark(name: str):
-    """A script of benchmarks/ imported as a module."""
+def _study(name: str):
+    """A script of studies/ imported as a module."""
     import importlib.util
     from pathlib import Path
 
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "benchmarks" / f"{name}.py")
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).parents[1] / "studies" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -593,7 +593,7 @@ def _benchmark(name: str):
 def test_edge_extrapolation_and_subsets_of_the_cut_scan():
     """benchmarks/qcd4b_cut_scan.py: a yield flat in the softest-b pT between 20 and 40 GeV, far from
     the |eta| and dR cuts, gains 5/20 = 25% when the pT cut moves from 20 to 15 GeV, and nothing else."""
-    scan = _benchmark("qcd4b_cut_scan")
+    scan = _study("qcd4b_cut_scan")
     n = 200000
     rng = np.random.default_rng(3)
     observables = {"pt_min": rng.uniform(20, 40, n), "eta_max": rng.uniform(0, 2.5, n), "dr_min": rng.uniform(0.5, 3, n)}
@@ -615,7 +615,7 @@ def test_bias_check_finds_the_square_root_bias_on_a_toy():
     """benchmarks/qcd4b_bias_check.py: with E[q] = 0.1 min(1, pT4/60)^4 and a constant shower cost,
     the Poisson fit recovers the power 4 and the best bias goes as sqrt(q / c), power 2; that bias
     has a better merit (1 / variance x CPU) than powers 1 or 3 and than no bias."""
-    check = _benchmark("qcd4b_bias_check")
+    check = _study("qcd4b_bias_check")
     n = 200000
     rng = np.random.default_rng(5)
     pt4 = rng.uniform(20.0, 80.0, n)

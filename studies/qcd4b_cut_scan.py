@@ -1,9 +1,9 @@
 """Does the qcd4b analysis yield depend on the generator cuts? (issue 5: "show the analysis yield
 does not change when they are loosened further").
 
-    python benchmarks/qcd4b_cut_scan.py --cuts 25,2.7,0.2 15,3.2,0.1 --events 30000 --seed 1 --json out.json
-    python benchmarks/qcd4b_cut_scan.py --files a.root b.root        # measure files already made
-    python benchmarks/qcd4b_cut_scan.py --scheme 4fs --cuts 0,inf,0 --events 10000 \
+    python studies/qcd4b_cut_scan.py --cuts 25,2.7,0.2 15,3.2,0.1 --events 30000 --seed 1 --json out.json
+    python studies/qcd4b_cut_scan.py --files a.root b.root        # measure files already made
+    python studies/qcd4b_cut_scan.py --scheme 4fs --cuts 0,inf,0 --events 10000 \
         --subsets 20,3,0.15 15,3.2,0.1 10,4,0.05 5,5,0              # 4fs: which cuts lose nothing
 
 For each generator cut point "pt_min,eta_max,dr_min" it generates `--events` showered qcd4b

@@ -1,6 +1,6 @@
 """ACC and AUC of the shipped classifiers on the same events (paper Tables III, V, like for like).
 
-    python benchmarks/compare_classifiers.py --data train_resonant.h5 --analysis resonant [--models models]
+    python studies/compare_classifiers.py --data train_resonant.h5 --analysis resonant [--models models]
         [--valid-fraction 0.3] [--json out.json]
 
 The model cards each quote metrics on their own validation events (the DNNs: four-tag events

@@ -1,7 +1,7 @@
 """How far the qcd4b selection bias is from the best one, measured on generated files.
 
     hh4b generate --sample qcd4b --events 25000 --seed 801 --output q_801.root   (and more seeds)
-    python benchmarks/qcd4b_bias_check.py q_8*.root
+    python studies/qcd4b_bias_check.py q_8*.root
 
 (files made since GenPart holds the hard-process b quarks and LHEWeight_originalXWGTUP is written;
 the committed data/qcd4b_*.root are older).
