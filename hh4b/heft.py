@@ -43,8 +43,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b import constants, gghh, loops, xsec
-from hh4b.errors import ConfigError
+from hh4b import constants, gghh, loops, weights, xsec
+from hh4b.errors import ConfigError, InputFileError
 
 COUPLING_NAMES = ("kappa_lambda", "kappa_t", "c_2", "c_g", "c_2g")
 EWCHL_NAMES = ("c_hhh", "c_t", "c_tt", "c_ggh", "c_gghh")
@@ -360,3 +360,17 @@ def default_generation(sqrt_s: float = constants.SQRT_S, **options) -> np.ndarra
 def kappa_lambda_generation(kappa_lambda: float) -> np.ndarray:
     """The generation vector of a kappa_lambda-only sample (kappa_t = 1, c_2 = c_g = c_2g = 0)."""
     return term_monomials((float(kappa_lambda), 1.0, 0.0, 0.0, 0.0))
+
+
+def file_generation(metadata: dict) -> np.ndarray:
+    """The generation vector of a non-resonant sample from its metadata: the 15 g_k of `heft_generation`
+    (a five-coupling mixture, `hh4b generate --heft-mixture`), else the kappa_lambda polynomial at the
+    generation kappa_lambda (hh4b.weights.generation_kappa_lambda)."""
+    record = metadata.get("heft_generation")
+    if record is None:
+        return kappa_lambda_generation(weights.generation_kappa_lambda(metadata))
+    vector = np.asarray(record.get("vector", ()) if isinstance(record, dict) else (), dtype=float)
+    if vector.shape != (len(TERM_NAMES),) or not np.all(np.isfinite(vector)):
+        raise InputFileError(f"{metadata.get('filename') or 'non-resonant dataset'}: metadata heft_generation needs "
+                             f"'vector', {len(TERM_NAMES)} finite numbers g_k")
+    return vector

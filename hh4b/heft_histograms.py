@@ -10,9 +10,13 @@ as HEFT_A<k> branches, computed like a, b, c from s-hat and t-hat; they are used
 committed samples store only a, b, c; for them the other twelve are looked up on the five-coupling
 grid at the two truth Higgs bosons of GenPart: m_hh is the partonic sqrt(s-hat) (initial-state radiation boosts the
 pair as a whole), cos theta is the Collins-Soper angle (the partonic one up to the pair's p_T); of
-the twelve, only A_6, A_11 and A_12 depend on cos theta. The generation density is the file's
-kappa_lambda polynomial a + b k0 + c k0^2, so in the kappa_lambda plane the weights are exactly
-those of `mhh_kl_terms`.
+the twelve, only A_6, A_11 and A_12 depend on cos theta.
+
+Generation density (`generation_density`): the |M|^2 the events were sampled from, the denominator
+of every reweighting of the processor (`mhh_kl`, the `term` histograms, these). For a kappa_lambda
+file it is its polynomial a + b k0 + c k0^2, so in the kappa_lambda plane the weights are exactly
+those of `mhh_kl_terms`; for a file of the five-coupling mixture (`hh4b generate --heft-mixture`,
+metadata `heft_generation`) it is sum_k g_k T_k of the stored terms.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import awkward as ak
 import hist
 import numpy as np
 
-from hh4b import gghh, heft
+from hh4b import gghh, heft, weights
 from hh4b.errors import InputFileError
 from hh4b.events import collection_fields
 from hh4b.histograms import REGION_LABELS, _categories, mhh_axis
@@ -87,15 +91,30 @@ def event_terms(events, stored=None, grid=None) -> np.ndarray:
     return terms
 
 
+def generation_density(events, a, b, c, metadata: dict) -> np.ndarray:
+    """Per-event |M|^2_gen of a non-resonant chunk: a + b k0 + c k0^2 at the generation kappa_lambda,
+    or, for a file of a five-coupling mixture (metadata `heft_generation`), sum_k g_k T_k of its
+    HEFT_A<k> branches and (a, b, c)."""
+    if metadata.get("heft_generation") is None:
+        return weights.kl_polynomial(a, b, c, weights.generation_kappa_lambda(metadata))
+    terms = stored_terms(events)
+    if terms is None:
+        raise InputFileError(f"{metadata.get('filename') or 'non-resonant dataset'}: generated at a five-coupling "
+                             "mixture (metadata heft_generation) but has no HEFT_A<k> branches")
+    for row, values in zip(heft.KL_TERMS, (a, b, c)):
+        terms[row] = values
+    return np.tensordot(heft.file_generation(metadata), terms, axes=(0, 0))
+
+
 def fill(hists: dict, dataset: str, result: dict, weight: np.ndarray, kl, events, source: np.ndarray) -> None:
-    """Fill the signal-region five-coupling histograms of one chunk (`source`: the event of each row)."""
+    """Fill the signal-region five-coupling histograms of one chunk (`source`: the event of each row;
+    `kl`: a, b, c and the generation density of each row)."""
     for name, empty in histograms().items():
         hists.setdefault(name, empty)
     terms = event_terms(events)[:, source]
     for row, values in zip(heft.KL_TERMS, kl[:3]):
         terms[row] = values
-    generation = heft.kappa_lambda_generation(kl[3])
-    couplings = [point.couplings() for point in POINTS]
+    monomials = heft.term_monomials(heft.check_couplings([point.couplings() for point in POINTS]))
     tags = np.array(["", "", *(TAG_CATEGORIES[c] for c in (2, 3, 4))])
     sr = REGION_LABELS.index("SR")
     for method, q in result["methods"].items():
@@ -103,10 +122,9 @@ def fill(hists: dict, dataset: str, result: dict, weight: np.ndarray, kl, events
         if rows.size == 0:
             continue
         common = {"dataset": dataset, "region": "SR", "tags": tags[result["category"][rows]], "method": method}
-        generated = np.tensordot(generation, terms[:, rows], axes=(0, 0))
-        base = weight[rows] * np.where(generated > 0, 1.0 / np.where(generated > 0, generated, 1.0), 0.0)
+        base = weight[rows] * weights.density_ratio(1.0, kl[3][rows])
         for k, name in enumerate(heft.TERM_NAMES):
             hists[TERMS_HIST].fill(**common, term=name, mhh=q["mhh"][rows], weight=base * terms[k, rows])
-        point_weights = heft.weight_matrix(terms[:, rows], couplings, generation) * weight[rows]
+        point_weights = (monomials @ terms[:, rows]) * base
         for point, point_weight in zip(POINTS, point_weights):
             hists[POINTS_HIST].fill(**common, point=point.label, mhh=q["mhh"][rows], weight=point_weight)

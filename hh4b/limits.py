@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hh4b import console
+from hh4b import console, heft
 from hh4b.constants import (
     FIT_MAX_MC_UNCERTAINTY,
     FIT_MIN_KISH,
@@ -355,7 +355,6 @@ def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | 
     meta = out.metadata[datasets[0]]
     xfac = projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s)
     terms = inputs.kappa_terms(datasets).scaled(xfac)
-    k0 = generation_kappa_lambda(meta)
     br = branching_ratio(out, datasets[0])
     sigma0_fb = float(meta["xsec_pb"]) * 1000.0 / br * xfac
     grid = kl.kappa_grid(args.kappa_step)
@@ -366,7 +365,7 @@ def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | 
                                 inputs.spec({"signal": (Template(np.clip(terms.yields(k), 1e-12, None)), "mu")}),
                                 bands=False).median
                      for k in tqdm(grid, desc=f"mu limits vs kappa {inputs.method}", disable=args.no_progress)])
-    sigma_pred = sigma0_fb * projections.sigma_hh_ratio(grid) / projections.sigma_hh_ratio(k0)
+    sigma_pred = sigma0_fb * projections.sigma_hh_ratio(grid) / generation_sigma_ratio(meta, out.sqrt_s)
     spec_k = inputs.kappa_spec(terms, mu_bounds=sm.extra["poi_bounds"])
     _save_workspace(spec_k, report, f"nonresonant_kappa_{inputs.method}")
     scan = kl.kappa_grid(args.kappa_step / 2)
@@ -378,6 +377,16 @@ def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | 
     return {"grid": grid, "mu95": mu95, "sigma_limit": mu95 * sigma_pred, "sigma_pred": sigma_pred, "br_4b": br,
             "mu_interval": kl.allowed_interval_from_mu(grid, mu95), "profile": profile, "terms": terms,
             "sm_mu95": sm, **fits.record(inputs, "kappa_lambda", spec_k, mc_factor)}
+
+
+def generation_sigma_ratio(meta: dict, sqrt_s: float) -> float:
+    """LO sigma of a non-resonant sample's generation point over sigma_SM: projections.sigma_hh_ratio(k0)
+    of a kappa_lambda sample, sum_k g_k A_k / sigma_SM (hh4b.heft at `sqrt_s`) of a five-coupling mixture."""
+    if meta.get("heft_generation") is None:
+        return float(projections.sigma_hh_ratio(generation_kappa_lambda(meta)))
+    terms = heft.sigma_terms(float(sqrt_s))
+    sigma_sm = float(heft.term_monomials(heft.benchmark("SM").couplings()) @ terms)
+    return float(heft.file_generation(meta) @ terms) / sigma_sm
 
 
 def _poi(result: LimitResult) -> dict:

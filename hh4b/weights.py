@@ -7,7 +7,10 @@ sumw (real data, foreign files) the weight is genWeight itself.
 Non-resonant samples store, per event, the coefficients of |M|^2 = a + b k + c k^2 for their
 kinematics. Reweighting the sample generated at k0 to k multiplies the weight by
 (a + b k + c k^2) / (a + b k0 + c k0^2); the `term` weights {a, b, c} / (a + b k0 + c k0^2)
-let any k be rebuilt later from three histograms.
+let any k be rebuilt later from three histograms. The denominator is the density the events were
+sampled from, |M|^2_gen: a + b k0 + c k0^2 for a kappa_lambda sample, sum_k g_k T_k for a sample of
+the five-coupling mixture (metadata `heft_generation`, hh4b.heft_histograms.generation_density);
+`density_ratio` and `kl_term_factors` take it per event.
 
 Statistical power of weighted events: `effective_entries` (Kish), (sum w)^2 / sum w^2.
 """
@@ -55,17 +58,20 @@ def kl_polynomial(a, b, c, kappa_lambda) -> np.ndarray:
     return a + b * kappa_lambda + c * kappa_lambda * kappa_lambda
 
 
+def density_ratio(msq, density) -> np.ndarray:
+    """Per-event msq / density: the reweighting factor to a point with |M|^2 = msq of events sampled
+    from |M|^2_gen = density; 0 where the density vanishes."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = msq / density
+    return np.where(density > 0, ratio, 0.0)
+
+
 def kl_ratio(a, b, c, kappa_lambda: float, generation_kl: float) -> np.ndarray:
     """Per-event reweighting factor from the generation point k0 to kappa_lambda."""
-    denominator = kl_polynomial(a, b, c, generation_kl)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = kl_polynomial(a, b, c, kappa_lambda) / denominator
-    return np.where(denominator > 0, ratio, 0.0)
+    return density_ratio(kl_polynomial(a, b, c, kappa_lambda), kl_polynomial(a, b, c, generation_kl))
 
 
-def kl_term_factors(a, b, c, generation_kl: float) -> dict[str, np.ndarray]:
-    """{a, b, c} / (a + b k0 + c k0^2): multiply the event weight to fill the `term` axis."""
-    denominator = kl_polynomial(a, b, c, generation_kl)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return {name: np.where(denominator > 0, coef / denominator, 0.0)
-                for name, coef in (("a", a), ("b", b), ("c", c))}
+def kl_term_factors(a, b, c, density) -> dict[str, np.ndarray]:
+    """{a, b, c} / density (per event: a + b k0 + c k0^2 for a kappa_lambda sample, the mixture's
+    |M|^2_gen for a five-coupling one): multiply the event weight to fill the `term` axis."""
+    return {name: density_ratio(coef, density) for name, coef in (("a", a), ("b", b), ("c", c))}

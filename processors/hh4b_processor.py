@@ -42,7 +42,7 @@ from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new
 from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.truthtag import chunk_rng, expand as truth_tag
-from hh4b.weights import event_weight, generation_kappa_lambda, kl_ratio, kl_term_factors
+from hh4b.weights import density_ratio, event_weight, kl_polynomial, kl_term_factors
 from hh4b import heft_histograms
 
 COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
@@ -138,7 +138,7 @@ class HH4bProcessor(processor.ProcessorABC):
         self._truth(out["truth"][dataset], events, jets, result, source)
         kl = kappa_lambda_inputs(events, meta) if nonresonant else None
         if kl is not None:
-            kl = (*(x[source] for x in kl[:3]), kl[3])
+            kl = tuple(x[source] for x in kl)
         self._fill(out["hists"], dataset, result, weight, kl)
         if kl is not None:
             heft_histograms.fill(out["hists"], dataset, result, weight, kl, events, source)
@@ -164,8 +164,8 @@ class HH4bProcessor(processor.ProcessorABC):
                       "score": np.clip(q["score"][rows].astype(np.float64), 0.0, 1.0 - 1e-9), "mhh": q["mhh"][rows]}
             hists["mhh_score"].fill(**common, weight=weight[rows])
             if kl is not None:
-                a, b, c, k0 = kl
-                factors = kl_term_factors(a[rows], b[rows], c[rows], k0)
+                a, b, c, density = kl
+                factors = kl_term_factors(a[rows], b[rows], c[rows], density[rows])
                 for term in TERMS:
                     hists["mhh_score_kl_terms"].fill(**common, term=term, weight=weight[rows] * factors[term])
 
@@ -244,15 +244,15 @@ class HH4bProcessor(processor.ProcessorABC):
 
     def _fill_kl(self, hists: dict, common: dict, mhh, weight, kl, rows) -> None:
         """kappa_lambda reweighted m_hh and the a/b/c term histograms (docs/formats.md)."""
-        a, b, c = (x[rows] for x in kl[:3])
-        k0 = kl[3]
+        a, b, c, density = (x[rows] for x in kl)
         n = len(mhh)
         klabels = np.repeat([kl_label(k) for k in self.kappa_lambdas], n)
-        kweights = np.concatenate([weight * kl_ratio(a, b, c, k, k0) for k in self.kappa_lambdas])
+        kweights = np.concatenate([weight * density_ratio(kl_polynomial(a, b, c, k), density)
+                                   for k in self.kappa_lambdas])
         tiled = {k: np.tile(v, len(self.kappa_lambdas)) for k, v in common.items() if k != "dataset"}
         hists["mhh_kl"].fill(dataset=common["dataset"], **tiled, kappa_lambda=klabels,
                              mhh=np.tile(mhh, len(self.kappa_lambdas)), weight=kweights)
-        factors = kl_term_factors(a, b, c, k0)
+        factors = kl_term_factors(a, b, c, density)
         tiled = {k: np.tile(v, len(TERMS)) for k, v in common.items() if k != "dataset"}
         hists["mhh_kl_terms"].fill(dataset=common["dataset"], **tiled, term=np.repeat(TERMS, n),
                                    mhh=np.tile(mhh, len(TERMS)),
@@ -273,9 +273,11 @@ def kappa_lambda_coefficients(events, filename) -> tuple[np.ndarray, np.ndarray,
 
 
 def kappa_lambda_inputs(events, meta: dict) -> tuple:
-    """(a, b, c, generation kappa_lambda) of a non-resonant chunk, read once per chunk."""
-    k0 = generation_kappa_lambda(meta)
-    return (*kappa_lambda_coefficients(events, meta.get("filename")), k0)
+    """(a, b, c, generation density |M|^2_gen) per event of a non-resonant chunk, read once per chunk:
+    the density is a + b k0 + c k0^2 at the generation kappa_lambda, or the five-coupling mixture's
+    (metadata heft_generation, hh4b.heft_histograms.generation_density)."""
+    a, b, c = kappa_lambda_coefficients(events, meta.get("filename"))
+    return a, b, c, heft_histograms.generation_density(events, a, b, c, meta)
 
 
 def finalise(output: dict) -> dict:

@@ -8,6 +8,7 @@ from hh4b.weights import (
     effective_entries,
     event_weight,
     generation_kappa_lambda,
+    kl_polynomial,
     kl_ratio,
     kl_term_factors,
 )
@@ -23,7 +24,7 @@ def test_kl_ratio_and_terms_rebuild_any_kappa():
     rng = np.random.default_rng(1)
     a, b, c = rng.uniform(1, 2, 50), rng.uniform(-1, 0, 50), rng.uniform(0.1, 0.3, 50)
     k0, k = 1.0, 4.5
-    factors = kl_term_factors(a, b, c, k0)
+    factors = kl_term_factors(a, b, c, kl_polynomial(a, b, c, k0))
     rebuilt = factors["a"] + factors["b"] * k + factors["c"] * k * k
     np.testing.assert_allclose(rebuilt, kl_ratio(a, b, c, k, k0), rtol=1e-12)
     np.testing.assert_allclose(kl_ratio(a, b, c, k0, k0), 1.0, rtol=1e-12)

@@ -12,7 +12,8 @@ quarks each match one distinct jet among the stored jets gets their indices, oth
 
 kappa_lambda input (non-resonant files, i.e. when any dataset has process `nonresonant`):
 signal events get a kappa drawn from constants.KAPPA_LAMBDA_TRAINING with the event weight
-reweighted to it (weight(k) = w * (a + b k + c k^2) / (a + b k0 + c k0^2), docs/formats.md);
+reweighted to it (weight(k) = w * (a + b k + c k^2) / (a + b k0 + c k0^2), docs/formats.md; for a
+sample of the five-coupling mixture the denominator is its |M|^2_gen, docs/heft.md);
 background events get a kappa drawn from the same list (notes 3.2.1; the notes record a bug
 where all background kappas were 1). All draws use `--seed`.
 
@@ -38,7 +39,6 @@ from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
 from hh4b.pairing import delta_r
 
 log = logging.getLogger(__name__)
-from hh4b.weights import generation_kappa_lambda
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
 CHUNK_EVENTS = 200_000
@@ -131,8 +131,11 @@ def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict
            "n_jets": ak.to_numpy(ak.num(jets.pt, axis=1))}
     out.update(event_columns(events))
     if "KappaLambda" in events.fields and set("abc") <= set(events.KappaLambda.fields):
+        from hh4b.heft_histograms import generation_density
+
         for name in "abc":  # |M|^2 = a + b k + c k^2 (NanoEvents groups KappaLambda_{a,b,c})
             out[name] = ak.to_numpy(events.KappaLambda[name]).astype(np.float64)
+        out["density"] = generation_density(events, out["a"], out["b"], out["c"], metadata)
     return {k: v[keep] for k, v in out.items()}
 
 
@@ -161,9 +164,8 @@ def assign_kappa(data: dict, metadata: dict, rng: np.random.Generator) -> tuple[
     factor = np.ones(n)
     if metadata.get("process") == "nonresonant":
         if all(c in data for c in "abc"):
-            k0 = generation_kappa_lambda(metadata)
             a, b, c = data["a"], data["b"], data["c"]
-            denominator = a + b * k0 + c * k0 * k0
+            denominator = data["density"]  # |M|^2_gen: a + b k0 + c k0^2, or the five-coupling mixture's
             factor = np.divide(a + b * kappa + c * kappa * kappa, denominator,
                                out=np.zeros(n), where=denominator != 0)
         elif "kappa_lambda" in metadata:

@@ -147,7 +147,6 @@ def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_gr
     heft_<method>.json, a Markdown table and the figures into `report`; returns the same dict.
     """
     from hh4b.limits import branching_ratio
-    from hh4b.weights import generation_kappa_lambda
 
     datasets = out.datasets("nonresonant")
     if not datasets or TERMS_HIST not in out.hists or hasattr(inputs, "slices"):
@@ -156,9 +155,8 @@ def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_gr
     xfac = projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s)
     terms = term_templates(inputs, datasets) * xfac
     lo_terms = heft.sigma_terms(float(args.sqrt_s))
-    k0 = generation_kappa_lambda(meta)
     sigma_file_fb = float(meta["xsec_pb"]) * 1000.0 / branching_ratio(out, datasets[0]) * xfac
-    sigma_gen_lo = float(heft.kappa_lambda_generation(k0) @ lo_terms)
+    sigma_gen_lo = float(heft.file_generation(meta) @ lo_terms)
 
     def sigma_of(point):
         return sigma_file_fb * float(heft.term_monomials(point.couplings()) @ lo_terms) / sigma_gen_lo
