@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         f"[{C.RESONANT_MASS_RANGE[0]:g}, {C.RESONANT_MASS_RANGE[1]:g}]")
     parser.add_argument("--kappa-lambda", type=float, default=None,
                         help=f"nonresonant: generation kappa_lambda (default {C.NONRESONANT_GENERATION_KL:g})")
+    parser.add_argument("--heft-mixture", action="store_true",
+                        help="nonresonant: sample the five-coupling HEFT mixture of hh4b.constants."
+                        "HEFT_GENERATION_MIXTURE (SM and benchmarks, docs/heft.md) instead of one kappa_lambda; "
+                        "the file metadata 'heft_generation' records it and the analysis reweights from it "
+                        "(not with --kappa-lambda)")
     parser.add_argument("--lhe", help="shower, cluster and detector-simulate this Les Houches file (.lhe or .lhe.gz)")
     parser.add_argument("--process", help="physics process recorded in the metadata (default: from the sample)")
     parser.add_argument("--xsec-pb", type=float, help="override the cross section written to the metadata (pb)")
@@ -70,6 +75,10 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--lhe goes with --sample lhe, not {sample!r}")
     if not args.output:
         raise ConfigError("give --output FILE.root")
+    if args.heft_mixture:
+        from hh4b.generate.nonresonant import check_heft_mixture
+
+        check_heft_mixture(sample, args.kappa_lambda)
     if sample == "qcd4b":
         from hh4b.generate.qcd4b import generate_qcd4b
 
@@ -82,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
 
     metadata = generate_file(sample, args.output, args.events, args.seed, sqrt_s=args.sqrt_s, mass=args.mass,
                              kappa_lambda=args.kappa_lambda, lhe=args.lhe, xsec_pb=args.xsec_pb, process=args.process,
-                             progress=not args.no_progress)
+                             progress=not args.no_progress, heft_mixture=args.heft_mixture)
     summary = {k: metadata[k] for k in ("sample", "process", "n_events", "xsec_pb", "sumw", "seed")}
     print(f"wrote {args.output}: {json.dumps(summary)}")
     return 0

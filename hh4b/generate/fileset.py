@@ -1,12 +1,14 @@
 """fileset.json (coffea's shape) and `hh4b generate --fileset`: make every missing file with Dask.
 
 Each dataset's `metadata.generate` block says how to (re)make its files:
-`{"sample": ..., "events": N, "seed": S, "mass"/"kappa_lambda"/"lhe"/...: ...}`; the k-th file of
+`{"sample": ..., "events": N, "seed": S, "mass"/"kappa_lambda"/"lhe"/...: ...}` (`"heft_mixture": true`:
+a non-resonant sample at the five-coupling mixture, `hh4b generate --heft-mixture`); the k-th file of
 a dataset uses seed S + k. Relative file paths are taken relative to the fileset's folder.
 Missing files become Dask tasks (a LocalCluster by default, any scheduler by address, or batch jobs
 of a dask-jobqueue configuration, hh4b.jobqueue); when
-they are done, the metadata (xsec_pb, br_forced, sumw, n_events, sqrt_s, seed) of every dataset whose files
-all exist is refreshed from the files and the fileset is rewritten in place.
+they are done, the metadata (xsec_pb, br_forced, sumw, n_events, sqrt_s, seed, and heft_generation of
+mixture files) of every dataset whose files all exist is refreshed from the files and the fileset is
+rewritten in place.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from hh4b.errors import ConfigError, InputFileError
 PROCESSES = ("resonant", "nonresonant", "qcd", "qcd4b", "ttbar", "data")
 START_TIMEOUT_S = 60.0
 QCD4B_OPTIONS = ("shower_veto", "jet_filter", "higgs_window")
-GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", *QCD4B_OPTIONS)
+GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", "heft_mixture",
+                    *QCD4B_OPTIONS)
 
 
 def load_fileset(path: str | os.PathLike) -> dict:
@@ -79,9 +82,22 @@ def missing_jobs(fileset_path: str | os.PathLike, fileset: dict) -> list[dict]:
                 if option in options and generate["sample"] != "qcd4b":
                     raise ConfigError(f"fileset {fileset_path}: dataset {name!r}: generate option {option} "
                                       f"applies to sample qcd4b only, not {generate['sample']!r}")
+            _check_heft_mixture(fileset_path, name, generate)
             jobs.append({"sample": generate["sample"], "output": str(target), "events": int(generate["events"]),
                          "seed": int(generate["seed"]) + k, "progress": False, **options})
     return jobs
+
+
+def _check_heft_mixture(fileset_path, name: str, generate: dict) -> None:
+    """The generate option heft_mixture is true or false, and true only for sample nonresonant without kappa_lambda."""
+    where = f"fileset {fileset_path}: dataset {name!r}: generate option heft_mixture"
+    value = generate.get("heft_mixture", False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where} must be true or false, not {value!r}")
+    if value and generate["sample"] != "nonresonant":
+        raise ConfigError(f"{where} applies to sample nonresonant only, not {generate['sample']!r}")
+    if value and "kappa_lambda" in generate:
+        raise ConfigError(f"{where} and kappa_lambda: give one (the mixture sets all five couplings)")
 
 
 def _run_job(job: dict) -> str:
@@ -89,7 +105,8 @@ def _run_job(job: dict) -> str:
         from hh4b.generate.qcd4b import generate_qcd4b
 
         options = {k: v for k, v in job.items() if k not in ("sample", "output", "events", "seed", "mass",
-                                                                "kappa_lambda", "lhe", "process", "xsec_pb")}
+                                                                "kappa_lambda", "lhe", "process", "xsec_pb",
+                                                                "heft_mixture")}
         generate_qcd4b(job["output"], job["events"], job["seed"], **options)
     else:
         from hh4b.generate.pythia_driver import generate_file
@@ -139,7 +156,9 @@ def run_jobs(jobs: list[dict], scheduler: str | None = None, workers: int = 2, p
 
 
 def refresh_metadata(fileset_path: str | os.PathLike, fileset: dict) -> dict:
-    """Copy xsec_pb, br_forced, sumw, n_events, sqrt_s, seed from the files into each complete dataset."""
+    """Copy xsec_pb, br_forced, sumw, n_events, sqrt_s, seed from the files into each complete dataset,
+    and the files' heft_generation (how a five-coupling mixture sample was generated, which the
+    analysis reweights from) when they have one."""
     from hh4b.generate.writer import read_metadata
 
     for dataset in fileset.values():
@@ -157,6 +176,12 @@ def refresh_metadata(fileset_path: str | os.PathLike, fileset: dict) -> dict:
         md["n_events"] = sum(m["n_events"] for m in found)
         md["sqrt_s"] = found[0]["sqrt_s"]
         md["seed"] = found[0]["seed"]
+        generations = [m.get("heft_generation") for m in found]
+        if any(g is not None for g in generations):
+            if any(g != generations[0] for g in generations):
+                raise InputFileError(f"fileset {fileset_path}: the files of one dataset were generated at different "
+                                     "five-coupling mixtures (metadata heft_generation)")
+            md["heft_generation"] = generations[0]
     return fileset
 
 

@@ -5,6 +5,9 @@ with |M|^2 = a + b k + c k^2 from hh4b.gghh (P = G_F^2 / (512 (2 pi)^3)), at the
 point k_gen (default constants.NONRESONANT_GENERATION_KL = 0: it keeps the effective sample
 size >= 24% of N for every k in [-5, 10], generation.md). Each event stores (a, b, c) so that
 any kappa_lambda is an exact reweighting: w(k) = (a + b k + c k^2) / (a + b k_gen + c k_gen^2).
+With `hh4b generate --heft-mixture` the process samples the five-coupling mixture of
+constants.HEFT_GENERATION_MIXTURE instead (`heft_mixture_generation`; the file metadata records it as
+`heft_generation`, docs/heft.md), and the reweighting divides by that mixture's |M|^2.
 
 Speed: the loop integrals cost ~1 ms per phase-space point, far too much for Pythia's trial
 points, so (a, b, c) are tabulated once per process on a grid in (sqrt(s), cos^2 theta) and
@@ -166,8 +169,9 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
     sigmaKin for trial points, so the explicit form is the safe one.
 
     With `generation` (15 numbers g_k, hh4b.heft.generation_vector: a five-coupling point or a
-    mixture) the process samples |M|^2 = sum_k g_k T_k with one spline of that sum, and
-    `coefficients_for` gives the 15 terms T_k (kappa_lambda is then unused).
+    mixture) the process samples |M|^2 = sum_k g_k T_k with one spline of that sum (kappa_lambda
+    is then unused); `coefficients_for` still gives (a, b, c), the other twelve terms come from
+    `heft_branches` on the same grid.
     """
 
     def __init__(self, kappa_lambda: float = constants.NONRESONANT_GENERATION_KL,
@@ -188,10 +192,13 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
     def coefficients_for(self, s, t):
         """(a, b, c) of |M|^2 = a + b k + c k^2 at s-hat = s, t-hat = t (GeV^2).
 
-        Floats for scalar (s, t); three arrays for arrays (e.g. a batch's sHat, tHat)."""
+        Floats for scalar (s, t); three arrays for arrays (e.g. a batch's sHat, tHat). With a
+        five-coupling `generation` they are the terms T_1, T_7, T_3 of its grid."""
         if np.ndim(s) == 0 and np.ndim(t) == 0:
-            return self.grid.coefficients(float(s), float(t))
-        return self.grid.coefficients_array(s, t)
+            values = self.grid.coefficients(float(s), float(t))
+        else:
+            values = self.grid.coefficients_array(s, t)
+        return values if self.generation is None else tuple(values[k] for k in heft.KL_TERMS)
 
     # --- Pythia interface ---
     def name(self):
@@ -258,6 +265,27 @@ def configure_nonresonant(pythia, kappa_lambda: float = constants.NONRESONANT_GE
     process = GGToHHProcess(kappa_lambda, params, generation)
     pythia.setSigmaPtr(process)
     return process
+
+
+def check_heft_mixture(sample: str, kappa_lambda: float | None) -> None:
+    """ConfigError unless `--heft-mixture` goes with `--sample nonresonant` and no `--kappa-lambda`."""
+    if sample != "nonresonant":
+        raise ConfigError(f"--heft-mixture goes with --sample nonresonant, not {sample!r}")
+    if kappa_lambda is not None:
+        raise ConfigError("--heft-mixture and --kappa-lambda: give one (the mixture sets all five couplings)")
+
+
+def heft_mixture_generation(sample: str, kappa_lambda: float | None,
+                            sqrt_s: float = constants.SQRT_S) -> tuple[np.ndarray, dict]:
+    """The generation vector of constants.HEFT_GENERATION_MIXTURE at `sqrt_s` (hh4b.heft.default_generation)
+    and the file metadata record `heft_generation` that describes it (docs/heft.md): the mixture's
+    fractions, each point's couplings, sqrt(s) and the 15 g_k of |M|^2_gen = sum_k g_k T_k."""
+    check_heft_mixture(sample, kappa_lambda)
+    mixture = dict(constants.HEFT_GENERATION_MIXTURE)
+    vector = heft.default_generation(float(sqrt_s))
+    record = {"mixture": mixture, "couplings": {name: list(heft.benchmark(name).couplings()) for name in mixture},
+              "sqrt_s": float(sqrt_s), "terms": list(heft.TERM_NAMES), "vector": [float(g) for g in vector]}
+    return vector, record
 
 
 def forced_branching_ratio(pythia) -> float:

@@ -114,9 +114,10 @@ def _open_lhe(lhe: str | os.PathLike, workdir: Path) -> Path:
 
 
 def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa_lambda: float | None,
-                lhe_plain: Path | None, shower_veto=None) -> tuple[pythia8mc.Pythia, JetHook, list[str], object]:
-    """A configured, initialised Pythia with the jet hook (and the shower veto, when given);
-    returns (pythia, hook, settings, keep-alive)."""
+                lhe_plain: Path | None, shower_veto=None,
+                generation=None) -> tuple[pythia8mc.Pythia, JetHook, list[str], object]:
+    """A configured, initialised Pythia with the jet hook (and the shower veto, when given; `generation`:
+    a non-resonant five-coupling generation vector); returns (pythia, hook, settings, keep-alive)."""
     settings = ["Next:numberCount = 0", "Print:quiet = on", "Random:setSeed = on", f"Random:seed = {int(seed)}",
                 "PDF:useHard = on", f"PDF:pHardSet = {C.PYTHIA_PDF_SET}", f"25:m0 = {C.M_H:g}", f"6:m0 = {C.M_T:g}"]
     if sample == "lhe":
@@ -131,7 +132,7 @@ def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa
             raise ConfigError(f"Pythia rejected the setting {line!r}")
     keep_alive = None
     if sample == "nonresonant":
-        keep_alive = _configure_nonresonant(pythia, kappa_lambda)
+        keep_alive = _configure_nonresonant(pythia, kappa_lambda, generation)
     hook = DileptonVetoJetHook(veto=shower_veto) if sample == "ttbar" else JetHook(veto=shower_veto)
     hook.info = pythia.infoPython()
     pythia.setUserHooksPtr(hook)
@@ -144,12 +145,13 @@ def make_pythia(sample: str, seed: int, sqrt_s: float, mass: float | None, kappa
     return pythia, hook, settings, keep_alive
 
 
-def _configure_nonresonant(pythia, kappa_lambda):
+def _configure_nonresonant(pythia, kappa_lambda, generation=None):
     try:
         from hh4b.generate.nonresonant import configure_nonresonant
     except ImportError as err:
         raise ConfigError(f"sample 'nonresonant' is not available yet ({err})") from None
-    return configure_nonresonant(pythia, C.NONRESONANT_GENERATION_KL if kappa_lambda is None else kappa_lambda)
+    return configure_nonresonant(pythia, C.NONRESONANT_GENERATION_KL if kappa_lambda is None else kappa_lambda,
+                                 generation=generation)
 
 
 def _kl_coefficients(process_object, info: ak.Array) -> dict[str, np.ndarray]:
@@ -252,7 +254,7 @@ def _concatenate(batches: list[dict]) -> dict:
 def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int, *, sqrt_s: float = C.SQRT_S,
                   mass: float | None = None, kappa_lambda: float | None = None, lhe: str | os.PathLike | None = None,
                   xsec_pb: float | None = None, process: str | None = None, progress: bool = True,
-                  shower_veto=None, min_quality_jets: int = 0) -> dict:
+                  shower_veto=None, min_quality_jets: int = 0, heft_mixture: bool = False) -> dict:
     """Generate one NanoAOD-style ROOT file and return its metadata dict (docs/formats.md).
 
     sample: resonant (needs mass), nonresonant (kappa_lambda, default the generation point),
@@ -264,8 +266,15 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     min_quality_jets: a generator-level filter, as NanoAOD's: events with fewer jets of pT > TAG_JET_PT_MIN
     and |eta| < TAG_JET_ETA_MAX (as stored, `filter_quality_jets`) are not written, since no tag
     category can hold them; sumw, sumw2 and n_generated count them, metadata "jet_filter" says how many.
+    heft_mixture (nonresonant, without kappa_lambda): sample the five-coupling mixture
+    constants.HEFT_GENERATION_MIXTURE instead of a kappa_lambda point; metadata "heft_generation" records it.
     """
     _validate(sample, events, seed, sqrt_s, mass, lhe)
+    generation = heft_generation = None
+    if heft_mixture:
+        from hh4b.generate.nonresonant import heft_mixture_generation
+
+        generation, heft_generation = heft_mixture_generation(sample, kappa_lambda, sqrt_s)
     if shower_veto is not None and (sample != "lhe" or xsec_pb is None):
         raise ConfigError("the shower veto needs sample 'lhe' and its cross section (xsec_pb): "
                           "Pythia's own cross section would count the vetoed events as rejected")
@@ -275,7 +284,7 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
         lhe_plain = _open_lhe(lhe, Path(workdir)) if sample == "lhe" else None
         try:
             pythia, hook, settings, keep_alive = make_pythia(sample, seed, sqrt_s, mass, kappa_lambda, lhe_plain,
-                                                             shower_veto)
+                                                             shower_veto, generation)
         except InputFileError:
             raise InputFileError(f"Pythia could not initialise from the LHE file {lhe}") from None
         rng = np.random.default_rng([int(seed), 20240611])
@@ -296,7 +305,7 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
     veto = shower_veto.summary() if shower_veto is not None else {"n_vetoed": 0, "sumw_vetoed": 0.0,
                                                                    "sumw2_vetoed": 0.0}
     generation_kl = None
-    if sample == "nonresonant":
+    if sample == "nonresonant" and generation is None:
         generation_kl = C.NONRESONANT_GENERATION_KL if kappa_lambda is None else float(kappa_lambda)
     dropped = {"n": veto["n_vetoed"] + jet_filter.get("n_filtered", 0),
                "sumw": veto["sumw_vetoed"] + jet_filter.get("sumw_filtered", 0.0),
@@ -315,6 +324,8 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
         metadata["shower_veto"] = veto
     if min_quality_jets:
         metadata["jet_filter"] = jet_filter
+    if heft_generation is not None:
+        metadata["heft_generation"] = heft_generation
     writer.write_events(path, columns, metadata)
     return metadata
 
