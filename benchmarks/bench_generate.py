@@ -45,7 +45,8 @@ def _interleaved(sample: str, options: dict, events: int, chunk: int = 125) -> d
 
     if sample == "lhe":
         return {}
-    pythia, hook, settings, keep = D.make_pythia(sample, 7, 13000.0, options.get("mass"), options.get("kappa_lambda"), None)
+    pythia, hook, settings, keep = D.make_pythia(sample, 7, 13000.0, options.get("mass"), options.get("kappa_lambda"),
+                                                 None)
     bare = pythia8mc.Pythia("", False)
     for line in settings:
         bare.readString(line)
@@ -103,7 +104,7 @@ def _bench(sample: str, events: int, queue) -> None:
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
         if sample == "qcd":
             result["four_tag"] = _four_tag(path)
-            for wp, stats in result["four_tag"].items():
+            for stats in result["four_tag"].values():
                 stats["kish_per_cpu_hour"] = stats["kish"] / cpu * 3600
     result["interleaved"] = _interleaved(sample, options, min(events, 1000))
     queue.put(result)

@@ -137,7 +137,8 @@ def main() -> None:
     print(f"generation ratio five / kappa_lambda: {gen['ratio_five_over_kl']:.3f} per event, "
           f"{gen['ratio_per_trial']:.3f} per trial point")
     print(f"reweighting: {1e9 * rew['cpu_s_per_event_point_five']:.2f} ns per event per point (five couplings) "
-          f"against {1e9 * rew['cpu_s_per_event_point_kl']:.2f} ns (kappa_lambda): ratio {rew['ratio_five_over_kl']:.2f}"
+          f"against {1e9 * rew['cpu_s_per_event_point_kl']:.2f} ns (kappa_lambda): "
+          f"ratio {rew['ratio_five_over_kl']:.2f}"
           f" ({rew['events']} events x {rew['points']} points x {rew['repeats']})")
     print(f"reweighting, all points in one matrix product: {1e9 * rew['cpu_s_per_event_point_five_matrix']:.2f} ns "
           f"per event per point: ratio {rew['ratio_matrix_over_kl']:.2f} to kappa_lambda")

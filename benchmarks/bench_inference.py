@@ -16,8 +16,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +36,7 @@ from hh4b.methods import SpanetModel, build_methods  # noqa: E402
 from hh4b.nn.dnn import DenseClassifier, export_onnx  # noqa: E402
 from hh4b.nn.export_onnx import export_spanet  # noqa: E402
 from hh4b.nn.spanet import SPANET_PRESETS, Spanet  # noqa: E402
+
 from toys import hh_events  # noqa: E402
 
 

@@ -24,10 +24,10 @@ import awkward as ak
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from toys import hh_events, ttbar_events, write_nanoaod  # noqa: E402
-
 from hh4b.cutbased import analyse  # noqa: E402
 from hh4b.events import make_jets  # noqa: E402
+
+from toys import hh_events, ttbar_events, write_nanoaod  # noqa: E402
 
 
 def toy_jets(n: int, seed: int) -> ak.Array:

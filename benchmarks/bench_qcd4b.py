@@ -157,7 +157,8 @@ def measure_files(paths: list[str], cpu_seconds: float | None = None) -> dict:
     wall = sum(sum(m["qcd4b"]["seconds"].values()) for m in metas)
     cpu = cpu_seconds or wall
     report = {"files": [str(p) for p in paths], "events": sum(m.get("n_generated", m["n_events"]) for m in metas),
-              "stage_seconds_from_metadata": round(wall, 1), "cpu_s": round(cpu, 1), "goal_per_cpu_hour": 20000, "pythia_only_per_cpu_hour": 350}
+              "stage_seconds_from_metadata": round(wall, 1), "cpu_s": round(cpu, 1), "goal_per_cpu_hour": 20000,
+              "pythia_only_per_cpu_hour": 350}
     for wp in (C.BTAG_WP_RESONANT, C.BTAG_WP_NONRESONANT):
         for tagging in (False, True):
             parts = [analysis_weights(p, wp, tagging) for p in paths]
@@ -178,7 +179,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--pythia-qcd", help="Pythia-only QCD file (hh4b generate --sample qcd) for the m_4j shape")
     parser.add_argument("--bias-powers", type=float, nargs=2, metavar=("P4", "P3"),
-                        help="selection bias powers of the softest and second-softest b-quark pT (default: the scheme's)")
+                        help="selection bias powers of the softest and second-softest b-quark pT "
+                             "(default: the scheme's)")
     parser.add_argument("--scheme", choices=("5fs", "4fs"), default="5fs", help="flavour scheme (default: %(default)s)")
     parser.add_argument("--no-shower-veto", action="store_true", help="shower every event fully")
     parser.add_argument("--files", nargs="+", help="measure these generated qcd4b files instead of generating")

@@ -32,8 +32,13 @@ import numpy as np
 from hh4b import console
 from hh4b.bkgmodel import HIST_NAME, MULTIJET_PROCESSES, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
 from hh4b.errors import ConfigError, HH4bError, InputFileError
-from hh4b.nn.reweight import (ReweightConfig, control_region_normalisation, density_ratio, train_ensemble,
-                               train_reweighter)
+from hh4b.nn.reweight import (
+    ReweightConfig,
+    control_region_normalisation,
+    density_ratio,
+    train_ensemble,
+    train_reweighter,
+)
 from hh4b.selection import region_codes
 
 log = logging.getLogger(__name__)
@@ -135,7 +140,8 @@ def multijet_columns(columns: dict, metadata: dict, method: str) -> tuple[dict, 
         if datasets:
             mask = np.isin(columns["dataset"], datasets) & (columns["method"] == method)
             return select(columns, mask), datasets, process
-    raise ConfigError(f"background model: no multijet datasets (process {' or '.join(MULTIJET_PROCESSES)}) in the outputs")
+    raise ConfigError(f"background model: no multijet datasets (process {' or '.join(MULTIJET_PROCESSES)}) "
+                      "in the outputs")
 
 
 def gather_columns(output: dict) -> dict:
@@ -178,8 +184,10 @@ def processor_pass(options: dict, fileset_path, process: str, methods, models_di
 def add_arguments(parser) -> None:
     parser.add_argument("output_dir", help="directory with output.coffea from `hh4b run --save-columns`")
     parser.add_argument("--method", action="append", help="pairing/selection method(s) to model (default: cut_mindr)")
-    parser.add_argument("--ensemble", type=int, default=10, help="bootstrap retrainings (talk: 100; default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=ReweightConfig.epochs, help="max epochs per training (default: %(default)s)")
+    parser.add_argument("--ensemble", type=int, default=10,
+                        help="bootstrap retrainings (talk: 100; default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=ReweightConfig.epochs,
+                        help="max epochs per training (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every training and bootstrap")
     parser.add_argument("--fileset", default=None,
                         help="fileset of the processor pass that applies the models (default: the one `hh4b run` used)")

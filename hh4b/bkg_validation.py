@@ -159,7 +159,8 @@ def template_stat(h, method: str) -> dict:
     coarse = out[f"limit_{LIMIT_BINS}"]
     rel = [r for r in coarse["rel_stat"] if np.isfinite(r)]
     out["summary"] = (f"{LIMIT_BINS}-bin limit binning: {min(rel):.0%} to {max(rel):.0%} "
-                      f"({coarse['bins_over_goal']} of {coarse['filled_bins']} filled bins above {TEMPLATE_STAT_GOAL:.0%}); "
+                      f"({coarse['bins_over_goal']} of {coarse['filled_bins']} filled bins above "
+                      f"{TEMPLATE_STAT_GOAL:.0%}); "
                       f"total SR yield {values.sum():.4g} +- {np.sqrt(variances.sum()):.2g}") if rel else "empty"
     return out
 
@@ -187,6 +188,7 @@ def write_report(directory: Path, method: str, rows: list[dict], stat: dict, dev
         "(predicted_ensemble = spread of the bootstrap retrainings; non_closure_pct = 100 (1 - predicted / "
         "observed); chi2_<var> = shape chi2/ndf of the normalised distributions).\n\n" + "\n".join(lines)
         + "\n\n" + "\n".join(notes) + f"\n\n## SR template statistical uncertainty\n\n{stat['summary']}. "
-        f"Goal of issue 8: at most {TEMPLATE_STAT_GOAL:.0%} per bin.\n\n| m_hh bin [GeV] | yield | stat |\n|---|---|---|\n"
+        f"Goal of issue 8: at most {TEMPLATE_STAT_GOAL:.0%} per bin.\n\n"
+        "| m_hh bin [GeV] | yield | stat |\n|---|---|---|\n"
         + "\n".join(bins) + f"\n\nProcessor fill vs torch on the saved columns: largest relative bin "
         f"difference {deviation:.1e}.\n")

@@ -122,7 +122,7 @@ class BackgroundModel:
                 raise InputFileError(f"{self.directory / method}: no nominal.onnx (has {sorted(per)})")
             if len({r.features for r in per.values()}) != 1:
                 raise InputFileError(f"{self.directory / method}: variations use different input features")
-            for name, r in per.items():
+            for r in per.values():
                 trained = r.card.get("dhh_centre")
                 if trained is not None and not np.allclose(trained, centre):
                     raise ConfigError(f"{r.model.path}: trained with regions around centre {tuple(trained)}, "

@@ -25,11 +25,10 @@ from __future__ import annotations
 
 import awkward as ak
 import numpy as np
+from coffea.nanoevents import NanoAODSchema
 
 from hh4b.constants import CMS_BTAG_DEFAULT_ERA, CMS_BTAG_TAGGERS, CMS_BTAG_THRESHOLDS
 from hh4b.errors import ConfigError, InputFileError
-
-from coffea.nanoevents import NanoAODSchema
 
 
 class NanoSchema(NanoAODSchema):

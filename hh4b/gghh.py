@@ -28,7 +28,6 @@ import numpy as np
 
 from hh4b import constants, loops
 
-
 SIN2_THETA_MIN_GBOX = 1e-3
 
 

@@ -191,12 +191,12 @@ def _box_s_kernel(s, t, split, mh2, m2, nodes, weights):
             sign = -1.0 if side == 0 else 1.0
             for triangle in range(2):
                 for k in range(n):
-                    for l in range(n):
+                    for j in range(n):
                         if triangle == 0:
-                            r, q = nodes[k], nodes[k] * nodes[l]
+                            r, q = nodes[k], nodes[k] * nodes[j]
                         else:
-                            r, q = nodes[k] * nodes[l], nodes[k]
-                        jac = nodes[k] * weights[k] * weights[l]
+                            r, q = nodes[k] * nodes[j], nodes[k]
+                        jac = nodes[k] * weights[k] * weights[j]
                         x4 = split[i] + sign * width * r * r
                         dx4 = width * 2.0 * r
                         y, dy = _deformed(0.5 * (1.0 - q) ** power)
@@ -256,12 +256,12 @@ def _box_tu_kernel(t, u, mh2, m2, nodes, weights):
         total = 0.0 + 0.0j
         for k in range(nodes.shape[0]):
             v = nodes[k]
-            for l in range(nodes.shape[0]):
-                y = nodes[l]
+            for j in range(nodes.shape[0]):
+                y = nodes[j]
                 x1, x3 = (1.0 - v) * y, (1.0 - v) * (1.0 - y)
                 b = 2.0 * m2 - mh2 * x3 - u[i] * v
                 c = m2 - t[i] * x1 * x3 - mh2 * x1 * v
-                total += _i_int(m2, b, complex(c, 0.0)) * (1.0 - v) * weights[k] * weights[l]
+                total += _i_int(m2, b, complex(c, 0.0)) * (1.0 - v) * weights[k] * weights[j]
         out[i] = total
     return out
 

@@ -26,11 +26,14 @@ log = logging.getLogger(__name__)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fileset", default="fileset.json", help="fileset to process (default: %(default)s)")
-    parser.add_argument("--output", default="outputs", help="directory for histograms, limits and reports (default: %(default)s)")
+    parser.add_argument("--output", default="outputs",
+                        help="directory for histograms, limits and reports (default: %(default)s)")
     parser.add_argument("--models", default="models", help="directory of ONNX models (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
-    parser.add_argument("--lumi", type=float, default=300.0, help="integrated luminosity in fb^-1 for the limits (default: %(default)s)")
-    parser.add_argument("--sqrt-s", type=float, default=14000.0, help="centre-of-mass energy of the limits in GeV (default: %(default)s)")
+    parser.add_argument("--lumi", type=float, default=300.0,
+                        help="integrated luminosity in fb^-1 for the limits (default: %(default)s)")
+    parser.add_argument("--sqrt-s", type=float, default=14000.0,
+                        help="centre-of-mass energy of the limits in GeV (default: %(default)s)")
     parser.add_argument("--analysis", choices=ANALYSES, action="append",
                         help="run only this analysis (repeatable; default: both)")
     parser.add_argument("--max-bins", type=int, default=6,

@@ -21,10 +21,10 @@ import awkward as ak
 import numpy as np
 
 from hh4b.constants import SPANET_MAX_JETS
+from hh4b.cutbased import builtin_jet_indices
 from hh4b.errors import ConfigError
 from hh4b.features import higgs_features
 from hh4b.inference import DNNScorer, OnnxModel
-from hh4b.cutbased import builtin_jet_indices
 from hh4b.pairing import higgs_candidates
 from hh4b.selection import to_padded
 

@@ -193,8 +193,8 @@ def goal_rows(classifiers: list[dict], resonant: list[dict], kappas: list[dict])
             goal = f"M{mass:g}: {spanet} limit >= 10% below {dnn}"
             blocked = _not_comparable(goal, spanet, dnn, {spanet: s.get("mc_limited"), dnn: d.get("mc_limited")})
             gain = 1.0 - s["expected"] / d["expected"]
-            rows.append(blocked or {"goal": goal, "measured": f"{s['expected']:.3g} vs {d['expected']:.3g} fb "
-                                                              f"({gain:+.0%})", "holds": "yes" if gain >= 0.10 else "no"})
+            measured = f"{s['expected']:.3g} vs {d['expected']:.3g} fb ({gain:+.0%})"
+            rows.append(blocked or {"goal": goal, "measured": measured, "holds": "yes" if gain >= 0.10 else "no"})
         by_method = {k["method"]: k for k in kappas}
         s, d = by_method.get(spanet), by_method.get(dnn)
         if not (s and d and s.get("pl_width") is not None and d.get("pl_width") is not None):
@@ -261,7 +261,8 @@ def _heft_section(limits_dir: Path) -> str:
         method = path.stem.removeprefix("heft_")
         text += (f"### {method}\n\nExpected 95% CL limits on sigma(gg -> hh) at the benchmark points, at the "
                  f"luminosity and sqrt(s) given to `hh4b limits`.\n\n{path.read_text()}\n"
-                 f"Figures: `{limits_dir.name}/heft_c2_scan_{method}.png`, `{limits_dir.name}/heft_kl_c2_{method}.png`.\n\n")
+                 f"Figures: `{limits_dir.name}/heft_c2_scan_{method}.png`, "
+                 f"`{limits_dir.name}/heft_kl_c2_{method}.png`.\n\n")
     return text
 
 
@@ -296,7 +297,8 @@ def build_report(output_dir: Path, models_dir: Path, limits_dir: Path) -> Path:
             "\nMean ± sample std over the card's `metrics_over_seeds` trainings (`hh4b train dnn --seeds K`), "
             "else one training (paper: 10). ACC/AUC are on each model's own validation events: the DNNs on "
             "four-tag events against qcd4b + ttbar, SPA-NET on all jets and tag counts against qcd4b + ttbar "
-            "(samples independent of data/). `AUC on DNN events` scores every model on the DNNs' validation events (studies/compare_classifiers.py; card block "
+            "(samples independent of data/). `AUC on DNN events` scores every model on the DNNs' validation events "
+            "(studies/compare_classifiers.py; card block "
             "`metrics_dnn_validation`), the like-for-like comparison (DNN: first seed = the shipped model). "
             "Paper: SPA-NET > DNN(SPA-NET pairing) > DNN(min-dR) in AUC; our samples are smaller and our "
             "detector is parametrised, so absolute AUCs differ.\n")),

@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes, or batch jobs with --jobqueue/--cluster (default: %(default)s)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="entries per chunk (default: %(default)s)")
     parser.add_argument("--output", default="outputs", help="output directory (default: %(default)s)")
-    parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB, help="luminosity in fb^-1 (default: %(default)s)")
+    parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB,
+                        help="luminosity in fb^-1 (default: %(default)s)")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (implies dask)")
     batch.add_arguments(parser)
     parser.add_argument("--retries", type=int, default=1, help="retries of a failing chunk (default: %(default)s)")

@@ -139,11 +139,15 @@ def _check(sqrt_s: float, m_t: float, m_h: float, scale_factor: float) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kappa-lambda", type=float, default=1.0, help="trilinear coupling / SM (default 1)")
-    parser.add_argument("--sqrt-s", type=float, default=constants.SQRT_S, help="collider energy in GeV (default: %(default)s)")
+    parser.add_argument("--sqrt-s", type=float, default=constants.SQRT_S,
+                        help="collider energy in GeV (default: %(default)s)")
     parser.add_argument("--table", action="store_true", help="print sigma(k)/sigma(1) for a range of k")
-    parser.add_argument("--pdf-set", type=int, default=constants.PYTHIA_PDF_SET, help="Pythia PDF:pSet (default: %(default)s)")
-    parser.add_argument("--alpha-s", type=float, default=constants.ALPHA_S_MZ, help="alpha_s(m_Z) (default: %(default)s)")
-    parser.add_argument("--alpha-s-order", type=int, default=2, choices=(1, 2), help="running order of alpha_s (default: %(default)s)")
+    parser.add_argument("--pdf-set", type=int, default=constants.PYTHIA_PDF_SET,
+                        help="Pythia PDF:pSet (default: %(default)s)")
+    parser.add_argument("--alpha-s", type=float, default=constants.ALPHA_S_MZ,
+                        help="alpha_s(m_Z) (default: %(default)s)")
+    parser.add_argument("--alpha-s-order", type=int, default=2, choices=(1, 2),
+                        help="running order of alpha_s (default: %(default)s)")
     parser.add_argument("--scale-factor", type=float, default=1.0,
                         help="mu_R = mu_F = factor * m_hh / 2 (default 1)")
     parser.add_argument("--m-t", type=float, default=constants.M_T, help="top mass in GeV (default: %(default)s)")

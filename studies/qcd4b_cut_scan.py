@@ -140,7 +140,8 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
     out = {**out, "generator_xsec_pb": float(xsec), "n_events": len(genweight)}
     if observables is not None:
         if len(observables["pt_min"]) != len(genweight):
-            raise ValueError(f"{path}: {len(genweight)} events but {len(observables['pt_min'])} in its Les Houches file")
+            raise ValueError(f"{path}: {len(genweight)} events but {len(observables['pt_min'])} in its "
+                             "Les Houches file")
         cuts = metadata["qcd4b"]["cuts"]
         if cuts["pt_min"] > looser.pt_min and cuts["eta_max"] < looser.eta_max and cuts["dr_min"] > looser.dr_min:
             out["edges"] = edge_gains(weights["four_tag"], observables, cuts, looser)
@@ -184,7 +185,8 @@ def main() -> None:
         for text in args.cuts:
             path, info = generate_point(parse_cuts(text), args.events, args.seed, workdir, args.scheme)
             row = {"file": str(path), "seed": args.seed, **info, **yields(path, looser, subsets)}
-            row["cpu_s_per_effective_four_tag"] = row["cpu_s"] / max(row[f"wp{C.BTAG_WP_NONRESONANT}"]["four_tag"]["effective"], 1e-9)
+            effective = row[f"wp{C.BTAG_WP_NONRESONANT}"]["four_tag"]["effective"]
+            row["cpu_s_per_effective_four_tag"] = row["cpu_s"] / max(effective, 1e-9)
             rows.append(row)
             print(json.dumps(row, default=float), flush=True)
     text = json.dumps(rows, indent=1, default=float)

@@ -2,10 +2,11 @@
 
 `SlurmCluster(folder).start()` writes a slurm.conf for this host with two CPUs and two partitions
 (`debug`, up and the default; `closed`, down, so that jobs submitted there stay pending), starts the
-daemons as root, and waits until `sinfo` shows the node idle. slurmctld and slurmd run in the foreground as
-child processes of the tests; `stop()` ends them (and munged, when it started it, by its pid file). `unavailable()` says why no cluster can be started here (Slurm or
-munge not installed, not root), or None. Nothing is installed here: the packages come from
-`apt-get install slurm-wlm munge` (the README's install step and .ci/run).
+daemons as root, and waits until `sinfo` shows the node idle. slurmctld and slurmd run in the foreground
+as child processes of the tests; `stop()` ends them (and munged, when it started it, by its pid file).
+`unavailable()` says why no cluster can be started here (Slurm or munge not installed, not root), or
+None. Nothing is installed here: the packages come from `apt-get install slurm-wlm munge` (the
+README's install step and .ci/run).
 """
 
 from __future__ import annotations

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from hh4b.background import (REWEIGHT_FEATURES, bkgmodel_histogram, multijet_columns, region_mask, shifted_regions,
-                             train_models)
+from hh4b.background import (
+    REWEIGHT_FEATURES,
+    bkgmodel_histogram,
+    multijet_columns,
+    region_mask,
+    shifted_regions,
+    train_models,
+)
 from hh4b.bkg_validation import shifted_centre, validation_table
 from hh4b.constants import DHH_CENTRE, SHIFTED_CENTRES
 from hh4b.errors import ConfigError

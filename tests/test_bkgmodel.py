@@ -17,6 +17,7 @@ from hh4b.nn.reweight import ReweightConfig
 from hh4b.run import load_fileset, process_fileset
 from hh4b.selection import region_codes
 from processors.hh4b_processor import HH4bProcessor
+
 from toys import hh_events, write_nanoaod
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")

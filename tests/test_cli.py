@@ -15,7 +15,8 @@ import hh4b
 from hh4b import cli
 
 HEAVY = ("torch", "coffea", "pyhf", "pythia8")
-LIGHT_SUBCOMMANDS = ("generate", "xsec", "run", "export-h5", "train", "main")  # the others' --help still loads their libraries
+# the others' --help still loads their libraries (torch, coffea or pyhf at module level)
+LIGHT_SUBCOMMANDS = ("generate", "xsec", "run", "export-h5", "train", "main")
 
 
 def test_version_prints_the_package_version(capsys):

@@ -1,7 +1,7 @@
 """Dense-network baseline: features, AUC, learning on a problem with a known answer, ONNX parity."""
 
 import json
-from math import erf, sqrt
+from math import erf
 
 import numpy as np
 import onnxruntime as ort

@@ -12,6 +12,7 @@ from hh4b.constants import CMS_BTAG_THRESHOLDS
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.events import NanoSchema, btag_config, btag_options, gen_weight, higgs_b_quarks, read_jets
 from hh4b.truth import MATCHED, NO_TRUTH, correct_pairing, match_quarks
+
 from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
@@ -139,7 +140,8 @@ def test_uparT_only_file_is_tagged_by_working_point(tmp_path):
     assert ak.sum(read_jets(events, "T").btag) < ak.sum(medium.btag) < ak.sum(read_jets(events, "L").btag)
     custom = read_jets(events, "70", {"thresholds": {"70": 0.5}})
     assert custom.btag.tolist() == (score > 0.5).tolist()
-    with pytest.raises(InputFileError, match=r"^\S*v15\.root: branch Jet_btagDeepFlavB not found \(b-tagger DeepJet\)$"):
+    missing = r"^\S*v15\.root: branch Jet_btagDeepFlavB not found \(b-tagger DeepJet\)$"
+    with pytest.raises(InputFileError, match=missing):
         read_jets(events, "M", {"tagger": "DeepJet"})
     with pytest.raises(ConfigError, match=r"v15\.root: b-tag working point '85' not known for UParT 2024"):
         read_jets(events, "85")

@@ -159,7 +159,8 @@ def test_errors_name_the_file(tmp_path, capsys):
     assert cli_main(["export-h5", str(tmp_path / "none.json"), "--output", str(tmp_path / "x.h5")]) == 2
     assert "none.json" in capsys.readouterr().err
     fs = tmp_path / "fs.json"
-    fs.write_text(json.dumps({"x": {"files": {str(tmp_path / "missing.root"): "Events"}, "metadata": {"process": "resonant"}}}))
+    fs.write_text(json.dumps({"x": {"files": {str(tmp_path / "missing.root"): "Events"},
+                                    "metadata": {"process": "resonant"}}}))
     assert cli_main(["export-h5", str(fs), "--output", str(tmp_path / "x.h5")]) == 2
     assert "missing.root" in capsys.readouterr().err
 

@@ -10,12 +10,13 @@ import awkward as ak
 import numpy as np
 import pytest
 import uproot
-from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
 from hh4b.cli import main as cli_main
 from hh4b.errors import ConfigError, HH4bError
 from hh4b.run import load_fileset, prepare_output, process_fileset, save
 from processors.hh4b_processor import HH4bProcessor
+
+from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"
 
@@ -209,16 +210,17 @@ def test_bad_metadata_is_refused_before_processing(tmp_path, capsys, hh_file, me
 
 def test_every_dataset_is_processed_or_announced(tmp_path, capsys, caplog, hh_file):
     meta = {"btag_wp": "70", "xsec_pb": 1.0, "sumw": 400.0}
-    fileset = _write_fileset(tmp_path, {"res": {"files": {str(hh_file): "Events"}, "metadata": {"process": "resonant", **meta}},
-                                        "tt": {"files": {str(hh_file): "Events"}, "metadata": {"process": "ttbar", **meta}}})
+    files = {str(hh_file): "Events"}
+    fileset = _write_fileset(tmp_path, {"res": {"files": files, "metadata": {"process": "resonant", **meta}},
+                                        "tt": {"files": files, "metadata": {"process": "ttbar", **meta}}})
     status, _out, err = _run([str(fileset), "--output", str(tmp_path / "all")], capsys)
     assert status == 0, err
     from coffea.util import load
 
     assert set(load(str(tmp_path / "all" / "output.coffea"))["cutflow"]) == {"res", "tt"}
     with caplog.at_level("WARNING", logger="hh4b.run"):
-        status, _out, err = _run([str(fileset), "--analysis", "nonresonant", "--no-nn", "--output", str(tmp_path / "n")],
-                                 capsys)
+        status, _out, err = _run([str(fileset), "--analysis", "nonresonant", "--no-nn",
+                                  "--output", str(tmp_path / "n")], capsys)
     assert status == 0, err
     assert set(load(str(tmp_path / "n" / "output.coffea"))["cutflow"]) == {"tt"}
     assert "--analysis nonresonant leaves out the resonant datasets res" in caplog.text

@@ -13,6 +13,7 @@ def _fileset(tmp_path, processes):
 
 
 def test_truth_tagging_applies_to_the_lo_four_b_background_only_when_present(tmp_path):
-    assert truth_tagging_option(_fileset(tmp_path, ["resonant", "qcd4b", "ttbar"]), False) == ["--truth-tagging", "qcd4b"]
+    fileset = _fileset(tmp_path, ["resonant", "qcd4b", "ttbar"])
+    assert truth_tagging_option(fileset, False) == ["--truth-tagging", "qcd4b"]
     assert truth_tagging_option(_fileset(tmp_path, ["resonant", "qcd4b"]), True) == []
     assert truth_tagging_option(_fileset(tmp_path, ["resonant", "qcd"]), False) == []

@@ -13,6 +13,7 @@ from hh4b.methods import NeuralMethod, SpanetModel, build_methods, padded_inputs
 from hh4b.nn.dnn import DenseClassifier, export_onnx
 from hh4b.nn.export_onnx import export_spanet
 from hh4b.nn.spanet import SPANET_PRESETS, Spanet
+
 from toys import hh_events
 
 
@@ -108,6 +109,7 @@ def toy_fileset(tmp_path_factory):
 def test_processor_with_inference_same_on_iterative_and_dask(models, toy_fileset):
     from hh4b.run import load_fileset, process_fileset
     from processors.hh4b_processor import HH4bProcessor
+
     from test_processor import _assert_same_histograms
 
     _, _, directory = models

@@ -56,9 +56,8 @@ def notebook_fileset(sample_file, resonant_file, tmp_path_factory) -> Path:
 
 
 def _processed(fileset_path: Path, directory: Path) -> Path:
-    from processors.hh4b_processor import HH4bProcessor
-
     from hh4b.run import load_fileset, process_fileset, save
+    from processors.hh4b_processor import HH4bProcessor
 
     output = process_fileset(load_fileset(fileset_path), HH4bProcessor(), "iterative", progress=False)
     save(output, directory)
@@ -71,7 +70,7 @@ def processor_output(notebook_fileset, tmp_path_factory) -> Path:
     return _processed(notebook_fileset, tmp_path_factory.mktemp("processor_output"))
 
 
-def execute(name: str, monkeypatch, env: dict) -> "nbformat.NotebookNode":
+def execute(name: str, monkeypatch, env: dict) -> nbformat.NotebookNode:
     """Run notebook `name` from notebooks/ with `env` set; raises CellExecutionError on failure."""
     for key, value in env.items():
         monkeypatch.setenv(key, str(value))
@@ -83,7 +82,8 @@ def execute(name: str, monkeypatch, env: dict) -> "nbformat.NotebookNode":
 
 
 def stream_text(nb) -> str:
-    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []) if o.get("output_type") == "stream")
+    return "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", [])
+                   if o.get("output_type") == "stream")
 
 
 def test_01_explore_events(notebook_fileset, monkeypatch):

@@ -11,6 +11,7 @@ import uproot
 from hh4b.cli import main as cli_main
 from hh4b.run import census, load_fileset, process_fileset
 from processors.hh4b_processor import HH4bProcessor
+
 from toys import assert_same_outputs, hh_events, ttbar_events, write_nanoaod
 
 TESTDATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "testdata"

@@ -20,6 +20,7 @@ from hh4b.selection import (
     x_hh,
     x_wt,
 )
+
 from test_pairing import COLLIMATED
 
 M_B = 4.8

@@ -24,6 +24,7 @@ from hh4b.cli import main as cli_main
 from hh4b.errors import HH4bError
 from hh4b.run import load_fileset, process_fileset
 from processors.hh4b_processor import HH4bProcessor
+
 from slurm_cluster import SlurmCluster, unavailable
 from toys import assert_same_outputs, hh_events, ttbar_events, write_nanoaod
 

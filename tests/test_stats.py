@@ -119,7 +119,8 @@ def brute_force_interval(terms, bkg, kappas, asimov_kappa=1.0):
 
 
 def test_kappa_profile_interval_agrees_with_brute_force_scan():
-    interval = profile_scan(kappa_spec(EDGES, TERMS, {"qcd": Template(BKG)}, staterror=False), np.arange(-10, 15.01, 0.5))
+    interval = profile_scan(kappa_spec(EDGES, TERMS, {"qcd": Template(BKG)}, staterror=False),
+                            np.arange(-10, 15.01, 0.5))
     lower, upper = brute_force_interval(TERMS, BKG, np.arange(-10, 15, 0.001))
     assert interval.lower == pytest.approx(lower, abs=0.01)
     assert interval.upper == pytest.approx(upper, abs=0.01)

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 # hand-built events: b, c and light jets, a soft (pT < 40 GeV) and a forward (|eta| > 2.5) b jet,
 # an event with only three quality jets and one with exactly four
 EVENTS = [
-    {"pt": [120, 95, 80, 66, 52, 35, 45], "eta": [0.1, -1.2, 2.0, 0.5, -0.3, 0.2, 2.7], "flavour": [5, 5, 4, 0, 5, 5, 5]},
+    {"pt": [120, 95, 80, 66, 52, 35, 45], "eta": [0.1, -1.2, 2.0, 0.5, -0.3, 0.2, 2.7],
+     "flavour": [5, 5, 4, 0, 5, 5, 5]},
     {"pt": [200, 150, 90, 70, 60], "eta": [1.0, -2.2, 0.0, 1.5, -0.7], "flavour": [0, 5, 5, 4, 0]},
     {"pt": [90, 80, 70, 30, 20], "eta": [0.0, 0.5, -0.5, 0.0, 1.0], "flavour": [5, 5, 5, 5, 5]},
     {"pt": [300, 100, 60, 41], "eta": [-2.4, 2.4, 0.0, 0.3], "flavour": [5, 5, 5, 5]},
@@ -143,8 +144,9 @@ def test_processor_names_the_missing_flavour_branch(tmp_path):
     from toys import hh_events, write_tree
 
     jets = hh_events(50, 500, 4)["jets"]
-    write_tree(tmp_path / "noflav.root", {"genWeight": np.ones(50, dtype=np.float32), "Jet": ak.zip(
-        {k: ak.values_astype(jets[k], np.float32) for k in ("pt", "eta", "phi", "mass")} | {"btagWP70": jets["btagWP70"]})})
+    no_flavour = {k: ak.values_astype(jets[k], np.float32) for k in ("pt", "eta", "phi", "mass")}
+    write_tree(tmp_path / "noflav.root", {"genWeight": np.ones(50, dtype=np.float32),
+                                          "Jet": ak.zip(no_flavour | {"btagWP70": jets["btagWP70"]})})
     fileset = {"toy": {"files": {str(tmp_path / "noflav.root"): "Events"}, "metadata": {"process": "toy"}}}
     output = process_fileset(fileset, HH4bProcessor(truth_tagging=("toy",), retries=0), "iterative", progress=False)
     book = output["bookkeeping"]

@@ -126,7 +126,6 @@ def ttbar_events(n: int, seed: int) -> dict:
 
 def write_nanoaod(path, events: dict, extra: dict | None = None) -> int:
     """Write toy branches as a NanoAOD-style `Events` tree; returns the number of events."""
-    import uproot
 
     jets = events["jets"]
     n = len(jets["pt"])
@@ -188,7 +187,8 @@ def assert_same_outputs(first: dict, second: dict, rtol: float = 1e-12, also: tu
         assert sorted(h1.axes["dataset"]) == sorted(h2.axes["dataset"])
         for dataset in h1.axes["dataset"]:
             a, b = h1[{"dataset": dataset}], h2[{"dataset": dataset}]
-            assert [list(ax) for ax in a.axes if ax.traits.discrete] == [list(ax) for ax in b.axes if ax.traits.discrete]
+            discrete = [[list(ax) for ax in h.axes if ax.traits.discrete] for h in (a, b)]
+            assert discrete[0] == discrete[1]
             np.testing.assert_allclose(a.values(flow=True), b.values(flow=True), rtol=rtol, atol=0, err_msg=name)
             np.testing.assert_allclose(a.variances(flow=True), b.variances(flow=True), rtol=rtol, atol=0, err_msg=name)
     assert set(first["cutflow"]) == set(second["cutflow"])

@@ -151,7 +151,8 @@ def classification_metrics(result: dict) -> dict:
 
 def all_metrics(result: dict) -> dict:
     return {"assignment": assignment_tables(result), "pairing": pairing_vs_parameter(result),
-            "classification": classification_metrics(result), **({"losses": result["losses"]} if "losses" in result else {})}
+            "classification": classification_metrics(result),
+            **({"losses": result["losses"]} if "losses" in result else {})}
 
 
 def format_tables(metrics: dict) -> str:
@@ -177,7 +178,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="SPA-NET checkpoint (.pt) written by `hh4b train spanet`")
     parser.add_argument("--data", required=True, help="HDF5 file written by `hh4b export-h5`")
     parser.add_argument("--output", help="write the metrics JSON here (default: beside the checkpoint)")
-    parser.add_argument("--batch-size", type=int, default=4096, help="events per inference batch (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=4096,
+                        help="events per inference batch (default: %(default)s)")
 
 
 def main(args) -> int:
@@ -187,6 +189,7 @@ def main(args) -> int:
     metrics = all_metrics(run_model(model, SpanetH5(args.data), args.batch_size))
     console.result(format_tables(metrics))
     output = Path(args.output) if args.output else Path(args.checkpoint).with_suffix(".metrics.json")
-    output.write_text(json.dumps({"data": str(args.data), "checkpoint": str(args.checkpoint), **metrics}, indent=2) + "\n")
+    record = {"data": str(args.data), "checkpoint": str(args.checkpoint), **metrics}
+    output.write_text(json.dumps(record, indent=2) + "\n")
     log.info("wrote %s", output)
     return 0

@@ -71,7 +71,8 @@ def export_graph(model: Spanet, path, opset: int = OPSET) -> None:
     if opset < 17:
         raise ConfigError(f"--opset {opset}: SPA-NET export needs opset >= 17")
     model.eval()
-    module = model if model.config.n_globals else _NoGlobals(model).train(model.training)  # the exporter restores this mode recursively
+    # the exporter restores this mode recursively
+    module = model if model.config.n_globals else _NoGlobals(model).train(model.training)
     names = input_names(model)
     feeds = example_inputs(model, 2, 6)
     axes = {"jets": {0: "batch", 1: "jets"}, "mask": {0: "batch", 1: "jets"}, "globals": {0: "batch"},

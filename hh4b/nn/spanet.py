@@ -58,7 +58,7 @@ class SpanetConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def with_(self, **changes) -> "SpanetConfig":
+    def with_(self, **changes) -> SpanetConfig:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 

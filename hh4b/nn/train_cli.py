@@ -38,7 +38,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--classification-scale", type=float, help="SPA-NET classification loss scale")
     parser.add_argument("--valid-fraction", type=float, default=0.05,
                         help="fraction of the events held out for validation (default: %(default)s)")
-    parser.add_argument("--patience", type=int, default=5, help="early-stopping patience in epochs (default: %(default)s)")
+    parser.add_argument("--patience", type=int, default=5,
+                        help="early-stopping patience in epochs (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0,
                         help="training seed: weight initialisation and batch shuffles (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")

@@ -59,7 +59,7 @@ class KappaTerms:
     def yields(self, k: float) -> np.ndarray:
         return np.asarray(self.a) + np.asarray(self.b) * k + np.asarray(self.c) * k * k
 
-    def scaled(self, factor: float) -> "KappaTerms":
+    def scaled(self, factor: float) -> KappaTerms:
         return KappaTerms(np.asarray(self.a) * factor, np.asarray(self.b) * factor, np.asarray(self.c) * factor)
 
 

@@ -47,7 +47,7 @@ class LimitResult:
     def median(self) -> float:
         return float(self.expected[2])
 
-    def scaled(self, factor: float) -> "LimitResult":
+    def scaled(self, factor: float) -> LimitResult:
         """The same limits in other units (e.g. times the signal cross section in fb)."""
         obs = None if self.observed is None else self.observed * factor
         return LimitResult(np.asarray(self.expected) * factor, obs, dict(self.extra))
@@ -132,7 +132,7 @@ def _solve_limits(data, model, hi: float, curves_wanted) -> list[float]:
         lo = LIMIT_RTOL * hi
         while curves(lo)[k] < CL_ALPHA and lo > 1e-9 * hi:
             lo /= 10.0
-        roots.append(float(toms748(lambda mu: curves(mu)[k] - CL_ALPHA, lo, hi, rtol=LIMIT_RTOL)))
+        roots.append(float(toms748(lambda mu, k=k: curves(mu)[k] - CL_ALPHA, lo, hi, rtol=LIMIT_RTOL)))
     return roots
 
 

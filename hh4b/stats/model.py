@@ -42,7 +42,7 @@ class Template:
     yields: np.ndarray
     variances: np.ndarray | None = None
 
-    def scaled(self, factor: float) -> "Template":
+    def scaled(self, factor: float) -> Template:
         """Yields times `factor`; variances times factor^2 (the MC sample itself is unchanged)."""
         variances = None if self.variances is None else np.asarray(self.variances) * factor**2
         return Template(np.asarray(self.yields) * factor, variances)
@@ -133,7 +133,8 @@ def _modifiers(name, template, normfactor, staterror, normsys, histosys) -> list
 
 def build_spec(edges, signals: dict[str, tuple[Template, str]], backgrounds: dict[str, Template], *,
                observed=None, normsys: dict[str, dict[str, float]] | None = None,
-               ensembles: dict[str, np.ndarray] | None = None, variations: dict[str, dict[str, np.ndarray]] | None = None,
+               ensembles: dict[str, np.ndarray] | None = None,
+               variations: dict[str, dict[str, np.ndarray]] | None = None,
                ensemble_mode: str = "pca", staterror: bool = True, signal_staterror: bool = True,
                parameters: list[dict] | None = None, poi: str = "mu", label: str = "") -> dict:
     """A validated pyhf workspace spec (dict) for one signal-region m_hh channel.

@@ -69,7 +69,8 @@ def plot_resonant_limits(rows: list[dict], stem: Path, lumi: float, sqrt_s: floa
         ax.plot(m, col["expected"], linestyle=style, color=colour, marker="o", ms=4, label=f"Expected, {method}")
         observed = [r.get("observed") for r in sel]
         if all(o is not None for o in observed):
-            ax.plot(m, np.array(observed, dtype=float), "-", color=colour, marker="s", ms=4, label=f"Observed, {method}")
+            ax.plot(m, np.array(observed, dtype=float), "-", color=colour, marker="s", ms=4,
+                    label=f"Observed, {method}")
     ax.set_yscale("log")
     ax.set_xlabel(r"$m_H$ [GeV]")
     ax.set_ylabel(r"95% CL upper limit on $\sigma(gg \to H \to hh)$ [fb]")

@@ -7,7 +7,8 @@ threshold p_th maximising S/sqrt(B) is chosen on the 0.01 grid (notes section 16
 hh4b.stats.thresholds) and the signal-region template is the m_hh distribution of events with
 score >= p_th. The limits stage gives the background's MC variance too: the figure of merit is
 then the Asimov significance with the MC uncertainty of B, at the limits' luminosity, among
-thresholds that keep at least `min_kish` Kish-effective background MC events. `mhh_score_kl_terms` carries the non-resonant (a, b, c) terms the same way.
+thresholds that keep at least `min_kish` Kish-effective background MC events. `mhh_score_kl_terms`
+carries the non-resonant (a, b, c) terms the same way.
 The alternative beyond the paper, a fit in bins of the score (`limits --score-fit bins`), uses
 score slices whose edges are nested S/sqrt(B) thresholds (`nested_edges`): the top slice is
 the threshold selection itself, each lower slice the best threshold of what is left, so the binned
