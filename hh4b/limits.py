@@ -53,11 +53,11 @@ from hh4b.stats.heft import heft_results
 from hh4b.stats.heft import markdown_table as heft_markdown
 from hh4b.stats.limits import FIT_ERRORS, LimitResult, upper_limit
 from hh4b.stats.model import Template, build_spec, set_poi_bounds
+from hh4b.weights import generation_kappa_lambda
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
 HEFT_METHODS = ("cut_mindr",)  # methods given the HEFT results by default (they cost ~1.5 min each)
 log = logging.getLogger(__name__)
-from hh4b.weights import generation_kappa_lambda
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: %(default)s)")
     parser.add_argument("--sqrt-s", type=float, default=14000.0,
                         help="centre-of-mass energy in GeV of the limits; the non-resonant signal is scaled by the "
-                             "LO sigma(gg->hh) ratio to the output's energy, backgrounds are not (default: %(default)s)")
+                             "LO sigma(gg->hh) ratio to the output's energy, backgrounds are not "
+                             "(default: %(default)s)")
     parser.add_argument("--method", nargs="+", default=None,
                         help="analysis methods to use (default: every method in the output, e.g. cut_mindr cut_dhh)")
     parser.add_argument("--report", default=None, help="directory for tables, plots, workspaces and summary.md "
@@ -472,11 +473,11 @@ def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files,
     if eq_rows:
         sections.append(("Equivalent luminosity (notes Table 28)", tables.markdown_table(
             eq_rows, ["method", "width_at_lumi", "reference_method", "reference_width", "equivalent_lumi_fb"])))
-    sections.append(("Workspaces", "`workspaces/*.json` are the fitted models as pyhf JSON, with POI bounds that contain "
-                                   "every limit; `pyhf.infer.intervals.upper_limits.upper_limit` refits them as saved. "
-                                   "The limits here use pyhf's MINUIT optimiser (`pyhf.set_backend(\"numpy\", "
-                                   "\"minuit\")`), which also converges where scipy's SLSQP fails on the most "
-                                   "MC-limited models."))
+    sections.append(("Workspaces", "`workspaces/*.json` are the fitted models as pyhf JSON, with POI bounds that "
+                                   "contain every limit; `pyhf.infer.intervals.upper_limits.upper_limit` refits them "
+                                   "as saved. The limits here use pyhf's MINUIT optimiser "
+                                   "(`pyhf.set_backend(\"numpy\", \"minuit\")`), which also converges where "
+                                   "scipy's SLSQP fails on the most MC-limited models."))
     heft_files = sorted(report.glob("heft_*"))
     sections.append(("Files", "\n".join(f"- `{Path(f).relative_to(report)}`" for f in [*files, *heft_files])))
     return tables.write_summary(report / "summary.md", "hh4b limits", sections)

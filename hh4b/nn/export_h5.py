@@ -219,7 +219,8 @@ def write(result: dict, output, fileset_path: str = "") -> Path:
 def add_arguments(parser) -> None:
     parser.add_argument("fileset", help="fileset.json (docs/formats.md section 2)")
     parser.add_argument("--output", required=True, help="HDF5 file to write")
-    parser.add_argument("--max-jets", type=int, default=SPANET_MAX_JETS, help="leading jets kept per event (default: %(default)s)")
+    parser.add_argument("--max-jets", type=int, default=SPANET_MAX_JETS,
+                        help="leading jets kept per event (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle and kappa_lambda draws")
     parser.add_argument("--no-four-tag", action="store_true", help="keep events failing the four-tag cut")
 
