@@ -16,7 +16,7 @@ from hh4b import cli
 
 HEAVY = ("torch", "coffea", "pyhf", "pythia8")
 # the others' --help still loads their libraries (torch, coffea or pyhf at module level)
-LIGHT_SUBCOMMANDS = ("generate", "xsec", "run", "export-h5", "train", "main")
+LIGHT_SUBCOMMANDS = ("generate", "xsec", "run", "export-h5", "train", "report", "main")
 
 
 def test_version_prints_the_package_version(capsys):

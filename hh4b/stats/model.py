@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pyhf
 from scipy.stats import chi2, norm
 
 from hh4b.errors import ConfigError
@@ -181,6 +180,8 @@ def build_spec(edges, signals: dict[str, tuple[Template, str]], backgrounds: dic
             "observations": [{"name": CHANNEL, "data": _as_list(observed)}],
             "measurements": [{"name": "hh4b", "config": {"poi": poi, "parameters": parameters}}],
             "version": "1.0.0"}
+    import pyhf
+
     pyhf.Workspace(spec)  # validates against pyhf's workspace schema
     return spec
 
@@ -198,6 +199,8 @@ def set_poi_bounds(spec: dict, bounds: tuple[float, float]) -> dict:
 
 def model_and_data(spec: dict):
     """(pyhf model, data incl. auxiliary data) of a spec, with staterror/histosys defaults."""
+    import pyhf
+
     workspace = pyhf.Workspace(spec)
     model = workspace.model(modifier_settings={"normsys": {"interpcode": "code4"},
                                                "histosys": {"interpcode": "code4p"}})
