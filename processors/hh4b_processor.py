@@ -26,7 +26,9 @@ import awkward as ak
 import numpy as np
 from coffea import processor
 
+from hh4b import heft_histograms
 from hh4b.bkgmodel import HIST_NAME as BKGMODEL_HIST, BackgroundModel
+from hh4b.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.constants import (
     BTAG_WP_NONRESONANT,
     BTAG_WP_RESONANT,
@@ -37,13 +39,11 @@ from hh4b.constants import (
 from hh4b.cutbased import analyse
 from hh4b.errors import InputFileError
 from hh4b.events import btag_options, collection_fields, gen_weight, higgs_b_quarks, read_jets
-from hh4b.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
 from hh4b.selection import CUTS, TAG_CATEGORIES
 from hh4b.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.truthtag import chunk_rng, expand as truth_tag
 from hh4b.weights import density_ratio, event_weight, kl_polynomial, kl_term_factors
-from hh4b import heft_histograms
 
 COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
 METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, per method

@@ -4,10 +4,11 @@ import json
 
 import numpy as np
 import pytest
-from test_spanet import write_toy
 
 from hh4b.cli import main as cli_main
 from hh4b.nn.seeds import metrics_over_seeds
+
+from test_spanet import write_toy
 
 
 def test_mean_and_sample_spread():
