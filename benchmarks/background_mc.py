@@ -78,7 +78,8 @@ def compare(a: dict, b: dict) -> dict:
         hists = []
         for cols in (a, b):
             w = cols["weight"] / cols["weight"].sum()
-            hists.append((np.histogram(cols[name], edges, weights=w)[0], np.histogram(cols[name], edges, weights=w**2)[0]))
+            hists.append((np.histogram(cols[name], edges, weights=w)[0],
+                          np.histogram(cols[name], edges, weights=w**2)[0]))
         (x, vx), (y, vy) = hists
         use = (vx + vy) > 0
         value = float(np.sum((x - y)[use] ** 2 / (vx + vy)[use]))

@@ -22,7 +22,8 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=BUNDLED["htcondor"])
     parser.add_argument("--jobs", type=int, default=10, help="fixed number of worker jobs")
     parser.add_argument("--adapt", type=int, nargs=2, metavar=("MIN", "MAX"), help="adaptive scaling instead")
-    parser.add_argument("--print-job-script", action="store_true", help="show the job script that would be submitted and exit")
+    parser.add_argument("--print-job-script", action="store_true",
+                        help="show the job script that would be submitted and exit")
     args = parser.parse_args()
     _kind, cluster = make_cluster(args.config)
     if args.print_job_script:

@@ -189,7 +189,8 @@ QCD4B_PT_MIN = 20.0  # GeV, each b quark
 QCD4B_ETA_MAX = 3.0  # each b quark
 QCD4B_DR_MIN = 0.15  # every pair of b quarks
 # Renormalisation and factorisation scale mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T, with H_T the
-# scalar sum of the b-quark transverse masses (their pT when massless): H_T/2, the usual dynamic scale of multijet LO calculations
+# scalar sum of the b-quark transverse masses (their pT when massless): H_T/2, the usual dynamic scale
+# of multijet LO calculations
 # (e.g. Bern et al., arXiv:1112.3940, for four-jet production).
 QCD4B_SCALE_FACTOR = 0.5
 # Event-selection bias of the qcd4b generator (like Pythia's bias2Selection): events are kept
@@ -250,6 +251,7 @@ QCD4B_WINDOW_SR_MARGIN = 10.0  # GeV
 QCD4B_WINDOW_MARGIN = 10.0  # GeV
 QCD4B_WINDOW_WIDTH = 12.0  # GeV
 QCD4B_WINDOW_DETA_MAX = 2.0  # analysis: DETA_HH_MAX = 1.5
+QCD4B_WINDOW_ETA_MAX = TAG_JET_ETA_MAX + 0.1  # a b quark beyond it counts QCD4B_WINDOW_FORWARD
 QCD4B_WINDOW_BIAS_POWERS = (4.0, 4.0)
 
 # --- Early shower veto (hh4b/generate/shower_veto.py; qcd4b's shower) --------------------------
@@ -294,5 +296,6 @@ HEFT_BENCHMARKS = {
 # the 13 benchmarks >= 0.50 (BM10 0.50, BM2 0.51, BM7 0.52; 13 TeV, LO quadrature of hh4b.heft),
 # >= 0.47 for kappa_lambda in [-10, 15] and >= 0.54 for c_2 in [-2, 2] (others SM). Generating at
 # kappa_lambda = 0 (NONRESONANT_GENERATION_KL, the committed files) gives 0.014 for BM2, 0.054 for
-# BM5 and 0.14-0.24 for BM8, 9, 10, 11; the equal mixture of all 14 points 0.40; a numerical max-min optimum of the 14 fractions 0.52.
+# BM5 and 0.14-0.24 for BM8, 9, 10, 11; the equal mixture of all 14 points 0.40; a numerical max-min
+# optimum of the 14 fractions 0.52.
 HEFT_GENERATION_MIXTURE = {"SM": 0.15, "2": 0.2, "3": 0.05, "7": 0.05, "8": 0.05, "9": 0.1, "10": 0.1, "11": 0.3}

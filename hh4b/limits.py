@@ -47,10 +47,8 @@ from hh4b.constants import (
     MC_LIMITED_FACTOR,
 )
 from hh4b.errors import ConfigError, HH4bError
-from hh4b.stats import binning, fitsummary, outputs, plots, projections, scores, tables
-from hh4b.stats import kappa as kl
-from hh4b.stats.heft import heft_results
-from hh4b.stats.heft import markdown_table as heft_markdown
+from hh4b.stats import binning, fitsummary, kappa as kl, outputs, plots, projections, scores, tables
+from hh4b.stats.heft import heft_results, markdown_table as heft_markdown
 from hh4b.stats.limits import FIT_ERRORS, LimitResult, upper_limit
 from hh4b.stats.model import Template, build_spec, set_poi_bounds
 from hh4b.weights import generation_kappa_lambda

@@ -31,8 +31,7 @@ import time
 import uuid
 from pathlib import Path
 
-from hh4b import console
-from hh4b import jobqueue as batch
+from hh4b import console, jobqueue as batch
 from hh4b.constants import ATLAS_HH_CENTRE, CMS_BTAG_TAGGERS, DHH_CENTRE, LUMI_DEFAULT_FB, SQRT_S
 from hh4b.errors import ConfigError, HH4bError, InputFileError
 

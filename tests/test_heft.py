@@ -23,7 +23,8 @@ EWCHL_TABLE = {
 
 def _phase_space(n: int, seed: int):
     rng = np.random.default_rng(seed)
-    m_hh = np.concatenate([rng.uniform(255, 340, n // 4), rng.uniform(352, 800, n // 2), rng.uniform(800, 2500, n - 3 * (n // 4))])
+    m_hh = np.concatenate([rng.uniform(255, 340, n // 4), rng.uniform(352, 800, n // 2),
+                           rng.uniform(800, 2500, n - 3 * (n // 4))])
     s = m_hh**2
     return s, gghh.t_from_cos_theta(s, rng.uniform(-0.95, 0.95, n))
 
@@ -221,7 +222,8 @@ def test_truth_terms_reproduce_the_generators_stored_coefficients():
     m_hh, cos_theta = heft.mhh_cos_theta_cs(**{k: ak.to_numpy(arrays[f"GenPart_{k}"][higgs]).astype(float)
                                                 for k in ("pt", "eta", "phi", "mass")})
     s = m_hh**2
-    terms = np.array(matrix_element_grid(five_couplings=True).coefficients_array(s, gghh.t_from_cos_theta(s, cos_theta)))
+    grid = matrix_element_grid(five_couplings=True)
+    terms = np.array(grid.coefficients_array(s, gghh.t_from_cos_theta(s, cos_theta)))
     relative = {name: np.abs(terms[row] / ak.to_numpy(arrays[f"KappaLambda_{name}"]) - 1)
                 for row, name in zip(heft.KL_TERMS, "abc")}
     assert np.quantile(relative["c"], 0.99) < 1e-5
@@ -232,6 +234,7 @@ def test_truth_terms_reproduce_the_generators_stored_coefficients():
 def test_processor_fills_five_coupling_histograms(tmp_path):
     from hh4b.run import load_fileset, process_fileset
     from processors.hh4b_processor import HH4bProcessor
+
     from toys import hh_events, write_nanoaod
 
     rng = np.random.default_rng(4)
@@ -260,7 +263,8 @@ def test_processor_fills_five_coupling_histograms(tmp_path):
         np.testing.assert_allclose(hists["mhh_heft"][{**where, "point": point.label}].values(),
                                    heft.msq(terms, point.couplings()), rtol=1e-8, atol=1e-9)
     # a benchmark with c_2g differs in shape and rate from the SM template
-    assert not np.allclose(hists["mhh_heft"][{**where, "point": "BM5"}].values(), hists["mhh"][where].values(), rtol=0.05)
+    bm5 = hists["mhh_heft"][{**where, "point": "BM5"}].values()
+    assert not np.allclose(bm5, hists["mhh"][where].values(), rtol=0.05)
 
 
 # --- limits-stage results -----------------------------------------------------------------------
@@ -268,8 +272,9 @@ def test_processor_fills_five_coupling_histograms(tmp_path):
 def _synthetic_output(tmp_path, lumi_scale: float):
     """A processor output whose mhh_heft_terms are the LO term cross sections binned in m_hh (times
     `lumi_scale` events per fb), with a falling background."""
-    import hist
     from types import SimpleNamespace
+
+    import hist
 
     from hh4b.heft_histograms import histograms
     from hh4b.stats.model import Template, build_spec
@@ -347,7 +352,8 @@ def test_generated_files_store_the_five_coupling_terms(sample_file):
 
     m_hh, cos_theta = heft.mhh_cos_theta_cs(**truth_higgs_pairs(events))
     s = m_hh**2
-    truth = np.array(matrix_element_grid(five_couplings=True).coefficients_array(s, gghh.t_from_cos_theta(s, cos_theta)))
+    grid = matrix_element_grid(five_couplings=True)
+    truth = np.array(grid.coefficients_array(s, gghh.t_from_cos_theta(s, cos_theta)))
     s_only = [k for k in range(15) if k not in (0, 5, 6, 10, 11)]  # A_1, A_6, A_7, A_11, A_12 need t
     np.testing.assert_allclose(from_file[s_only], truth[s_only], rtol=1e-5)
     for k in (5, 10, 11):

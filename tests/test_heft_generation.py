@@ -9,10 +9,11 @@ import json
 import numpy as np
 import pytest
 from scipy.stats import chi2
-from test_heft import _chi2_weighted_unweighted
 
 from hh4b import cli, constants, gghh, heft, weights
 from hh4b.errors import ConfigError, InputFileError
+
+from test_heft import _chi2_weighted_unweighted
 
 EVENTS = 400
 MHH_EDGES = np.array([250, 300, 350, 400, 450, 500, 600, 800, 3000.0])
@@ -98,11 +99,11 @@ def test_processor_reweights_from_the_mixture_density(tmp_path):
     """On a toy file with physical terms: reweighting to the generation mixture itself gives back the
     unweighted histogram, mhh_kl equals the five-coupling terms at (k, 1, 0, 0, 0), and the same file
     without the metadata is read as generated at kappa_lambda = 0 (as before)."""
-    from toys import hh_events, write_nanoaod
-
     from hh4b.generate.nonresonant import heft_mixture_generation, matrix_element_grid
     from hh4b.run import load_fileset, process_fileset
     from processors.hh4b_processor import HH4bProcessor
+
+    from toys import hh_events, write_nanoaod
 
     rng = np.random.default_rng(25)
     n = 1500
@@ -200,12 +201,12 @@ def test_limits_predict_cross_sections_from_the_mixture(tmp_path):
     """The limits stage's sigma predictions scale the file's cross section by sigma_LO(point) / sigma_LO(g)."""
     from types import SimpleNamespace
 
-    from test_heft import _synthetic_output
-
     from hh4b.generate.nonresonant import heft_mixture_generation
     from hh4b.limits import generation_sigma_ratio
     from hh4b.stats import projections
     from hh4b.stats.heft import heft_results
+
+    from test_heft import _synthetic_output
 
     generation, record = heft_mixture_generation("nonresonant", None)
     lo = heft.sigma_terms()

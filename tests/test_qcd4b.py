@@ -13,9 +13,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hh4b.generate.qcd4b import integrate, lhe, multichannel
-from hh4b.generate.qcd4b import matrix_elements as me
-from hh4b.generate.qcd4b import phasespace as ps
+from hh4b.generate.qcd4b import integrate, lhe, matrix_elements as me, multichannel, phasespace as ps
 
 CHECK_PROCESSES = ("u~ u > b b~ b b~", "d d~ > b b~ b b~", "c c~ > b b~ b b~", "g g > b b~", "u u~ > b b~")
 SQRT_SHAT = 500.0
@@ -596,7 +594,8 @@ def test_edge_extrapolation_and_subsets_of_the_cut_scan():
     scan = _study("qcd4b_cut_scan")
     n = 200000
     rng = np.random.default_rng(3)
-    observables = {"pt_min": rng.uniform(20, 40, n), "eta_max": rng.uniform(0, 2.5, n), "dr_min": rng.uniform(0.5, 3, n)}
+    observables = {"pt_min": rng.uniform(20, 40, n), "eta_max": rng.uniform(0, 2.5, n),
+                   "dr_min": rng.uniform(0.5, 3, n)}
     cuts = {"pt_min": 20.0, "eta_max": 3.0, "dr_min": 0.15}
     gains = scan.edge_gains(np.ones(n), observables, cuts, scan.parse_cuts("15,3.2,0.1"))
     assert gains["pt_min"]["gain"] == pytest.approx(0.25, abs=4 * gains["pt_min"]["gain_err"])

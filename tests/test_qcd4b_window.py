@@ -9,9 +9,7 @@ import pytest
 from scipy.stats import chi2
 
 from hh4b import constants as C
-from hh4b.generate.qcd4b import integrate
-from hh4b.generate.qcd4b import matrix_elements as me
-from hh4b.generate.qcd4b import phasespace as ps
+from hh4b.generate.qcd4b import integrate, matrix_elements as me, phasespace as ps
 from hh4b.generate.qcd4b.window import HiggsWindow
 
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 
-from hh4b import constants as C
-from hh4b import jobqueue
+from hh4b import constants as C, jobqueue
 from hh4b.errors import ConfigError
 from hh4b.generate.fileset import START_TIMEOUT_S
 from hh4b.generate.pythia_driver import FAMILIES
 
 SAMPLES = (*FAMILIES, "qcd4b")
+log = logging.getLogger(__name__)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="qcd4b: sample the whole phase space at the same rate (default: favour quark "
                         "configurations near the mass-plane regions, with 1/g weights; "
                         "hh4b.generate.qcd4b.window)")
-    parser.add_argument("--sqrt-s", type=float, default=C.SQRT_S, help="centre-of-mass energy in GeV (default: %(default)g)")
+    parser.add_argument("--sqrt-s", type=float, default=C.SQRT_S,
+                        help="centre-of-mass energy in GeV (default: %(default)g)")
     parser.add_argument("--events", type=int, default=1000, help="number of events (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=1, help="random seed, also the `run` number (default: %(default)s)")
     parser.add_argument("--output", help="output ROOT file")
@@ -64,7 +66,8 @@ def main(args: argparse.Namespace) -> int:
         made = materialise(args.fileset, scheduler=args.scheduler, workers=args.workers, progress=not args.no_progress,
                            jobqueue=jobqueue.config_path(args.jobqueue, args.cluster),
                            timeout=args.dask_worker_timeout)
-        print(f"fileset {args.fileset}: generated {len(made)} missing file(s)" + "".join(f"\n  {p}" for p in made))
+        log.info("fileset %s: generated %d missing file(s)%s", args.fileset, len(made),
+                 "".join(f"\n  {p}" for p in made))
         return 0
     sample = args.sample or ("lhe" if args.lhe else None)
     if sample is None:
@@ -85,7 +88,8 @@ def main(args: argparse.Namespace) -> int:
         metadata = generate_qcd4b(args.output, args.events, args.seed, sqrt_s=args.sqrt_s, scheme=args.scheme,
                                   shower_veto=not args.no_shower_veto, jet_filter=not args.no_jet_filter,
                                   higgs_window=not args.no_higgs_window, progress=not args.no_progress)
-        print(f"wrote {args.output}: {json.dumps({k: metadata[k] for k in ('sample', 'n_events', 'xsec_pb', 'sumw')})}")
+        summary = {k: metadata[k] for k in ("sample", "n_events", "xsec_pb", "sumw")}
+        log.info("wrote %s: %s", args.output, json.dumps(summary))
         return 0
     from hh4b.generate.pythia_driver import generate_file
 
@@ -93,5 +97,5 @@ def main(args: argparse.Namespace) -> int:
                              kappa_lambda=args.kappa_lambda, lhe=args.lhe, xsec_pb=args.xsec_pb, process=args.process,
                              progress=not args.no_progress, heft_mixture=args.heft_mixture)
     summary = {k: metadata[k] for k in ("sample", "process", "n_events", "xsec_pb", "sumw", "seed")}
-    print(f"wrote {args.output}: {json.dumps(summary)}")
+    log.info("wrote %s: %s", args.output, json.dumps(summary))
     return 0

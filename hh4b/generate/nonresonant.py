@@ -93,7 +93,7 @@ class MatrixElementGrid:
         cos_theta = (t - m_h2 + 0.5 * s) / (0.5 * s * beta) if beta > 0.0 else 0.0
         return min(cos_theta * cos_theta, 1.0)
 
-    def combination(self, vector) -> "MatrixElementGrid":
+    def combination(self, vector) -> MatrixElementGrid:
         """A grid of the single function sum_k vector_k X_k (same nodes and pieces)."""
         vector = np.asarray(vector, dtype=float)
         combined = object.__new__(MatrixElementGrid)
@@ -238,7 +238,7 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
 def nonresonant_settings(pdf_set: int = constants.PYTHIA_PDF_SET) -> list[str]:
     """Pythia settings of the hard process: reference couplings and scales, h -> b b~ forced."""
     return [
-        "SigmaProcess:alphaSvalue = %g" % constants.ALPHA_S_MZ,
+        f"SigmaProcess:alphaSvalue = {constants.ALPHA_S_MZ:g}",
         "SigmaProcess:alphaSorder = 2",
         "SigmaProcess:renormScale2 = 4",  # sHat ...
         "SigmaProcess:renormMultFac = 0.25",  # ... / 4: mu_R = m_hh / 2

@@ -50,10 +50,12 @@ def family_settings(sample: str, mass: float | None = None) -> list[str]:
     """Pythia settings strings that define a sample family (not beams, seed or output)."""
     if sample == "resonant":
         return ["Higgs:useBSM = on", "HiggsBSM:gg2H2 = on", f"35:m0 = {mass:g}", f"35:mWidth = {C.RESONANT_WIDTH:g}",
-                "35:doForceWidth = on", "35:onMode = off", "35:onIfMatch = 25 25", "25:onMode = off", "25:onIfMatch = 5 -5"]
+                "35:doForceWidth = on", "35:onMode = off", "35:onIfMatch = 25 25", "25:onMode = off",
+                "25:onIfMatch = 5 -5"]
     if sample == "qcd":
         return ["HardQCD:all = on", f"PhaseSpace:pTHatMin = {C.QCD_PTHAT_MIN:g}", "PhaseSpace:bias2Selection = on",
-                f"PhaseSpace:bias2SelectionPow = {C.QCD_BIAS_POW:g}", f"PhaseSpace:bias2SelectionRef = {C.QCD_BIAS_REF:g}",
+                f"PhaseSpace:bias2SelectionPow = {C.QCD_BIAS_POW:g}",
+                f"PhaseSpace:bias2SelectionRef = {C.QCD_BIAS_REF:g}",
                 "Enhancements:doEnhance = on", f"EnhancedSplittings:List = {{fsr:G2BB={C.QCD_G2BB_ENHANCE:g}}}"]
     if sample == "ttbar":
         return ["Top:gg2ttbar = on", "Top:qqbar2ttbar = on"]

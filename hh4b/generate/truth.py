@@ -117,7 +117,8 @@ def heavy_flavour_hadrons(rec: FlatRecord, flavour: int, pt_min: float) -> np.nd
 
 def visible_final(rec: FlatRecord, eta_max: float) -> np.ndarray:
     """Mask of visible final-state particles (no neutrinos) inside the calorimeter acceptance."""
-    return (rec.status > 0) & ~np.isin(np.abs(rec.pid), NEUTRINOS) & (np.abs(rec.pid) < 1000000) & (np.abs(rec.eta) < eta_max)
+    visible = (rec.status > 0) & ~np.isin(np.abs(rec.pid), NEUTRINOS) & (np.abs(rec.pid) < 1000000)
+    return visible & (np.abs(rec.eta) < eta_max)
 
 
 def genparts(rec: FlatRecord) -> ak.Array:

@@ -1,8 +1,8 @@
 """Write generated events as a NanoAOD-style ROOT file (docs/formats.md) with uproot.
 
 Trees are TTrees (`mktree`: uproot >= 5.7 writes RNTuples on plain assignment, which coffea's
-NanoAOD reader does not expect). The file is written to a hidden temporary file next to the target and renamed at the end, so
-an error never leaves a partial file under the requested name.
+NanoAOD reader does not expect). The file is written to a hidden temporary file next to the target and
+renamed at the end, so an error never leaves a partial file under the requested name.
 """
 
 from __future__ import annotations

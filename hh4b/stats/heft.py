@@ -174,11 +174,12 @@ def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_gr
 
 def markdown_table(result: dict) -> str:
     """The benchmark limits and the c_2 interval as a Markdown table."""
-    lines = [f"| point | kappa_lambda, kappa_t, c_2, c_g, c_2g | sigma LO [fb] | expected mu_95 | "
-             f"expected sigma_95 [fb] (-1 / +1 sigma) |", "|---|---|---|---|---|"]
+    lines = ["| point | kappa_lambda, kappa_t, c_2, c_g, c_2g | sigma LO [fb] | expected mu_95 | "
+             "expected sigma_95 [fb] (-1 / +1 sigma) |", "|---|---|---|---|---|"]
     for row in result["benchmarks"]:
         s95 = row["sigma95_fb"]
-        lines.append(f"| {row['point']} | {', '.join(f'{c:g}' for c in row['couplings'])} | {row['sigma_pred_fb']:.4g} | "
+        couplings = ", ".join(f"{c:g}" for c in row["couplings"])
+        lines.append(f"| {row['point']} | {couplings} | {row['sigma_pred_fb']:.4g} | "
                      f"{row['mu95']['expected']:.3g} | {s95['expected']:.4g} ({s95['expected_m1']:.4g} / "
                      f"{s95['expected_p1']:.4g}) |")
     c2 = result["c2_interval"]

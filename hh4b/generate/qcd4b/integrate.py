@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import vegas
 from tqdm import tqdm
 
 from hh4b import constants as C
@@ -202,7 +201,8 @@ def trained_sampler(integrand: Integrand, cuts: ps.Cuts, iterations: int, n_per_
 
 
 def cross_section(sampler, integrand: Integrand, rng: np.random.Generator, n_points: int,
-                  progress: bool = False, bias: Bias = Bias()) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
+                  progress: bool = False,
+                  bias: Bias = Bias()) -> tuple[float, float, np.ndarray, np.ndarray, np.ndarray]:
     """(sigma in pb, its statistical error, point weights times the pT bias, point weights, window
     factors) from n_points samples: `unweight` compares weight x pT bias with w_max on the points
     that its window step keeps (`max_weight(biased, overweight, window)`)."""

@@ -81,7 +81,7 @@ class Points:
     x2: np.ndarray
     jac: np.ndarray  # 0 outside the cuts
 
-    def select(self, mask: np.ndarray) -> "Points":
+    def select(self, mask: np.ndarray) -> Points:
         return Points(self.momenta[mask], self.x1[mask], self.x2[mask], self.jac[mask])
 
 

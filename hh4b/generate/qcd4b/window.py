@@ -31,8 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b import constants as C
-from hh4b import pairing
+from hh4b import constants as C, pairing
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ class HiggsWindow:
         dhh, valid = pairing.choose_dhh(pairings)
         weight[rows, pairing.choose_mindr(pairings)] = 1.0
         weight[rows[valid], dhh[valid]] = 1.0
-        central = np.where((np.abs(eta) < C.TAG_JET_ETA_MAX + 0.1).all(axis=1), 1.0, self.forward)
+        central = np.where((np.abs(eta) < C.QCD4B_WINDOW_ETA_MAX).all(axis=1), 1.0, self.forward)
         return np.maximum(self.floor, central * (weight * window).max(axis=1))
 
     def _fall_off(self, excess: np.ndarray) -> np.ndarray:
@@ -94,11 +93,11 @@ class HiggsWindow:
 
     def key(self) -> list:
         return [self.floor, self.control, self.other_pairings, self.forward, self.sr_margin, self.margin, self.width,
-                self.deta_max, *C.DHH_CENTRE, *C.REGION_CR, C.XHH_MAX, C.XHH_RESOLUTION, C.TAG_JET_ETA_MAX]
+                self.deta_max, *C.DHH_CENTRE, *C.REGION_CR, C.XHH_MAX, C.XHH_RESOLUTION, C.QCD4B_WINDOW_ETA_MAX]
 
     def describe(self) -> str:
-        return (f"Higgs window: max({self.floor:g}, f_eta max_p c_p W_p [|deta_p| < {self.deta_max:g}]); c_p = 1 for the "
-                f"min-dR and D_hh pairings, {self.other_pairings:g} for others; W = 1 within {self.sr_margin:g} GeV "
-                f"of the SR, {self.control:g} within {C.REGION_CR[1] + self.margin:g} GeV of the CR centre, Gaussian "
-                f"fall-off {self.width:g} GeV; f_eta = {self.forward:g} with a b quark at |eta| > "
-                f"{C.TAG_JET_ETA_MAX + 0.1:g}")
+        return (f"Higgs window: max({self.floor:g}, f_eta max_p c_p W_p [|deta_p| < {self.deta_max:g}]); "
+                f"c_p = 1 for the min-dR and D_hh pairings, {self.other_pairings:g} for others; "
+                f"W = 1 within {self.sr_margin:g} GeV of the SR, {self.control:g} within "
+                f"{C.REGION_CR[1] + self.margin:g} GeV of the CR centre, Gaussian fall-off {self.width:g} GeV; "
+                f"f_eta = {self.forward:g} with a b quark at |eta| > {C.QCD4B_WINDOW_ETA_MAX:g}")
