@@ -1,4 +1,4 @@
-"""Data-driven multijet background: two-tag events reweighted to four-tag (issue 8).
+"""Data-driven multijet background: two-tag events reweighted to four-tag.
 
 Inputs are the per-event columns the processor keeps when run with `save_columns=True`
 (`output["columns"]`): for every event with a tag category and a valid pairing, its tag

@@ -35,7 +35,7 @@ THREE_TAG_REGIONS = ("SR", "VR")
 SHAPE_VARIABLES = ("mhh", "h1_pt", "h2_pt", "h1_eta", "h2_eta", "deta_hh", "hh_pt")
 SHAPE_BINS = 8
 LIMIT_BINS = 6  # `hh4b main` runs the limits with 6 m_hh bins
-TEMPLATE_STAT_GOAL = 0.05  # issue 8: at most 5% statistical uncertainty per SR m_hh bin
+TEMPLATE_STAT_GOAL = 0.05  # at most 5% statistical uncertainty of the template per SR m_hh bin
 
 
 def shifted_centre(centre, direction: str) -> tuple[float, float]:
@@ -188,7 +188,7 @@ def write_report(directory: Path, method: str, rows: list[dict], stat: dict, dev
         "(predicted_ensemble = spread of the bootstrap retrainings; non_closure_pct = 100 (1 - predicted / "
         "observed); chi2_<var> = shape chi2/ndf of the normalised distributions).\n\n" + "\n".join(lines)
         + "\n\n" + "\n".join(notes) + f"\n\n## SR template statistical uncertainty\n\n{stat['summary']}. "
-        f"Goal of issue 8: at most {TEMPLATE_STAT_GOAL:.0%} per bin.\n\n"
+        f"Goal: at most {TEMPLATE_STAT_GOAL:.0%} per bin.\n\n"
         "| m_hh bin [GeV] | yield | stat |\n|---|---|---|\n"
         + "\n".join(bins) + f"\n\nProcessor fill vs torch on the saved columns: largest relative bin "
         f"difference {deviation:.1e}.\n")

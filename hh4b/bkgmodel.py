@@ -1,4 +1,4 @@
-"""The data-driven multijet background model as ONNX files, applied in the processor (issue 8).
+"""The data-driven multijet background model as ONNX files, applied in the processor.
 
 `hh4b background` trains the 2b -> 4b reweighters (hh4b.background) and writes one ONNX file
 per variation with its card into a model directory:

@@ -154,7 +154,7 @@ MC_LIMITED_FACTOR = 1.2
 # looser by more than the jet response: a four-tag event can have a b quark well below 40 GeV or
 # outside |eta| < 2.5, or two b quarks in one jet, when a radiated or mistagged jet, or a hard jet
 # carrying a B hadron of > HADRON_LABEL_PT_MIN, supplies the fourth tag. Measured with
-# benchmarks/qcd4b_cut_scan.py (13 TeV, truth tagging, cross sections in pb):
+# studies/qcd4b_cut_scan.py (13 TeV, truth tagging, cross sections in pb):
 #   cuts (pT, |eta|, dR)                   WP 70 four-tag  four true b    WP 77 four-tag  WP 77 Eq. (4)
 #   25, 2.7, 0.2  (old defaults, 100k ev)   2.62 +- 0.04    2.54 +- 0.04   3.98 +- 0.06    2.46 +- 0.04
 #   20, 3.0, 0.15 (these, 230k ev)          3.10 +- 0.05    2.97 +- 0.05   4.77 +- 0.07    2.85 +- 0.05
@@ -162,7 +162,7 @@ MC_LIMITED_FACTOR = 1.2
 # NOT CONVERGED: each step looser adds about 10-15% (old -> these: +18%, 8 sigma; these
 # -> looser: +11 +- 4% at WP 70, +14 +- 4% at WP 77, +8 +- 4% with four true b jets; those files
 # were unweighted with truncation (fixed in d783e30), which may have cost most at loose cuts;
-# remeasured in stop 16 with the untruncated unweighting, the shower veto and overweight 1e-2,
+# remeasured with the untruncated unweighting, the shower veto and overweight 1e-2,
 # 30k events each, WP 70: 3.93 +- 0.21 and 3.73 +- 0.18 pb at the looser point against
 # 3.13 +- 0.06 at these cuts (100k events), +21 +- 5%). Part of
 # the growth is mistags (three b jets and a mistagged c or light jet while the fourth b quark is
@@ -205,7 +205,7 @@ QCD4B_SCALE_FACTOR = 0.5
 # against 3,110), unweighting efficiency 1.1% against 0.86%. The best bias goes as sqrt(E[q|x] / cost),
 # q the squared four-tag weight after the shower; fitted log-linear in pT_4, pT_3 (and the number of
 # forward b quarks, their min dR, pT_2) on three of four 25k-event files, no refit beat these powers on
-# the fourth (benchmarks/qcd4b_bias_check.py, stop 17: merit ratios 0.77-0.93 on average).
+# the fourth (studies/qcd4b_bias_check.py: merit ratios 0.77-0.93 on average).
 QCD4B_BIAS_PT_REF = 40.0  # GeV
 QCD4B_BIAS_POWER = 2.0
 QCD4B_BIAS_PT3_REF = 50.0  # GeV, second-softest b quark

@@ -104,7 +104,7 @@ def test_reference_alpha_s_and_rescaling(matrix):
 
 
 def test_leading_colour_overestimates_full_colour(matrix):
-    """LC |M|^2 is ~1.5x full colour for g g -> b b~ b b~ on flat phase space (generation.md)."""
+    """LC |M|^2 is ~1.5x full colour for g g -> b b~ b b~ on flat phase space (pyamplicol, measured at sqrt(s_hat) = 500 GeV)."""
     leading = me.MatrixElements("lc")
     points = cm_points(1000, seed=5)
     ratio = me.evaluate(leading.runtimes[me.GG], points) / me.evaluate(matrix.runtimes[me.GG], points)
@@ -589,7 +589,7 @@ def _study(name: str):
 
 
 def test_edge_extrapolation_and_subsets_of_the_cut_scan():
-    """benchmarks/qcd4b_cut_scan.py: a yield flat in the softest-b pT between 20 and 40 GeV, far from
+    """studies/qcd4b_cut_scan.py: a yield flat in the softest-b pT between 20 and 40 GeV, far from
     the |eta| and dR cuts, gains 5/20 = 25% when the pT cut moves from 20 to 15 GeV, and nothing else."""
     scan = _study("qcd4b_cut_scan")
     n = 200000
@@ -611,7 +611,7 @@ def test_edge_extrapolation_and_subsets_of_the_cut_scan():
 
 
 def test_bias_check_finds_the_square_root_bias_on_a_toy():
-    """benchmarks/qcd4b_bias_check.py: with E[q] = 0.1 min(1, pT4/60)^4 and a constant shower cost,
+    """studies/qcd4b_bias_check.py: with E[q] = 0.1 min(1, pT4/60)^4 and a constant shower cost,
     the Poisson fit recovers the power 4 and the best bias goes as sqrt(q / c), power 2; that bias
     has a better merit (1 / variance x CPU) than powers 1 or 3 and than no bias."""
     check = _study("qcd4b_bias_check")

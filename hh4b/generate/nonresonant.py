@@ -3,7 +3,7 @@
 Pythia has no such process. `GGToHHProcess` gives Pythia dsigma/dt = P alpha_s^2 |M|^2(k_gen)
 with |M|^2 = a + b k + c k^2 from hh4b.gghh (P = G_F^2 / (512 (2 pi)^3)), at the generation
 point k_gen (default constants.NONRESONANT_GENERATION_KL = 0: it keeps the effective sample
-size >= 24% of N for every k in [-5, 10], generation.md). Each event stores (a, b, c) so that
+size >= 24% of N for every k in [-5, 10], docs/generation.md). Each event stores (a, b, c) so that
 any kappa_lambda is an exact reweighting: w(k) = (a + b k + c k^2) / (a + b k_gen + c k_gen^2).
 With `hh4b generate --heft-mixture` the process samples the five-coupling mixture of
 constants.HEFT_GENERATION_MIXTURE instead (`heft_mixture_generation`; the file metadata records it as
@@ -16,7 +16,7 @@ through v = sqrt(|sqrt(s) - 2 m_t|) on each side of the top threshold, where the
 have square-root cusps). Generation stops at m_hh = M_HH_GRID_MAX (`PhaseSpace:mHatMax`); points
 above it would be computed exactly.
 
-Hard-process settings follow the reference of generation.md: alpha_s(m_Z) = 0.118 at two
+Hard-process settings follow the reference settings of docs/generation.md: alpha_s(m_Z) = 0.118 at two
 loops, mu_R = mu_F = m_hh / 2 and the hard-process PDF PDF:pSet = 19 (`PDF:useHard`), so that
 Pythia's sigma matches `hh4b xsec`; h -> b b~ is forced and its branching ratio is returned
 by `forced_branching_ratio` for the file metadata.
@@ -162,7 +162,7 @@ def heft_branches(s_hat, t_hat) -> dict[str, np.ndarray]:
 class GGToHHProcess(pythia8mc.Sigma2Process):
     """g g -> h h with the LO full-m_t matrix element at kappa_lambda = `kappa_lambda`.
 
-    Keep a Python reference to the object for as long as Pythia lives (generation.md).
+    Keep a Python reference to the object for as long as Pythia lives (Pythia holds only a raw pointer).
     For the accepted event use `coefficients_for(info.sHat(), info.tHat())` with
     `info = pythia.infoPython()`; `last_coefficients` holds (a, b, c) of the latest `sigmaKin`
     call, which after `pythia.next()` is the accepted point (tested), but Pythia also calls

@@ -1,6 +1,6 @@
 """Pythia 8 set-up per sample family, and `generate_file`: Pythia -> jets -> detector -> ROOT.
 
-Families (settings from ../shared/reference/generation.md):
+Families (settings in docs/generation.md):
 - resonant: gg -> H (35, forced width RESONANT_WIDTH) -> hh -> bbbb. Pythia's sigmaGen already
   contains its own open-channel fractions (tiny BR(H -> hh) of its default couplings and its
   BR(h -> bb)); xsec_pb = sigma(gg -> H) * BR(H -> hh) * BR_H_BB^2 with BR(H -> hh) = 1 (the

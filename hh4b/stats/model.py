@@ -12,7 +12,7 @@ One channel (`SR`) with
   allows, at a finite penalty, and the upper expected bands never cross 5% CLs;
 - optional `normsys` normalisation uncertainties per sample (relative size, symmetric);
 - optional `histosys` shape nuisances of a background from an ensemble of templates (the
-  bootstrap retrainings of the data-driven background, issue 8) and from one-sided variations
+  bootstrap retrainings of the data-driven background) and from one-sided variations
   (e.g. the control-region choice), see `ensemble_histosys` and `variation_histosys`.
 
 The spec is validated against pyhf's JSON schema (`pyhf.Workspace`) before it is returned.

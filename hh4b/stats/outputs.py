@@ -3,8 +3,8 @@
 Signal-region m_hh templates are summed over the datasets of one process: `resonant` per mass,
 `nonresonant` through the `mhh_kl_terms` (a, b, c) histograms, backgrounds per process
 (`qcd`, `qcd4b`, `ttbar`), `data` as observations. If both `qcd` and `qcd4b` are present the
-LO four-b sample `qcd4b` is the multijet background (issue 5: the default fileset's QCD) unless
-asked otherwise. The data-driven multijet model (issue 8) is read from the histogram
+LO four-b sample `qcd4b` is the multijet background (the default fileset's) unless
+asked otherwise. The data-driven multijet model is read from the histogram
 `mhh_bkgmodel`: the usual categorical axes plus `variation` = `nominal`, `ensemble_<i>` (bootstrap
 retrainings) and any other name (a one-sided systematic variation, e.g. `cr_alt` for the control-
 region choice); it replaces the simulated processes of the datasets it was built from.
