@@ -104,7 +104,7 @@ def test_reference_alpha_s_and_rescaling(matrix):
 
 
 def test_leading_colour_overestimates_full_colour(matrix):
-    """LC |M|^2 is ~1.5x full colour for g g -> b b~ b b~ on flat phase space (pyamplicol, measured at sqrt(s_hat) = 500 GeV)."""
+    """LC |M|^2 is ~1.5x full colour for g g -> b b~ b b~ on flat phase space at sqrt(s_hat) = 500 GeV."""
     leading = me.MatrixElements("lc")
     points = cm_points(1000, seed=5)
     ratio = me.evaluate(leading.runtimes[me.GG], points) / me.evaluate(matrix.runtimes[me.GG], points)
