@@ -434,7 +434,8 @@ def test_showered_file_metadata_and_truth(tmp_path):
     from hh4b.generate.qcd4b import generate_qcd4b
 
     path, lhe = tmp_path / "qcd4b.root", tmp_path / "qcd4b.lhe"
-    metadata = generate_qcd4b(path, 500, seed=5, progress=False, sigma_points=20000, lhe_output=lhe)
+    metadata = generate_qcd4b(path, 500, seed=5, progress=False, sigma_points=20000, lhe_output=lhe,
+                              jet_filter=False, higgs_window=False)
     stored = writer.read_metadata(path)
     veto = stored["shower_veto"]
     assert stored["process"] == "qcd4b" and stored["n_generated"] == 500 == stored["n_events"] + veto["n_vetoed"]
