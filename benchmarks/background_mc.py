@@ -33,12 +33,15 @@ SHAPES = {"mhh": np.array([200, 300, 350, 400, 450, 500, 600, 800, 3000.0]),
 
 def dataset(files: list[str]) -> dict:
     """One qcd4b fileset entry for `files`, its metadata pooled as `hh4b generate --fileset` does."""
-    metas = [writer.read_metadata(f) for f in files]
-    metadata = {"process": "qcd4b", "xsec_pb": float(np.mean([m["xsec_pb"] for m in metas])),
-                "sumw": float(sum(m["sumw"] for m in metas)), "n_events": int(sum(m["n_events"] for m in metas)),
-                "sqrt_s": metas[0]["sqrt_s"], "br_forced": 1.0}
-    return {"qcd4b": {"files": {f: "Events" for f in files}, "metadata": metadata}}, \
-        float(sum(sum(m["qcd4b"]["seconds"].values()) for m in metas))
+    from pathlib import Path
+
+    from hh4b.generate.fileset import refresh_metadata
+
+    fileset = {"qcd4b": {"files": {str(Path(f).resolve()): "Events" for f in files},
+                         "metadata": {"process": "qcd4b"}}}
+    refresh_metadata(Path(files[0]), fileset)
+    cpu = sum(sum(writer.read_metadata(f)["qcd4b"]["seconds"].values()) for f in files)
+    return fileset, float(cpu)
 
 
 def four_tag_columns(fileset: dict, working_point: str) -> dict:

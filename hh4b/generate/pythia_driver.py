@@ -333,16 +333,14 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
 
 
 def filter_quality_jets(columns: dict, minimum: int) -> tuple[dict, dict]:
-    """(columns of the events with at least `minimum` jets of pT > TAG_JET_PT_MIN and |eta| < TAG_JET_ETA_MAX,
-    pT and eta as the file stores them; what was dropped: n_filtered, sumw_filtered, sumw2_filtered)."""
+    """(columns of the events with at least `minimum` quality jets (hh4b.selection.quality_mask) as the
+    file stores them (writer.reduce_precision); what was dropped: n_filtered, sumw_filtered, sumw2_filtered)."""
+    from hh4b.selection import quality_mask
+
     if not minimum:
         return columns, {}
-    jets = columns["Jet"]
-    pt = ak.unflatten(writer.round_mantissa(ak.to_numpy(ak.flatten(jets.pt)), writer.MANTISSA_BITS["pt"]),
-                      ak.num(jets))
-    eta = ak.unflatten(writer.round_mantissa(ak.to_numpy(ak.flatten(jets.eta)), writer.MANTISSA_BITS["eta"]),
-                       ak.num(jets))
-    keep = ak.to_numpy(ak.sum((pt > C.TAG_JET_PT_MIN) & (np.abs(eta) < C.TAG_JET_ETA_MAX), axis=1)) >= minimum
+    stored = writer.reduce_precision({"Jet": columns["Jet"]})["Jet"]
+    keep = ak.to_numpy(ak.sum(quality_mask(stored), axis=1)) >= minimum
     dropped = columns["weight_before_veto"][~keep]  # as the shower veto's, the weights before its factor
     summary = {"min_quality_jets": int(minimum), "n_filtered": int((~keep).sum()),
                "sumw_filtered": float(np.sum(dropped)), "sumw2_filtered": float(np.sum(dropped**2))}

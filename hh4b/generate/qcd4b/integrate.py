@@ -279,8 +279,9 @@ def unweight(sampler, integrand: Integrand, rng: np.random.Generator, n_events: 
                 points, g = points.select(keep), g[keep]
             per_channel = integrand.channels(points)
             b = bias.pt_factor(points)
-            unbiased = per_channel.sum(1) / g  # estimates w over every tried point
-            weights = per_channel.sum(1) * b
+            w = per_channel.sum(1)
+            unbiased = w / g  # estimates w over every tried point
+            weights = w * b
             total += unbiased.sum()
             total2 += np.sum(unbiased**2)
             excess += (np.clip(weights - w_max, 0, None) / (b * g)).sum()

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hh4b import constants as C, pairing
+from hh4b.generate.qcd4b import phasespace as ps
 
 
 @dataclass(frozen=True)
@@ -50,12 +51,9 @@ class HiggsWindow:
     def __call__(self, momenta: np.ndarray) -> np.ndarray:
         """g for parton-level momenta (N, 6, 4) (beams, then the four b quarks; [E, px, py, pz])."""
         quarks = momenta[:, 2:, :]
-        energy, px, py, pz = (quarks[..., k] for k in range(4))
-        pt = np.hypot(px, py)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eta = np.nan_to_num(np.arcsinh(pz / pt))
-        mass = np.sqrt(np.maximum(energy**2 - px**2 - py**2 - pz**2, 0.0))
-        pairings = pairing.all_pairings(pt, eta, np.arctan2(py, px), mass)
+        pt, eta, phi = ps.kinematics(momenta)
+        mass = np.sqrt(np.maximum(quarks[..., 0] ** 2 - np.sum(quarks[..., 1:] ** 2, axis=-1), 0.0))
+        pairings = pairing.all_pairings(pt, eta, phi, mass)
         pairs = pairings["pairs"]
         first = pairs["ht"][..., 0] >= pairs["ht"][..., 1]
         c1, c2 = C.DHH_CENTRE
