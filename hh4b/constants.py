@@ -138,6 +138,10 @@ GGHH_LO_XSEC_FB = {13000.0: 16.7, 14000.0: 19.8}
 # at k = 0, 1, 2 (2.09, 1, 0.474); reproduces its k = -5, -1, 3, 5, 10 values to < 1% and the
 # minimum at k = 2.43 with sigma_min/sigma_SM = 0.42.
 GGHH_LO_KL_RATIO_COEFFS = (2.09, -1.372, 0.282)
+# Fit bins: at most this many m_hh bins of equal relative width (limits --max-bins), 30 with a
+# smoothed background, whose fits have a few shape nuisances instead of one per bin.
+FIT_MAX_BINS = 12
+SMOOTH_FIT_BINS = 30
 # Fit bins: a bin's background MC relative uncertainty sqrt(sum w^2) / sum w is at most this
 # (limits --max-mc-uncertainty; 30% = at least 11 Kish-effective MC events per bin).
 FIT_MAX_MC_UNCERTAINTY = 0.30
@@ -147,6 +151,12 @@ FIT_MIN_KISH = 25.0
 # A result is flagged "limited by MC statistics" when the MC statistical uncertainties weaken it
 # (expected limit or kappa_lambda interval width) by more than this factor.
 MC_LIMITED_FACTOR = 1.2
+# Smoothed background template (limits --background smoothed, hh4b.stats.smoothing): ln of the
+# m_hh density a polynomial in ln m of degree 2 (log-normal) up to 5, one more degree kept while
+# it improves 2 Delta ln L by more than the 95% quantile of chi^2 with 1 dof.
+SMOOTH_MIN_DEGREE = 2
+SMOOTH_MAX_DEGREE = 5
+SMOOTH_DEGREE_CHI2 = 3.841
 
 # --- LO p p -> b b~ b b~ generator on pyamplicol matrix elements (hh4b/generate/qcd4b) ------
 # Generator cuts on the four b quarks, looser than the analysis (four tagged jets with

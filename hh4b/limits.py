@@ -40,20 +40,23 @@ from tqdm.auto import tqdm
 
 from hh4b import console, heft
 from hh4b.constants import (
+    FIT_MAX_BINS,
     FIT_MAX_MC_UNCERTAINTY,
     FIT_MIN_KISH,
     LUMI_DEFAULT_FB,
     LUMI_PROJECTIONS_FB,
     MC_LIMITED_FACTOR,
+    SMOOTH_FIT_BINS,
 )
 from hh4b.errors import ConfigError, HH4bError
-from hh4b.stats import binning, fitsummary, kappa as kl, outputs, plots, projections, scores, tables
+from hh4b.stats import binning, fitsummary, kappa as kl, outputs, plots, projections, scores, smoothing, tables
 from hh4b.stats.heft import heft_results, markdown_table as heft_markdown
 from hh4b.stats.limits import FIT_ERRORS, LimitResult, upper_limit
 from hh4b.stats.model import Template, build_spec, set_poi_bounds
 from hh4b.weights import generation_kappa_lambda
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
+BACKGROUND_MODELS = ("simulation", "smoothed", "datadriven")
 HEFT_METHODS = ("cut_mindr",)  # methods given the HEFT results by default (they cost ~1.5 min each)
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pseudo-experiments per POI point for the resonant CLs limits; 0 = asymptotic "
                              "formulae (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the toys (default: %(default)s)")
-    parser.add_argument("--background", choices=("simulation", "datadriven"), default="simulation",
-                        help="multijet background: simulated samples, or the 2b->4b reweighted model in the output's "
+    parser.add_argument("--background", choices=BACKGROUND_MODELS, default="simulation",
+                        help="multijet background: simulated samples (binned, per-bin MC uncertainties), the "
+                             "simulated m_hh shape smoothed by a fit with its MC uncertainty as correlated shape "
+                             "nuisances (hh4b.stats.smoothing), or the 2b->4b reweighted model in the output's "
                              "'mhh_bkgmodel' histogram with its ensemble shape nuisances (default: %(default)s)")
     parser.add_argument("--multijet", choices=("auto", "qcd", "qcd4b"), default="auto",
                         help="simulated multijet sample when both exist; auto prefers qcd4b (default: %(default)s)")
@@ -92,14 +97,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "events at --lumi; bins with zero background are not allowed (default: %(default)s)")
     parser.add_argument("--max-mc-uncertainty", type=float, default=FIT_MAX_MC_UNCERTAINTY,
                         help="merge m_hh bins (from the tails in) until each has a background MC relative "
-                             "uncertainty sqrt(sum w^2) / sum w of at most this (default: %(default)s)")
+                             "uncertainty sqrt(sum w^2) / sum w of at most this; a smoothed background's "
+                             "(correlated) uncertainty is not merged away (default: %(default)s)")
     parser.add_argument("--min-kish", type=float, default=FIT_MIN_KISH,
                         help="classifier-score thresholds and score slices keep at least this many Kish-effective "
                              "background MC events, (sum w)^2 / sum w^2 (default: %(default)s)")
-    parser.add_argument("--max-bins", type=int, default=12,
-                        help="at most this many m_hh bins of equal relative width (snapped to the histogram's edges) "
-                             "before the --min-background merging; pyhf fits slow down steeply with more bins "
-                             "(default: %(default)s)")
+    parser.add_argument("--max-bins", type=int, default=None,
+                        help=f"at most this many m_hh bins of equal relative width (snapped to the histogram's edges) "
+                             f"before the --min-background merging; pyhf fits with per-bin MC uncertainties slow "
+                             f"down steeply with more bins, those of a smoothed background (a few shape nuisances) "
+                             f"do not (default: {FIT_MAX_BINS}, with --background smoothed {SMOOTH_FIT_BINS})")
     parser.add_argument("--projections", type=float, nargs="*", default=list(LUMI_PROJECTIONS_FB),
                         help="extra luminosities in fb^-1 for the projection table; none to skip "
                              "(default: %(default)s)")
@@ -121,6 +128,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="methods whose non-resonant fit also gives the HEFT results (limits on sigma at the "
                              "benchmarks, the c_2 interval, the (kappa_lambda, c_2) contours; about 1.5 min each; "
                              "none to skip) when the output has the HEFT term histograms (default: %(default)s)")
+
+
+def max_bins(args) -> int:
+    """--max-bins, or its default for the background model."""
+    if args.max_bins is not None:
+        return args.max_bins
+    return SMOOTH_FIT_BINS if args.background == "smoothed" else FIT_MAX_BINS
 
 
 def _parse_normsys(items) -> dict[str, dict[str, float]]:
@@ -157,14 +171,18 @@ class MethodInputs:
     def __init__(self, out: outputs.ProcessorOutput, method: str, args):
         self.out, self.method, self.args = out, method, args
         self.scale = projections.lumi_factor(args.lumi, out.lumi_fb)
-        self.ensembles, self.variations = {}, {}
+        self.ensembles, self.variations, self.smooth_fits = {}, {}, {}
         if args.background == "datadriven":
             edges, backgrounds = self._datadriven()
         else:
             edges, backgrounds = outputs.simulated_backgrounds(out, method, args.multijet)
+        if args.background == "smoothed":
+            backgrounds = self._smoothed(edges, backgrounds)
         self.native_edges = edges
-        coarse = outputs.geometric_edges(edges, args.max_bins)
-        total = outputs.rebin(outputs.total(backgrounds.values()), edges, coarse).scaled(self.scale)
+        coarse = outputs.geometric_edges(edges, max_bins(args))
+        # a smoothed template's uncertainty is correlated across bins: merging does not reduce it
+        total = outputs.total(t if not t.shapes else Template(t.yields) for t in backgrounds.values())
+        total = outputs.rebin(total, edges, coarse).scaled(self.scale)
         self.edges = binning.mc_merged_edges(coarse, total.yields, total.variances, args.max_mc_uncertainty,
                                              args.min_background, label=f"method {method}")
         self.backgrounds = {n: self.rebin(t).scaled(self.scale) for n, t in backgrounds.items()}
@@ -183,6 +201,26 @@ class MethodInputs:
         if others:
             self.variations["multijet"] = others
         return edges, backgrounds
+
+    def _smoothed(self, edges, backgrounds: dict[str, Template]) -> dict[str, Template]:
+        """The multijet templates replaced by their smooth fits (hh4b.stats.smoothing); a sample too
+        scarce to fit keeps its binned template, with a warning."""
+        result = dict(backgrounds)
+        for name in outputs.MULTIJET:
+            if name not in result or not result[name].yields.sum() > 0:
+                continue
+            try:
+                result[name], fit = smoothing.smoothed_template(edges, result[name], name,
+                                                                label=f"method {self.method}, {name}")
+            except ConfigError as err:
+                log.warning("%s; keeping its binned template", err)
+                continue
+            self.smooth_fits[name] = fit
+        return result
+
+    def smooth_rows(self) -> list[dict]:
+        """One row per smoothed background: the fitted degree and the goodness of fit."""
+        return [{"method": self.method, "background": name, **fit.as_dict()} for name, fit in self.smooth_fits.items()]
 
     def rebin(self, template: Template) -> Template:
         return outputs.rebin(template, self.native_edges, self.edges)
@@ -244,7 +282,7 @@ class ScoreBinnedInputs(MethodInputs):
     def __init__(self, out: outputs.ProcessorOutput, method: str, args, score_edges):
         self.out, self.args, self.score_edges = out, args, np.asarray(score_edges, float)
         self.method = f"{method}{scores.SCORE_BINS_SUFFIX}"
-        lower = argparse.Namespace(**{**vars(args), "max_bins": min(args.score_slice_bins, args.max_bins)})
+        lower = argparse.Namespace(**{**vars(args), "max_bins": min(args.score_slice_bins, max_bins(args))})
         self.slices = [MethodInputs(scores.thresholded_output(out, method, lo, hi if hi < 1.0 else np.inf), method,
                                     args if hi >= 1.0 else lower)
                        for lo, hi in zip(self.score_edges[:-1], self.score_edges[1:])]
@@ -266,9 +304,22 @@ class ScoreBinnedInputs(MethodInputs):
 
     @staticmethod
     def _join(templates) -> Template:
+        """The slices' templates side by side; each slice's shape nuisances (its own smooth fit)
+        become nuisances `<name>_slice<k>` that leave the other slices at their nominal."""
         variances = [t.variances for t in templates]
+        shapes = []
+        for k, t in enumerate(templates):
+            for name, lo, hi in t.shapes:
+                shapes.append((f"{name}_slice{k}",
+                               *(np.concatenate([x if j == k else u.yields for j, u in enumerate(templates)])
+                                 for x in (lo, hi))))
         return Template(np.concatenate([t.yields for t in templates]),
-                        None if any(v is None for v in variances) else np.concatenate(variances))
+                        None if any(v is None for v in variances) else np.concatenate(variances), tuple(shapes))
+
+    def smooth_rows(self) -> list[dict]:
+        return [{**r, "method": self.method, "score": f"[{lo:g}, {hi:g})"}
+                for lo, hi, part in zip(self.score_edges[:-1], self.score_edges[1:], self.slices)
+                for r in part.smooth_rows()]
 
     def signal(self, datasets) -> Template:
         return self._join([s.signal(datasets) for s in self.slices])
@@ -295,6 +346,7 @@ class Fits:
     def __init__(self, args):
         self.args = args
         self.records: list[fitsummary.FitRecord] = []
+        self.smooth_rows: list[dict] = []
 
     def _fail(self, inputs: MethodInputs, hypothesis: str, err: Exception) -> HH4bError:
         worst = max(inputs.bin_rows(), key=lambda b: b["mc_rel_uncertainty"])
@@ -318,6 +370,7 @@ class Fits:
         rec = fitsummary.FitRecord(inputs.method, hypothesis, fitsummary.uncertainties(spec), inputs.bin_rows(),
                                    mc_factor)
         self.records.append(rec)
+        self.smooth_rows += [r for r in inputs.smooth_rows() if r not in self.smooth_rows]
         return {"staterror": not self.args.no_staterror, "mc_weakening": mc_factor, "mc_limited": rec.mc_limited}
 
 
@@ -434,10 +487,13 @@ def equivalent_lumis(all_inputs: dict, kappas: dict, args, fits: Fits) -> list[d
 
 def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files, fits: Fits,
              heft_tables: dict) -> Path:
+    smoothed = ("; the multijet background's m_hh shape is a fit to its MC (hh4b.stats.smoothing), whose MC "
+                "uncertainty enters as correlated shape nuisances (one per fit-parameter eigenvector and one for the "
+                "choice of function) instead of per-bin ones" if args.background == "smoothed" else "")
     mc = ("off (--no-staterror): the fits leave out the MC statistical uncertainties" if args.no_staterror else
-          f"on in every fit (per-bin MC statistical uncertainties from the sum of squared weights); fit bins merged "
-          f"to a background MC relative uncertainty <= {args.max_mc_uncertainty:g}; classifier thresholds keep "
-          f">= {args.min_kish:g} Kish-effective background MC events")
+          f"on in every fit (per-bin MC statistical uncertainties from the sum of squared weights{smoothed}); fit "
+          f"bins merged to a background MC relative uncertainty <= {args.max_mc_uncertainty:g}; classifier "
+          f"thresholds keep >= {args.min_kish:g} Kish-effective background MC events")
     sections = [("Setup", f"Input `{out.path}` (lumi_fb {out.lumi_fb:g}, sqrt(s) {out.sqrt_s:g} GeV) scaled to "
                           f"{args.lumi:g} fb^-1 at {args.sqrt_s:g} GeV; background model: {args.background}; "
                           f"{'toys: ' + str(args.toys) if args.toys else 'asymptotic q~_mu'}; MC statistical "
@@ -463,6 +519,10 @@ def _summary(report, args, out, res_rows, kappa_rows, proj_rows, eq_rows, files,
                          tables.markdown_table([b for r in fits.records for b in r.bin_rows()],
                                                ["method", "hypothesis", "bin", "low", "high", "background",
                                                 "mc_rel_uncertainty", "kish"])))
+    if fits.smooth_rows:
+        sections.append(("Smoothed backgrounds: fitted degree and goodness of fit (chi^2 of the populated MC bins)",
+                         tables.markdown_table(fits.smooth_rows, list(dict.fromkeys(
+                             k for r in fits.smooth_rows for k in r)))))
     for method, table in heft_tables.items():
         sections.append((f"HEFT couplings ({method}): expected 95% CL limits on sigma(gg -> hh) [fb]", table))
     if proj_rows:

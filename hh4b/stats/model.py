@@ -10,6 +10,8 @@ One channel (`SR`) with
   the bin's Kish-effective MC count N = 1 / (relative uncertainty)^2. Without the bounds a bin
   with little MC lets the fit explain any signal by a background far below what its MC sample
   allows, at a finite penalty, and the upper expected bands never cross 5% CLs;
+- or, for a template with `shapes` (a smoothed background), its MC statistical uncertainty as
+  correlated `histosys` nuisances instead of staterror;
 - optional `normsys` normalisation uncertainties per sample (relative size, symmetric);
 - optional `histosys` shape nuisances of a background from an ensemble of templates (the
   bootstrap retrainings of the data-driven background) and from one-sided variations
@@ -36,15 +38,22 @@ STATERROR_BOUND_SIGMAS = 5.0  # staterror parameters within the 5 sigma Poisson 
 
 @dataclass(frozen=True)
 class Template:
-    """A binned yield with its per-bin MC variance (sum of squared weights); None: no MC error."""
+    """A binned yield with its per-bin MC variance (sum of squared weights); None: no MC error.
+
+    shapes: (name, lo, hi) templates that carry the MC statistical uncertainty instead of the
+    per-bin staterror, correlated across bins (a smoothed template's fit uncertainty,
+    hh4b.stats.smoothing); the variances are then only reported.
+    """
 
     yields: np.ndarray
     variances: np.ndarray | None = None
+    shapes: tuple = ()
 
     def scaled(self, factor: float) -> Template:
-        """Yields times `factor`; variances times factor^2 (the MC sample itself is unchanged)."""
+        """Yields and shapes times `factor`; variances times factor^2 (the MC sample itself is unchanged)."""
         variances = None if self.variances is None else np.asarray(self.variances) * factor**2
-        return Template(np.asarray(self.yields) * factor, variances)
+        shapes = tuple((n, np.asarray(lo) * factor, np.asarray(hi) * factor) for n, lo, hi in self.shapes)
+        return Template(np.asarray(self.yields) * factor, variances, shapes)
 
 
 def staterror_bounds(nominal, sigma, n_sigmas: float = STATERROR_BOUND_SIGMAS) -> list[list[float]]:
@@ -120,7 +129,9 @@ def variation_histosys(nominal, varied) -> tuple[np.ndarray, np.ndarray]:
 def _modifiers(name, template, normfactor, staterror, normsys, histosys) -> list[dict]:
     mods = [{"name": factor, "type": "normfactor", "data": None}
             for factor in ((normfactor,) if isinstance(normfactor, str) else normfactor or ())]
-    if staterror and template.variances is not None:
+    if staterror and template.shapes:
+        histosys = {**{n: (lo, hi) for n, lo, hi in template.shapes}, **(histosys or {})}
+    elif staterror and template.variances is not None:
         mods.append({"name": f"staterror_{CHANNEL}", "type": "staterror",
                      "data": _as_list(np.sqrt(np.clip(template.variances, 0.0, None)))})
     for nuisance, rel in (normsys or {}).items():

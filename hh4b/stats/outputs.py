@@ -207,4 +207,6 @@ def rebin(template_: Template, edges, new_edges) -> Template:
     idx = np.searchsorted(np.asarray(edges), np.asarray(new_edges)[:-1])
     values = np.add.reduceat(np.asarray(template_.yields, float), idx)
     variances = None if template_.variances is None else np.add.reduceat(np.asarray(template_.variances, float), idx)
-    return Template(values, variances)
+    shapes = tuple((n, np.add.reduceat(np.asarray(lo, float), idx), np.add.reduceat(np.asarray(hi, float), idx))
+                   for n, lo, hi in template_.shapes)
+    return Template(values, variances, shapes)
