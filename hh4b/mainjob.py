@@ -4,8 +4,10 @@ Chains the stages through their own subcommands, so it does exactly what a perso
 would: materialise missing files of the fileset, then per analysis (resonant at the 70% b-tag
 working point, non-resonant at 77%, paper II.A) process with every method whose model ships in
 `models/`, build the data-driven background where the multijet sample allows it, compute
-limits (with the simulated multijet background, and for DATADRIVEN_METHOD also with the
-data-driven one, into limits_datadriven/) and write the report. The LO four-b background is
+limits (into limits/ with the binned simulated templates and per-bin MC uncertainties; into
+limits_smoothed/ for the cut-based methods with the multijet m_hh shape smoothed by a fit, whose
+MC uncertainty the fits carry as correlated shape nuisances; for DATADRIVEN_METHOD also with the
+data-driven background, into limits_datadriven/) and write the report. The LO four-b background is
 truth tagged (TRUTH_TAGGED_PROCESSES) unless --no-truth-tagging.
 """
 
@@ -37,7 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--analysis", choices=ANALYSES, action="append",
                         help="run only this analysis (repeatable; default: both)")
     parser.add_argument("--max-bins", type=int, default=6,
-                        help="m_hh bins of the limit fits (fewer = faster; default: %(default)s)")
+                        help="m_hh bins of the binned-template fits (limits/, limits_datadriven/; fewer = faster; "
+                             "the smoothed fits in limits_smoothed/ use the limits stage's default) "
+                             "(default: %(default)s)")
     parser.add_argument("--no-truth-tagging", action="store_true",
                         help="draw the b-tags of the LO four-b background like every other sample instead of "
                              "truth tagging it (default: truth tagging, ~3x the effective four-tag statistics)")
@@ -68,6 +72,14 @@ def truth_tagging_option(fileset_path, disabled: bool) -> list[str]:
     return ["--truth-tagging", ",".join(names)] if names else []
 
 
+def cut_based_methods(output_dir) -> list[str]:
+    """The cut-based methods in a processor output (the smoothed limits' methods: their fits take
+    about a minute each, those above classifier thresholds several)."""
+    from hh4b.stats.outputs import load_output
+
+    return [m for m in load_output(output_dir).methods() if m.startswith("cut_")]
+
+
 def main(args: argparse.Namespace) -> int:
     output = Path(args.output)
     workers = str(args.workers)
@@ -77,13 +89,15 @@ def main(args: argparse.Namespace) -> int:
         out = output / analysis
         _stage(["run", args.fileset, "--analysis", analysis, "--models", args.models, "--executor", "futures",
                 "--workers", workers, "--output", str(out), "--save-columns", "--no-progress", *truth_tagging])
-        limits = ["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
-                  "--max-bins", str(args.max_bins), "--kappa-step", "1.0"]
+        limits = ["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s), "--kappa-step", "1.0"]
+        binned = [*limits, "--max-bins", str(args.max_bins)]
         datadriven = analysis == "resonant" and _stage(
             ["background", str(out), "--ensemble", str(args.ensemble), "--workers", workers], optional=True)
-        _stage([*limits, "--report", str(out / "limits")])
+        _stage([*binned, "--report", str(out / "limits")])
+        _stage([*limits, "--report", str(out / "limits_smoothed"), "--background", "smoothed", "--heft-methods",
+                "--method", *cut_based_methods(out)])
         if datadriven:
-            _stage([*limits, "--report", str(out / "limits_datadriven"), "--background", "datadriven",
+            _stage([*binned, "--report", str(out / "limits_datadriven"), "--background", "datadriven",
                     "--method", DATADRIVEN_METHOD], optional=True)
         _stage(["report", str(out), "--models", args.models])
     log.info("main job done: per analysis under %s/: output.coffea, limits/ (plots, tables, workspaces), "

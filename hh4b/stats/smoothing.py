@@ -39,6 +39,7 @@ from hh4b.errors import ConfigError
 from hh4b.stats.model import Template
 
 GAUSS_POINTS = 8
+MU_FLOOR = 1e-9  # relative to the largest bin: keeps the covariance finite where the density vanishes
 
 
 @dataclass(frozen=True)
@@ -138,7 +139,8 @@ def _fit_degree(edges, y, s, m_ref, degree, start=None):
 def _sandwich(edges, y, v, params, m_ref):
     """H^-1 G H^-1 of the weighted Poisson likelihood (module docstring)."""
     jac = _jacobian(edges, params, m_ref)
-    mu = np.clip(_bin_integrals(edges, params, m_ref), 1e-300, None)
+    mu = _bin_integrals(edges, params, m_ref)
+    mu = np.maximum(mu, MU_FLOOR * mu.max())  # bins the density leaves empty: no 1/mu^2 overflow
     hinv = np.linalg.pinv(jac.T @ (jac / mu[:, None]))
     return hinv @ (jac.T @ (jac * (v / mu**2)[:, None])) @ hinv
 
@@ -171,11 +173,14 @@ def fit_smooth(edges, yields, variances, *, min_degree: int = SMOOTH_MIN_DEGREE,
             break
         degree += 1
     c = fits[degree][0]
+    covariance = _sandwich(e, y, v, c, m_ref)
+    if not np.all(np.isfinite(covariance)):
+        raise ConfigError(f"smoothed background{where}: the degree-{degree} fit has no finite covariance")
     alternative = fits.get(degree + 1) or _fit_degree(e, y, s, m_ref, degree + 1, start=c)
     mu = _bin_integrals(e, c, m_ref)
     filled = (y > 0) & (v > 0)
     chi2_value = float(np.sum((y[filled] - mu[filled]) ** 2 / v[filled]))
-    return SmoothFit(edges, first, m_ref, c, _sandwich(e, y, v, c, m_ref), chi2_value,
+    return SmoothFit(edges, first, m_ref, c, covariance, chi2_value,
                      int(filled.sum() - c.size), alternative[0])
 
 
