@@ -5,6 +5,7 @@ Reads what the earlier stages wrote and never recomputes physics:
     OUTPUT_DIR/limits/*.json             limits, kappa_lambda intervals, projections (hh4b limits)
     OUTPUT_DIR/background/validation_*.json  data-driven background closure (hh4b background)
     OUTPUT_DIR/limits_datadriven/*.json  limits with the data-driven multijet model (hh4b main)
+    OUTPUT_DIR/limits_smoothed/*.json    limits with the smoothed multijet template (hh4b main)
     MODELS_DIR/*.json                    model cards with training metrics (hh4b train / export-onnx),
                                          ACC/AUC mean and std over seeds (`metrics_over_seeds`)
 and writes OUTPUT_DIR/report/report.md with a pairing-efficiency figure (paper Figs. 3, 9), the
@@ -214,17 +215,30 @@ def goal_rows(classifiers: list[dict], resonant: list[dict], kappas: list[dict])
     return rows
 
 
-def background_comparison_rows(simulated: list[dict], datadriven: list[dict]) -> list[dict]:
-    """Expected resonant limits with the simulated and with the data-driven multijet background."""
+def background_comparison_rows(simulated: list[dict], other: list[dict], label: str = "data-driven") -> list[dict]:
+    """Expected resonant limits with the simulated (binned) and with another multijet background model."""
     sim = {(r["method"], r.get("mass")): r for r in simulated}
     rows = []
-    for r in datadriven:
+    for r in other:
         ref = sim.get((r["method"], r.get("mass")))
         if ref is None:
             continue
         rows.append({"method": r["method"], "mass": r.get("mass"), "simulated": ref["expected"],
-                     "data-driven": r["expected"], "data-driven / simulated": r["expected"] / ref["expected"]})
+                     label: r["expected"], f"{label} / simulated": r["expected"] / ref["expected"]})
     return rows
+
+
+def smoothed_kappa_rows(binned: list[dict], smoothed: list[dict]) -> list[dict]:
+    """kappa_lambda profile intervals with the binned and with the smoothed multijet template."""
+    ref = {r["method"]: r for r in binned}
+    return [{"method": r["method"], "binned": _interval(ref.get(r["method"])), "smoothed": _interval(r),
+             "paper": _interval(dict(zip(("pl_lower", "pl_upper"), paper.KAPPA_LAMBDA_INTERVALS_300[r["method"]]
+                                         ["profile"]))) if r["method"] in paper.KAPPA_LAMBDA_INTERVALS_300 else None}
+            for r in smoothed]
+
+
+def _interval(row: dict | None) -> str | None:
+    return None if row is None else f"[{row['pl_lower']:.3g}, {row['pl_upper']:.3g}]"
 
 
 def kappa_rows(limits_dir: Path) -> list[dict]:
@@ -286,6 +300,8 @@ def build_report(output_dir: Path, models_dir: Path, limits_dir: Path) -> Path:
     kappas = kappa_rows(limits_dir)
     classifiers = classifier_rows(models_dir)
     datadriven = _read_json(output_dir / "limits_datadriven" / "resonant_limits.json") or []
+    smoothed = _read_json(output_dir / "limits_smoothed" / "resonant_limits.json") or []
+    smoothed_kappas = _read_json(output_dir / "limits_smoothed" / "kappa_lambda_intervals.json") or []
     background = [dict(r, method=p.stem.removeprefix("validation_"))
                   for p in sorted((output_dir / "background").glob("validation_*.json")) for r in _read_json(p)]
     sections = [
@@ -344,6 +360,15 @@ def build_report(output_dir: Path, models_dir: Path, limits_dir: Path) -> Path:
             "--report OUTPUT_DIR/limits_datadriven`).\n",
             "\nExpected 95% CL limits (fb) with the simulated multijet templates and with the 2b -> 4b "
             "reweighted model (its bootstrap ensemble and the `cr_alt` variation enter as shape nuisances).\n")),
+        ("Multijet background: binned vs smoothed MC template", _section_table(
+            background_comparison_rows(resonant, smoothed, "smoothed") + smoothed_kappa_rows(kappas, smoothed_kappas),
+            ["method", "mass", "simulated", "smoothed", "smoothed / simulated", "binned", "paper"],
+            "No limits with the smoothed background (`hh4b limits OUTPUT_DIR --background smoothed "
+            "--report OUTPUT_DIR/limits_smoothed`).\n",
+            "\nExpected 95% CL limits (fb) and kappa_lambda profile intervals with the binned simulated "
+            "multijet templates (per-bin MC uncertainties) and with the template smoothed by a fit (its MC "
+            "uncertainty as correlated shape nuisances; fitted degrees and fit quality in "
+            "`limits_smoothed/summary.md`).\n")),
     ]
     text = "# hh4b report\n\nInputs: `" + str(output_dir) + "`. Paper numbers are references from different " \
            "simulation (MadGraph + Pythia 8 + Delphes), shown side by side, never targets.\n\n"

@@ -20,9 +20,9 @@ def test_truth_tagging_applies_to_the_lo_four_b_background_only_when_present(tmp
 
 
 def test_smoothed_limits_take_the_cut_based_methods_of_the_output(tmp_path):
-    from test_limits_cli import write_output
-
     from hh4b.mainjob import cut_based_methods
+
+    from test_limits_cli import write_output
 
     write_output(tmp_path, methods=("cut_mindr", "cut_dhh", "spanet"))
     assert cut_based_methods(tmp_path) == ["cut_mindr", "cut_dhh"]

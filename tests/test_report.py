@@ -120,3 +120,16 @@ def test_report_shows_the_heft_tables_of_the_limits_stage(tmp_path):
     (tmp_path / "heft_cut_mindr.md").write_text("| point | ... |\n| SM | 1 |\n")
     text = _heft_section(tmp_path)
     assert "### cut_mindr" in text and "| SM | 1 |" in text and "heft_kl_c2_cut_mindr.png" in text
+
+
+def test_smoothed_background_rows_sit_beside_the_binned_ones_and_the_paper():
+    from hh4b.report import background_comparison_rows, smoothed_kappa_rows
+
+    binned = [{"method": "cut_mindr", "mass": 500.0, "expected": 260.0}]
+    rows = background_comparison_rows(binned, [{"method": "cut_mindr", "mass": 500.0, "expected": 52.0}], "smoothed")
+    assert rows == [{"method": "cut_mindr", "mass": 500.0, "simulated": 260.0, "smoothed": 52.0,
+                     "smoothed / simulated": 0.2}]
+    kappas = smoothed_kappa_rows([{"method": "cut_mindr", "pl_lower": float("-inf"), "pl_upper": float("inf")}],
+                                 [{"method": "cut_mindr", "pl_lower": -5.8, "pl_upper": 11.0}])
+    assert kappas == [{"method": "cut_mindr", "binned": "[-inf, inf]", "smoothed": "[-5.8, 11]",
+                       "paper": "[-3.27, 10.3]"}]
