@@ -73,11 +73,13 @@ def truth_tagging_option(fileset_path, disabled: bool) -> list[str]:
 
 
 def cut_based_methods(output_dir) -> list[str]:
-    """The cut-based methods in a processor output (the smoothed limits' methods: their fits take
-    about a minute each, those above classifier thresholds several)."""
+    """The methods of a processor output without a classifier score (the smoothed limits' methods:
+    their fits take about a minute each, those above classifier thresholds several)."""
     from hh4b.stats.outputs import load_output
+    from hh4b.stats.scores import score_methods
 
-    return [m for m in load_output(output_dir).methods() if m.startswith("cut_")]
+    out = load_output(output_dir)
+    return [m for m in out.methods() if m not in score_methods(out)]
 
 
 def main(args: argparse.Namespace) -> int:

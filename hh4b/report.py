@@ -231,14 +231,17 @@ def background_comparison_rows(simulated: list[dict], other: list[dict], label: 
 def smoothed_kappa_rows(binned: list[dict], smoothed: list[dict]) -> list[dict]:
     """kappa_lambda profile intervals with the binned and with the smoothed multijet template."""
     ref = {r["method"]: r for r in binned}
-    return [{"method": r["method"], "binned": _interval(ref.get(r["method"])), "smoothed": _interval(r),
-             "paper": _interval(dict(zip(("pl_lower", "pl_upper"), paper.KAPPA_LAMBDA_INTERVALS_300[r["method"]]
-                                         ["profile"]))) if r["method"] in paper.KAPPA_LAMBDA_INTERVALS_300 else None}
-            for r in smoothed]
+    papers = {m: v["profile"][:2] for m, v in paper.KAPPA_LAMBDA_INTERVALS_300.items()}
+    return [{"method": r["method"], "binned": _interval(_profile(ref.get(r["method"]))),
+             "smoothed": _interval(_profile(r)), "paper": _interval(papers.get(r["method"]))} for r in smoothed]
 
 
-def _interval(row: dict | None) -> str | None:
-    return None if row is None else f"[{row['pl_lower']:.3g}, {row['pl_upper']:.3g}]"
+def _profile(row: dict | None) -> tuple[float, float] | None:
+    return None if row is None else (row["pl_lower"], row["pl_upper"])
+
+
+def _interval(bounds: tuple[float, float] | None) -> str | None:
+    return None if bounds is None else f"[{bounds[0]:.3g}, {bounds[1]:.3g}]"
 
 
 def kappa_rows(limits_dir: Path) -> list[dict]:

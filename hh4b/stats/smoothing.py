@@ -67,13 +67,13 @@ class SmoothFit:
         """Per-bin integrals of the density with `params` (default: the fit's)."""
         params = self.params if params is None else np.asarray(params, float)
         out = np.zeros(self.edges.size - 1)
-        out[self.first_bin:] = _bin_integrals(self.edges[self.first_bin:], params, self.m_ref)
+        out[self.first_bin:] = _integrals(self.edges[self.first_bin:], params, self.m_ref)[0]
         return out
 
     def variances(self) -> np.ndarray:
         """Per-bin variance of the template from the parameters' covariance (linearised)."""
         jac = np.zeros((self.edges.size - 1, self.params.size))
-        jac[self.first_bin:] = _jacobian(self.edges[self.first_bin:], self.params, self.m_ref)
+        jac[self.first_bin:] = _integrals(self.edges[self.first_bin:], self.params, self.m_ref)[1]
         return np.einsum("ik,kl,il->i", jac, self.covariance, jac)
 
     def shape_variations(self) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -104,27 +104,19 @@ def _powers(m, m_ref, degree):
     return np.log(m / m_ref)[..., None] ** np.arange(degree + 1)
 
 
-def _bin_integrals(edges, params, m_ref):
-    m, w = _nodes(edges)
-    expo = np.clip(_powers(m, m_ref, params.size - 1) @ params, -700.0, 700.0)
-    return np.sum(w * np.exp(expo), axis=1)
-
-
-def _jacobian(edges, params, m_ref):
+def _integrals(edges, params, m_ref):
+    """(per-bin integrals of the density, their derivatives by the parameters (bins, params))."""
     m, w = _nodes(edges)
     powers = _powers(m, m_ref, params.size - 1)
-    f = np.exp(np.clip(powers @ params, -700.0, 700.0))
-    return np.einsum("bn,bnk->bk", w * f, powers)
+    wf = w * np.exp(np.clip(powers @ params, -700.0, 700.0))
+    return wf.sum(axis=1), np.einsum("bn,bnk->bk", wf, powers)
 
 
 def _fit_degree(edges, y, s, m_ref, degree, start=None):
-    def nll(c):
-        mu = np.clip(_bin_integrals(edges, c, m_ref), 1e-300, None)
-        return float(np.sum((mu - y * np.log(mu)) / s))
-
-    def grad(c):
-        mu = np.clip(_bin_integrals(edges, c, m_ref), 1e-300, None)
-        return ((1.0 - y / mu) / s) @ _jacobian(edges, c, m_ref)
+    def nll_and_grad(c):
+        mu, jac = _integrals(edges, c, m_ref)
+        mu = np.clip(mu, 1e-300, None)
+        return float(np.sum((mu - y * np.log(mu)) / s)), ((1.0 - y / mu) / s) @ jac
 
     if start is None:
         width = np.diff(edges)
@@ -132,14 +124,13 @@ def _fit_degree(edges, y, s, m_ref, degree, start=None):
         start[0] = np.log(max(y.sum() / width.sum(), 1e-300))
     else:
         start = np.concatenate([start, np.zeros(degree + 1 - start.size)])
-    result = minimize(nll, start, jac=grad, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
-    return result.x, nll(result.x)
+    result = minimize(nll_and_grad, start, jac=True, method="BFGS", options={"gtol": 1e-8, "maxiter": 2000})
+    return result.x, float(result.fun)
 
 
 def _sandwich(edges, y, v, params, m_ref):
     """H^-1 G H^-1 of the weighted Poisson likelihood (module docstring)."""
-    jac = _jacobian(edges, params, m_ref)
-    mu = _bin_integrals(edges, params, m_ref)
+    mu, jac = _integrals(edges, params, m_ref)
     mu = np.maximum(mu, MU_FLOOR * mu.max())  # bins the density leaves empty: no 1/mu^2 overflow
     hinv = np.linalg.pinv(jac.T @ (jac / mu[:, None]))
     return hinv @ (jac.T @ (jac * (v / mu**2)[:, None])) @ hinv
@@ -177,7 +168,7 @@ def fit_smooth(edges, yields, variances, *, min_degree: int = SMOOTH_MIN_DEGREE,
     if not np.all(np.isfinite(covariance)):
         raise ConfigError(f"smoothed background{where}: the degree-{degree} fit has no finite covariance")
     alternative = fits.get(degree + 1) or _fit_degree(e, y, s, m_ref, degree + 1, start=c)
-    mu = _bin_integrals(e, c, m_ref)
+    mu = _integrals(e, c, m_ref)[0]
     filled = (y > 0) & (v > 0)
     chi2_value = float(np.sum((y[filled] - mu[filled]) ** 2 / v[filled]))
     return SmoothFit(edges, first, m_ref, c, covariance, chi2_value,
