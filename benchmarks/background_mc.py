@@ -45,9 +45,9 @@ def dataset(files: list[str]) -> dict:
 
 
 def four_tag_columns(fileset: dict, working_point: str) -> dict:
-    """Per-event columns (hh4b.columns) of the four-tag, min-dR-paired events at `working_point`."""
-    from hh4b.run import process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    """Per-event columns (hh4b.analysis.columns) of the four-tag, min-dR-paired events at `working_point`."""
+    from hh4b.analysis.processing import process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
 
     proc = HH4bProcessor(btag_wp=working_point, lumi_fb=LUMI_DEFAULT_FB, methods=("cut_mindr",), save_columns=True,
                          truth_tagging=("qcd4b",))

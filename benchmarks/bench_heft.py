@@ -1,4 +1,4 @@
-"""Cost of the five-coupling matrix element: generation and reweighting (hh4b.heft).
+"""Cost of the five-coupling matrix element: generation and reweighting (hh4b.theory.heft).
 
     python benchmarks/bench_heft.py [--events 2000] [--chunk 250] [--points 14] [--json out.json]
 
@@ -21,7 +21,8 @@ import time
 
 import numpy as np
 
-from hh4b import constants, gghh, heft, weights
+from hh4b import constants, weights
+from hh4b.theory import gghh, heft
 
 
 def _pythia(process_kwargs: dict, seed: int):

@@ -29,10 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from hh4b.cutbased import analyse  # noqa: E402
-from hh4b.events import make_jets  # noqa: E402
-from hh4b.features import RESONANT_FEATURES  # noqa: E402
-from hh4b.methods import SpanetModel, build_methods  # noqa: E402
+from hh4b.analysis.cutbased import analyse  # noqa: E402
+from hh4b.analysis.events import make_jets  # noqa: E402
+from hh4b.analysis.features import RESONANT_FEATURES  # noqa: E402
+from hh4b.analysis.methods import SpanetModel, build_methods  # noqa: E402
 from hh4b.nn.dnn import DenseClassifier, export_onnx  # noqa: E402
 from hh4b.nn.export_onnx import export_spanet  # noqa: E402
 from hh4b.nn.spanet import SPANET_PRESETS, Spanet  # noqa: E402

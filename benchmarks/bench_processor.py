@@ -2,10 +2,10 @@
 
     python benchmarks/bench_processor.py [--events 200000] [--files 4] [--json results.json]
 
-In memory: hh4b.cutbased.analyse on a jet record already in memory (half toy H(500) -> hh ->
+In memory: hh4b.analysis.cutbased.analyse on a jet record already in memory (half toy H(500) -> hh ->
 4b, half toy ttbar events), one core; goal >= 200k events/s/core. Wall and CPU time are both
 reported: on a shared machine the CPU-time rate is the per-core figure. End to end: toy NanoAOD
-files processed by `hh4b.run.process_fileset` (reading, processor, histograms) with the
+files processed by `hh4b.analysis.processing.process_fileset` (reading, processor, histograms) with the
 iterative executor and with a warm Dask LocalCluster of 1 and 2 single-threaded workers.
 """
 
@@ -24,8 +24,8 @@ import awkward as ak
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from hh4b.cutbased import analyse  # noqa: E402
-from hh4b.events import make_jets  # noqa: E402
+from hh4b.analysis.cutbased import analyse  # noqa: E402
+from hh4b.analysis.events import make_jets  # noqa: E402
 
 from toys import hh_events, ttbar_events, write_nanoaod  # noqa: E402
 
@@ -67,8 +67,8 @@ def write_files(folder: Path, n_files: int, per_file: int) -> Path:
 
 
 def bench_files(fileset_path: Path, executor: str, workers: int, chunksize: int, scheduler=None) -> dict:
-    from hh4b.run import load_fileset, process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.processing import load_fileset, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
 
     start = time.perf_counter()
     output = process_fileset(load_fileset(fileset_path), HH4bProcessor(), executor, workers=workers,
@@ -85,7 +85,7 @@ def bench_dask(fileset_path: Path, workers: int, chunksize: int) -> dict:
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
             Client(cluster) as client:
-        client.run(lambda: __import__("processors.hh4b_processor") and None)
+        client.run(lambda: __import__("hh4b.analysis.processor") and None)
         return bench_files(fileset_path, "dask", workers, chunksize, scheduler=cluster.scheduler_address)
 
 

@@ -13,7 +13,7 @@ unweighting efficiency, CPU seconds and shares (matrix element, PDFs, phase spac
 and the paper's four-tag cut (>= 4 b-tagged jets at the DL1r 77% point, pT > 40 GeV, |eta| < 2.5):
 weighted Kish effective events (sum w)^2 / sum w^2 per CPU hour (goal >= 20,000; Pythia-only
 b-enriched QCD ~350), fraction with four true b jets, and the same count with the processor's
-truth tagging (hh4b.truthtag: every event enters the 4b category with its probability from the
+truth tagging (hh4b.analysis.truthtag: every event enters the 4b category with its probability from the
 per-flavour efficiencies of the working point, with a tag configuration drawn given that category).
 With --pythia-qcd, the m_4j shape of the four leading tagged jets is compared with that
 Pythia-only QCD file (normalised histograms, chi2).
@@ -21,8 +21,8 @@ Pythia-only QCD file (normalised histograms, chi2).
 --files measures already generated files instead (e.g. the committed data/qcd4b_*.root): the
 CPU cost is --cpu-seconds when given (the measured CPU time of the jobs that made the files), else
 the sum of the seconds per stage in each file's metadata (wall clock: an upper bound when jobs
-shared cores), the yields come from the analysis chain (hh4b.cutbased: four-tag cut, then the Eq. (4) pT cuts with
-the min-dR pairing) at both working points, with drawn tags and with truth tagging.
+shared cores), the yields come from the analysis chain (hh4b.analysis.cutbased: four-tag cut,
+then the Eq. (4) pT cuts with the min-dR pairing) at both working points, with drawn tags and with truth tagging.
 """
 
 from __future__ import annotations
@@ -73,9 +73,9 @@ def analysis_weights(path: str | Path, wp: str, truth_tagging: bool, method: str
     the four-tag cut and after the Eq. (4) pT cuts, from the analysis chain itself."""
     import uproot
 
-    from hh4b import truthtag
-    from hh4b.cutbased import analyse
-    from hh4b.events import make_jets
+    from hh4b.analysis import truthtag
+    from hh4b.analysis.cutbased import analyse
+    from hh4b.analysis.events import make_jets
     from hh4b.generate import writer
 
     with uproot.open(path) as fin:

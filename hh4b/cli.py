@@ -16,14 +16,14 @@ from hh4b.errors import HH4bError
 
 SUBCOMMANDS = {
     "generate": ("hh4b.generate.cli", "generate events with Pythia 8 into NanoAOD-style ROOT files"),
-    "xsec": ("hh4b.xsec", "leading-order gg -> hh cross section vs kappa_lambda"),
+    "xsec": ("hh4b.theory.xsec", "leading-order gg -> hh cross section vs kappa_lambda"),
     "run": ("hh4b.run", "run the coffea processor over a fileset"),
     "limits": ("hh4b.limits", "pyhf limits from processor outputs (same as python -m hh4b.limits)"),
     "export-h5": ("hh4b.nn.export_h5", "write SPA-NET training HDF5 from a fileset"),
     "train": ("hh4b.nn.train_cli", "train SPA-NET or the DNN baseline"),
     "evaluate": ("hh4b.nn.evaluate", "pairing and classification metrics of a trained model"),
     "export-onnx": ("hh4b.nn.export_onnx", "export a trained checkpoint to ONNX with a card"),
-    "background": ("hh4b.background", "data-driven multijet background: 2b -> 4b reweighting with an ensemble"),
+    "background": ("hh4b.background.cli", "data-driven multijet background: 2b -> 4b reweighting with an ensemble"),
     "report": ("hh4b.report", "markdown report with the paper side by side"),
     "main": ("hh4b.mainjob", "the README's main job: generate if needed, process, limits"),
 }

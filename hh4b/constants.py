@@ -279,7 +279,7 @@ SHOWER_VETO_PT_MIN = 30.0  # GeV, parton-jet pT (analysis jets: TAG_JET_PT_MIN =
 SHOWER_VETO_ETA_MAX = 2.7  # parton-jet |y| (analysis jets: TAG_JET_ETA_MAX = 2.5)
 SHOWER_VETO_KEEP = 0.1  # probability to keep a failing event (weight 1 / keep)
 
-# --- gg -> hh with five HEFT couplings (hh4b/heft.py) ----------------------------------------
+# --- gg -> hh with five HEFT couplings (hh4b/theory/heft.py) ----------------------------------------
 # Coupling points (kappa_lambda, kappa_t, c_2, c_g, c_2g) in the convention of the shape-benchmark
 # tables (Carvalho et al., arXiv:1507.02245; the twelve points as listed in arXiv:1806.05162):
 # L > -(m_t/v)(v + kappa_t h + (c_2/v) h h) t t~ + (alpha_s/(12 pi)) (c_g h/v - c_2g h h/(2 v^2)) G G.
@@ -301,9 +301,9 @@ HEFT_BENCHMARKS = {
     "11": (2.4, 1.0, 0.0, 1.0, -1.0),
     "12": (15.0, 1.0, 1.0, 0.0, 0.0),
 }
-# Generation mixture for five-coupling samples (hh4b.heft.generation_vector: the fraction f of the
+# Generation mixture for five-coupling samples (hh4b.theory.heft.generation_vector: the fraction f of the
 # events follows each point's distribution): Kish N_eff / N of the events reweighted to each of SM and
-# the 13 benchmarks >= 0.50 (BM10 0.50, BM2 0.51, BM7 0.52; 13 TeV, LO quadrature of hh4b.heft),
+# the 13 benchmarks >= 0.50 (BM10 0.50, BM2 0.51, BM7 0.52; 13 TeV, LO quadrature of hh4b.theory.heft),
 # >= 0.47 for kappa_lambda in [-10, 15] and >= 0.54 for c_2 in [-2, 2] (others SM). Generating at
 # kappa_lambda = 0 (NONRESONANT_GENERATION_KL, the committed files) gives 0.014 for BM2, 0.054 for
 # BM5 and 0.14-0.24 for BM8, 9, 10, 11; the equal mixture of all 14 points 0.40; a numerical max-min

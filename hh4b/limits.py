@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from hh4b import console, heft
+from hh4b import console
 from hh4b.constants import (
     FIT_MAX_BINS,
     FIT_MAX_MC_UNCERTAINTY,
@@ -53,6 +53,7 @@ from hh4b.stats import binning, fitsummary, kappa as kl, outputs, plots, project
 from hh4b.stats.heft import heft_results, markdown_table as heft_markdown
 from hh4b.stats.limits import FIT_ERRORS, LimitResult, upper_limit
 from hh4b.stats.model import Template, build_spec, set_poi_bounds
+from hh4b.theory import heft
 from hh4b.weights import generation_kappa_lambda
 
 SIGNAL_PROCESSES = ("resonant", "nonresonant")
@@ -433,7 +434,7 @@ def nonresonant(inputs: MethodInputs, report: Path, args, fits: Fits) -> dict | 
 
 def generation_sigma_ratio(meta: dict, sqrt_s: float) -> float:
     """LO sigma of a non-resonant sample's generation point over sigma_SM: projections.sigma_hh_ratio(k0)
-    of a kappa_lambda sample, sum_k g_k A_k / sigma_SM (hh4b.heft at `sqrt_s`) of a five-coupling mixture."""
+    of a kappa_lambda sample, sum_k g_k A_k / sigma_SM (hh4b.theory.heft at `sqrt_s`) of a five-coupling mixture."""
     if meta.get("heft_generation") is None:
         return float(projections.sigma_hh_ratio(generation_kappa_lambda(meta)))
     terms = heft.sigma_terms(float(sqrt_s))

@@ -21,7 +21,7 @@ from hh4b.errors import HH4bError
 
 ANALYSES = ("resonant", "nonresonant")
 DATADRIVEN_METHOD = "cut_mindr"  # the method `hh4b background` models by default
-TRUTH_TAGGED_PROCESSES = ("qcd4b",)  # simulated backgrounds whose tags are weighted, not drawn (hh4b.truthtag)
+TRUTH_TAGGED_PROCESSES = ("qcd4b",)  # simulated backgrounds whose tags are weighted, not drawn (hh4b.analysis.truthtag)
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def _stage(argv: list[str], optional: bool = False) -> bool:
 
 def truth_tagging_option(fileset_path, disabled: bool) -> list[str]:
     """`--truth-tagging P,...` for the TRUTH_TAGGED_PROCESSES present in the fileset (none when disabled)."""
-    from hh4b.run import load_fileset
+    from hh4b.analysis.processing import load_fileset
 
     if disabled:
         return []

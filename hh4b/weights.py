@@ -9,7 +9,7 @@ kinematics. Reweighting the sample generated at k0 to k multiplies the weight by
 (a + b k + c k^2) / (a + b k0 + c k0^2); the `term` weights {a, b, c} / (a + b k0 + c k0^2)
 let any k be rebuilt later from three histograms. The denominator is the density the events were
 sampled from, |M|^2_gen: a + b k0 + c k0^2 for a kappa_lambda sample, sum_k g_k T_k for a sample of
-the five-coupling mixture (metadata `heft_generation`, hh4b.heft_histograms.generation_density);
+the five-coupling mixture (metadata `heft_generation`, hh4b.analysis.heft_histograms.generation_density);
 `density_ratio` and `kl_term_factors` take it per event.
 
 Statistical power of weighted events: `effective_entries` (Kish), (sum w)^2 / sum w^2.

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hh4b.features import FEATURE_SETS
-from hh4b.inference import OnnxModel
+from hh4b.analysis.features import FEATURE_SETS
+from hh4b.analysis.inference import OnnxModel
 from hh4b.nn.data import split
 from hh4b.nn.train_cli import dnn_features
 from hh4b.nn.train_dnn import accuracy_and_auc

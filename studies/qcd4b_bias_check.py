@@ -56,8 +56,8 @@ def read(path: str) -> dict:
     import awkward as ak
     import uproot
 
-    from hh4b import truthtag
-    from hh4b.events import make_jets
+    from hh4b.analysis import truthtag
+    from hh4b.analysis.events import make_jets
     from hh4b.generate import writer
 
     metadata = writer.read_metadata(path)

@@ -8,7 +8,7 @@ does not change when they are loosened further").
 
 For each generator cut point "pt_min,eta_max,dr_min" it generates `--events` showered qcd4b
 events (hh4b.generate.qcd4b, one core) and measures, with truth tagging at both working
-points (hh4b.truthtag probabilities, no drawn tags), the cross section of
+points (hh4b.analysis.truthtag probabilities, no drawn tags), the cross section of
 
   four_tag     >= 4 tagged quality jets (pT > 40 GeV, |eta| < 2.5)
   four_true_b  the same with only true b jets allowed to be tagged (the four b's of the process)
@@ -112,9 +112,9 @@ def yields_at(path: str | Path, wp: str, observables: dict | None = None, looser
     """Truth-tagged cross sections (pb) with errors of one generated qcd4b file."""
     import uproot
 
-    from hh4b import truthtag
-    from hh4b.cutbased import analyse
-    from hh4b.events import make_jets
+    from hh4b.analysis import truthtag
+    from hh4b.analysis.cutbased import analyse
+    from hh4b.analysis.events import make_jets
     from hh4b.generate import writer
 
     metadata = writer.read_metadata(path)

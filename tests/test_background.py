@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from hh4b.background import (
+from hh4b.analysis.selection import region_codes
+from hh4b.background.datadriven import (
     REWEIGHT_FEATURES,
     bkgmodel_histogram,
     multijet_columns,
@@ -11,11 +12,10 @@ from hh4b.background import (
     shifted_regions,
     train_models,
 )
-from hh4b.bkg_validation import shifted_centre, validation_table
+from hh4b.background.reweighter import ReweightConfig
+from hh4b.background.validation import shifted_centre, validation_table
 from hh4b.constants import DHH_CENTRE, SHIFTED_CENTRES
 from hh4b.errors import ConfigError
-from hh4b.nn.reweight import ReweightConfig
-from hh4b.selection import region_codes
 
 FAST = ReweightConfig(hidden=32, layers=2, epochs=25, patience=4, learning_rate=3e-3)
 
@@ -111,8 +111,8 @@ def test_missing_multijet_samples_and_empty_regions_are_named():
 
 
 def test_template_stat_is_the_relative_error_of_the_sr_template(trained):
-    from hh4b.background import predicted_weights
-    from hh4b.bkg_validation import template_stat
+    from hh4b.background.datadriven import predicted_weights
+    from hh4b.background.validation import template_stat
 
     columns, models, _ = trained
     stat = template_stat(bkgmodel_histogram(columns, models, "cut_mindr"), "cut_mindr")

@@ -50,8 +50,8 @@ def test_committed_sample_has_the_effective_events_the_fits_need(columns, wp):
 def test_truth_tagged_yields_do_not_depend_on_the_chunk_size(tmp_path):
     """One file in one chunk and in chunks of 1,500 events: the truth-tagged four-tag, SR and CR yields
     agree within their errors (the tag configurations are drawn per chunk, the probabilities are not)."""
-    from hh4b.run import process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.processing import process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
 
     fileset = _committed()
     first = next(iter(fileset["qcd4b"]["files"]))

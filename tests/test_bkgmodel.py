@@ -8,15 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
-from hh4b.background import bkgmodel_histogram, gather_columns, save_models, train_models
-from hh4b.bkgmodel import HIST_NAME
+from hh4b.analysis.processing import load_fileset, process_fileset
+from hh4b.analysis.processor import HH4bProcessor
+from hh4b.analysis.selection import region_codes
+from hh4b.background.datadriven import bkgmodel_histogram, gather_columns, save_models, train_models
+from hh4b.background.model import HIST_NAME
+from hh4b.background.reweighter import ReweightConfig
 from hh4b.cli import main as cli_main
 from hh4b.constants import ATLAS_HH_CENTRE, DHH_CENTRE
 from hh4b.errors import ConfigError, InputFileError
-from hh4b.nn.reweight import ReweightConfig
-from hh4b.run import load_fileset, process_fileset
-from hh4b.selection import region_codes
-from processors.hh4b_processor import HH4bProcessor
 
 from toys import hh_events, write_nanoaod
 

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from hh4b.features import NONRESONANT_FEATURES, RESONANT_FEATURES, feature_matrix, higgs_features
+from hh4b.analysis.features import NONRESONANT_FEATURES, RESONANT_FEATURES, feature_matrix, higgs_features
 from hh4b.nn.dnn import DNN_PRESETS, DenseClassifier, export_onnx
 from hh4b.nn.train_dnn import accuracy_and_auc, train_dnn
 

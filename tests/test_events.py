@@ -8,10 +8,10 @@ import pytest
 import uproot
 from coffea.nanoevents import DelphesSchema, NanoEventsFactory
 
+from hh4b.analysis.events import NanoSchema, btag_config, btag_options, gen_weight, higgs_b_quarks, read_jets
+from hh4b.analysis.truth import MATCHED, NO_TRUTH, correct_pairing, match_quarks
 from hh4b.constants import CMS_BTAG_THRESHOLDS
 from hh4b.errors import ConfigError, InputFileError
-from hh4b.events import NanoSchema, btag_config, btag_options, gen_weight, higgs_b_quarks, read_jets
-from hh4b.truth import MATCHED, NO_TRUTH, correct_pairing, match_quarks
 
 from toys import hh_events, write_delphes, write_nanoaod, write_tree
 
@@ -233,7 +233,7 @@ def test_truth_flags_double_and_missing_matches():
                    "phi": [[0.0, 0.0, 1.0, 2.0, -2.0]]})
     quarks = ak.zip({"pt": [[50.0] * 4], "eta": [[0.05, 1.0, 2.0, -1.0]], "phi": [[0.0, 1.0, 2.0, -2.0]],
                      "parent": [[1, 1, 2, 2]]})
-    from hh4b.truth import MULTI_MATCHED_QUARK, UNMATCHED_QUARK
+    from hh4b.analysis.truth import MULTI_MATCHED_QUARK, UNMATCHED_QUARK
 
     assert match_quarks(jets, quarks)["status"].tolist() == [MULTI_MATCHED_QUARK]
     far = ak.zip({"pt": [[50.0] * 4], "eta": [[0.05, 1.0, 2.0, 3.0]], "phi": [[0.0, 1.0, 2.0, 0.5]],

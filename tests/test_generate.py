@@ -314,7 +314,7 @@ def test_nonresonant_reweighting_reproduces_direct_sample(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("hh4b.generate.nonresonant") is None, reason="no nonresonant process yet")
 def test_nonresonant_cross_section_matches_xsec(tmp_path):
     from hh4b.constants import BR_H_BB
-    from hh4b.xsec import sigma_gghh
+    from hh4b.theory.xsec import sigma_gghh
 
     md = generate_file("nonresonant", tmp_path / "kl0.root", 1500, 31, kappa_lambda=0.0, progress=False)
     expected_pb = sigma_gghh(0.0) * 1e-3 * BR_H_BB**2

@@ -1,4 +1,4 @@
-"""gg -> hh with five HEFT couplings (hh4b.heft): the kappa_lambda plane, the heavy-top limit, the
+"""gg -> hh with five HEFT couplings (hh4b.theory.heft): the kappa_lambda plane, the heavy-top limit, the
 LO coefficients A_i against direct integration, and reweighting against direct sampling."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from hh4b import cli, constants, gghh, heft, weights, xsec
+from hh4b import cli, constants, weights
+from hh4b.theory import gghh, heft, xsec
 
 # The seed's second table, electroweak-chiral-Lagrangian convention (c_hhh, c_t, c_tt, c_ggh, c_gghh)
 EWCHL_TABLE = {
@@ -232,8 +233,8 @@ def test_truth_terms_reproduce_the_generators_stored_coefficients():
 
 
 def test_processor_fills_five_coupling_histograms(tmp_path):
-    from hh4b.run import load_fileset, process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.processing import load_fileset, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
 
     from toys import hh_events, write_nanoaod
 
@@ -276,7 +277,7 @@ def _synthetic_output(tmp_path, lumi_scale: float):
 
     import hist
 
-    from hh4b.heft_histograms import histograms
+    from hh4b.analysis.heft_histograms import histograms
     from hh4b.stats.model import Template, build_spec
     from hh4b.stats.outputs import ProcessorOutput
 
@@ -338,7 +339,7 @@ def test_generated_files_store_the_five_coupling_terms(sample_file):
     the GenPart recomputation (exactly for the s-only terms, to ISR recoil for A_6, A_11, A_12)."""
     from coffea.nanoevents import NanoAODSchema, NanoEventsFactory
 
-    from hh4b.heft_histograms import event_terms, stored_terms, truth_higgs_pairs
+    from hh4b.analysis.heft_histograms import event_terms, stored_terms, truth_higgs_pairs
 
     path = sample_file("nonresonant", events=100, kappa_lambda=0.0)
     events = NanoEventsFactory.from_root({str(path): "Events"}, schemaclass=NanoAODSchema, mode="eager").events()

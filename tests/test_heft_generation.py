@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from hh4b import cli, constants, gghh, heft, weights
+from hh4b import cli, constants, weights
 from hh4b.errors import ConfigError, InputFileError
+from hh4b.theory import gghh, heft
 
 from test_heft import _chi2_weighted_unweighted
 
@@ -35,8 +36,8 @@ def _events(path):
 
 
 def _sm_weights(path, metadata):
-    """Truth m_hh and the per-event factor to the SM of a non-resonant file (hh4b.heft_histograms)."""
-    from hh4b.heft_histograms import generation_density, truth_higgs_pairs
+    """Truth m_hh and the per-event factor to the SM of a non-resonant file (hh4b.analysis.heft_histograms)."""
+    from hh4b.analysis.heft_histograms import generation_density, truth_higgs_pairs
 
     events = _events(path)
     a, b, c = (np.asarray(events.KappaLambda[x], dtype=float) for x in "abc")
@@ -99,9 +100,9 @@ def test_processor_reweights_from_the_mixture_density(tmp_path):
     """On a toy file with physical terms: reweighting to the generation mixture itself gives back the
     unweighted histogram, mhh_kl equals the five-coupling terms at (k, 1, 0, 0, 0), and the same file
     without the metadata is read as generated at kappa_lambda = 0 (as before)."""
+    from hh4b.analysis.processing import load_fileset, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
     from hh4b.generate.nonresonant import heft_mixture_generation, matrix_element_grid
-    from hh4b.run import load_fileset, process_fileset
-    from processors.hh4b_processor import HH4bProcessor
 
     from toys import hh_events, write_nanoaod
 
@@ -147,7 +148,7 @@ def test_processor_reweights_from_the_mixture_density(tmp_path):
 
 
 def test_mixture_file_without_heft_branches_is_an_input_error():
-    from hh4b.heft_histograms import generation_density
+    from hh4b.analysis.heft_histograms import generation_density
 
     class NoHeft:
         fields = ("Jet",)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from hh4b.analysis.features import RESONANT_FEATURES
+from hh4b.analysis.inference import DNNScorer, OnnxModel
 from hh4b.errors import ConfigError, InputFileError
-from hh4b.features import RESONANT_FEATURES
-from hh4b.inference import DNNScorer, OnnxModel
 from hh4b.nn.dnn import DenseClassifier, export_onnx
 
 

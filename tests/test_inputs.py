@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import uproot
 
+from hh4b.analysis.processing import load_fileset, prepare_output, process_fileset, save
+from hh4b.analysis.processor import HH4bProcessor
 from hh4b.cli import main as cli_main
 from hh4b.errors import ConfigError, HH4bError
-from hh4b.run import load_fileset, prepare_output, process_fileset, save
-from processors.hh4b_processor import HH4bProcessor
 
 from toys import hh_events, write_delphes, write_nanoaod, write_tree
 

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from scipy import integrate
 
-from hh4b import constants, gghh, loops
+from hh4b import constants
 from hh4b.errors import ConfigError
+from hh4b.theory import gghh, loops
 
 M2 = constants.M_T**2
 MH2 = constants.M_H**2

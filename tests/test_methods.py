@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from hh4b.cutbased import analyse
+from hh4b.analysis.cutbased import analyse
+from hh4b.analysis.events import make_jets
+from hh4b.analysis.features import NONRESONANT_FEATURES, RESONANT_FEATURES
+from hh4b.analysis.methods import NeuralMethod, SpanetModel, build_methods, padded_inputs
 from hh4b.errors import ConfigError
-from hh4b.events import make_jets
-from hh4b.features import NONRESONANT_FEATURES, RESONANT_FEATURES
-from hh4b.methods import NeuralMethod, SpanetModel, build_methods, padded_inputs
 from hh4b.nn.dnn import DenseClassifier, export_onnx
 from hh4b.nn.export_onnx import export_spanet
 from hh4b.nn.spanet import SPANET_PRESETS, Spanet
@@ -107,8 +107,8 @@ def toy_fileset(tmp_path_factory):
 
 
 def test_processor_with_inference_same_on_iterative_and_dask(models, toy_fileset):
-    from hh4b.run import load_fileset, process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.processing import load_fileset, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
 
     from test_processor import _assert_same_histograms
 
@@ -130,9 +130,9 @@ def test_processor_with_inference_same_on_iterative_and_dask(models, toy_fileset
 
 
 def test_columns_for_the_background_model(models, toy_fileset):
-    from hh4b.background import gather_columns
-    from hh4b.run import load_fileset, process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.processing import load_fileset, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
+    from hh4b.background.datadriven import gather_columns
 
     out = process_fileset(load_fileset(toy_fileset), HH4bProcessor(save_columns=True), "iterative",
                           chunksize=300, progress=False)
@@ -145,9 +145,9 @@ def test_columns_for_the_background_model(models, toy_fileset):
 def test_limits_for_neural_selections_use_optimised_thresholds(models, toy_fileset, tmp_path):
     import json
 
+    from hh4b.analysis.processing import load_fileset, process_fileset, save
+    from hh4b.analysis.processor import HH4bProcessor
     from hh4b.cli import main as cli_main
-    from hh4b.run import load_fileset, process_fileset, save
-    from processors.hh4b_processor import HH4bProcessor
 
     _, _, directory = models
     nn = build_methods(["spanet", "dnn_mindr"], directory / "spanet.onnx", {"dnn_mindr": directory / "dnn.onnx"})

@@ -56,8 +56,8 @@ def notebook_fileset(sample_file, resonant_file, tmp_path_factory) -> Path:
 
 
 def _processed(fileset_path: Path, directory: Path) -> Path:
-    from hh4b.run import load_fileset, process_fileset, save
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.processing import load_fileset, process_fileset, save
+    from hh4b.analysis.processor import HH4bProcessor
 
     output = process_fileset(load_fileset(fileset_path), HH4bProcessor(), "iterative", progress=False)
     save(output, directory)

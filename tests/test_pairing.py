@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import vector
 
-from hh4b.pairing import (
+from hh4b.analysis.pairing import (
     PAIRINGS,
     all_pairings,
     choose,

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import uproot
 
+from hh4b.analysis.processing import census, load_fileset, process_fileset
+from hh4b.analysis.processor import HH4bProcessor
 from hh4b.cli import main as cli_main
-from hh4b.run import census, load_fileset, process_fileset
-from processors.hh4b_processor import HH4bProcessor
 
 from toys import assert_same_outputs, hh_events, ttbar_events, write_nanoaod
 
@@ -231,7 +231,7 @@ def test_few_jets_and_nan_kinematics(tmp_path):
 def test_zero_event_chunk_gives_empty_output(tmp_path):
     from coffea.nanoevents import NanoEventsFactory
 
-    from hh4b.events import NanoSchema
+    from hh4b.analysis.events import NanoSchema
 
     write_nanoaod(tmp_path / "zero.root", hh_events(0, 500, 3))
     events = NanoEventsFactory.from_root({str(tmp_path / "zero.root"): "Events"}, schemaclass=NanoSchema,

@@ -34,7 +34,7 @@ def check_artifact():
 
 @pytest.fixture(scope="session")
 def pdf():
-    from hh4b.pdf import parton_density
+    from hh4b.theory.pdf import parton_density
 
     return parton_density()
 
@@ -486,11 +486,11 @@ def _check_hard_b_quarks(path):
 
 def _four_tag_weights(path, wp, flavour_sets):
     """sumw of the file (its metadata: events vetoed in the shower included) and, per entry of
-    flavour_sets, genWeight * P(4b) (hh4b.truthtag) of its events."""
+    flavour_sets, genWeight * P(4b) (hh4b.analysis.truthtag) of its events."""
     import uproot
 
-    from hh4b import truthtag
-    from hh4b.events import make_jets
+    from hh4b.analysis import truthtag
+    from hh4b.analysis.events import make_jets
     from hh4b.generate import writer
 
     with uproot.open(path) as fin:
@@ -503,7 +503,7 @@ def _four_tag_weights(path, wp, flavour_sets):
 
 
 def _truth_tagged_four_tag(path, wp, flavours=None):
-    """sum of genWeight * P(4b) (hh4b.truthtag) over a file, and its error, in units of its sumw."""
+    """sum of genWeight * P(4b) (hh4b.analysis.truthtag) over a file, and its error, in units of its sumw."""
     sumw, (weights,) = _four_tag_weights(path, wp, [flavours])
     return weights.sum() / sumw, np.sqrt(np.sum(weights**2)) / sumw
 

@@ -71,7 +71,7 @@ def test_window_is_between_floor_and_one_and_sees_forward_quarks():
 
 @pytest.fixture(scope="module")
 def sampler():
-    from hh4b.pdf import parton_density
+    from hh4b.theory.pdf import parton_density
 
     matrix, pdf = me.MatrixElements("full"), parton_density()
     integrand = integrate.Integrand(matrix, pdf, 13000.0)
@@ -83,7 +83,7 @@ def sampler():
 
 def _observables(momenta):
     """Jet-mapped candidate masses of the min-dR pairing of the quarks, and m_4b."""
-    from hh4b import pairing
+    from hh4b.analysis import pairing
 
     quarks = momenta[:, 2:]
     pt, eta, phi = ps.kinematics(momenta)

@@ -5,7 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from hh4b.nn.reweight import (
+from hh4b.background.reweighter import (
     ReweightConfig,
     control_region_normalisation,
     density_ratio,

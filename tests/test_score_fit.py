@@ -13,8 +13,8 @@ from scipy.stats import norm
 os.environ.setdefault("TQDM_DISABLE", "1")
 
 from hh4b import limits  # noqa: E402
+from hh4b.analysis.histograms import make_histograms, score_histograms  # noqa: E402
 from hh4b.errors import ConfigError  # noqa: E402
-from hh4b.histograms import make_histograms, score_histograms  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:jsonschema.RefResolver:DeprecationWarning")
 

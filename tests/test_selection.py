@@ -6,11 +6,10 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hh4b.constants import M_T, M_W, XWT_MIN
-from hh4b.cutbased import analyse
-from hh4b.events import make_jets
-from hh4b.pairing import collider, four_momentum
-from hh4b.selection import (
+from hh4b.analysis.cutbased import analyse
+from hh4b.analysis.events import make_jets
+from hh4b.analysis.pairing import collider, four_momentum
+from hh4b.analysis.selection import (
     four_candidates,
     min_x_wt,
     padded_jets,
@@ -20,6 +19,7 @@ from hh4b.selection import (
     x_hh,
     x_wt,
 )
+from hh4b.constants import M_T, M_W, XWT_MIN
 
 from test_pairing import COLLIMATED
 

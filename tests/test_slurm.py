@@ -20,10 +20,10 @@ import pytest
 import yaml
 from coffea.util import load
 
+from hh4b.analysis.processing import load_fileset, process_fileset
+from hh4b.analysis.processor import HH4bProcessor
 from hh4b.cli import main as cli_main
 from hh4b.errors import HH4bError
-from hh4b.run import load_fileset, process_fileset
-from processors.hh4b_processor import HH4bProcessor
 
 from slurm_cluster import SlurmCluster, unavailable
 from toys import assert_same_outputs, hh_events, ttbar_events, write_nanoaod

@@ -1,4 +1,4 @@
-"""Truth tagging (hh4b.truthtag): exact category probabilities, conditional tag sampling, and the
+"""Truth tagging (hh4b.analysis.truthtag): exact category probabilities, conditional tag sampling, and the
 processor option against drawn tags on a committed qcd4b file."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import awkward as ak
 import numpy as np
 import pytest
 
-from hh4b import truthtag as tt
+from hh4b.analysis import truthtag as tt
+from hh4b.analysis.events import make_jets
+from hh4b.analysis.processing import load_fileset, process_fileset
+from hh4b.analysis.processor import HH4bProcessor
+from hh4b.analysis.selection import four_candidates, padded_jets
 from hh4b.constants import BTAG_ETA_MAX
 from hh4b.errors import InputFileError
-from hh4b.events import make_jets
 from hh4b.generate.detector import tag_efficiency
-from hh4b.run import load_fileset, process_fileset
-from hh4b.selection import four_candidates, padded_jets
-from processors.hh4b_processor import HH4bProcessor
 
 ROOT = Path(__file__).resolve().parents[1]
 WP = "70"
@@ -45,7 +45,7 @@ def hand_jets(events=EVENTS, btag=False) -> ak.Array:
 
 def brute_force(event: dict) -> dict:
     """P(category) and P(pattern) by enumerating every tag pattern of every jet through the
-    analysis' own candidate selection (hh4b.selection.four_candidates)."""
+    analysis' own candidate selection (hh4b.analysis.selection.four_candidates)."""
     eff = tag_efficiency(np.array(event["flavour"]), WP) * (np.abs(event["eta"]) < BTAG_ETA_MAX)
     patterns = np.array(list(itertools.product([False, True], repeat=len(eff))))
     prob = np.prod(np.where(patterns, eff, 1 - eff), axis=1)

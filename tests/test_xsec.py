@@ -7,8 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from hh4b import cli, constants, xsec
-from hh4b.pdf import PartonDensity, parton_density
+from hh4b import cli, constants
+from hh4b.theory import xsec
+from hh4b.theory.pdf import PartonDensity, parton_density
 
 SIGMA_SM_13 = 16.7  # fb, docs/generation.md
 SIGMA_SM_14 = 19.8

@@ -1,7 +1,7 @@
 """Non-resonant gg -> hh for Pythia 8: a Python `Sigma2Process` with the full-m_t LO matrix element.
 
 Pythia has no such process. `GGToHHProcess` gives Pythia dsigma/dt = P alpha_s^2 |M|^2(k_gen)
-with |M|^2 = a + b k + c k^2 from hh4b.gghh (P = G_F^2 / (512 (2 pi)^3)), at the generation
+with |M|^2 = a + b k + c k^2 from hh4b.theory.gghh (P = G_F^2 / (512 (2 pi)^3)), at the generation
 point k_gen (default constants.NONRESONANT_GENERATION_KL = 0: it keeps the effective sample
 size >= 24% of N for every k in [-5, 10], docs/generation.md). Each event stores (a, b, c) so that
 any kappa_lambda is an exact reweighting: w(k) = (a + b k + c k^2) / (a + b k_gen + c k_gen^2).
@@ -30,8 +30,9 @@ import numpy as np
 import pythia8mc
 from scipy.interpolate import RectBivariateSpline
 
-from hh4b import constants, gghh, heft
+from hh4b import constants
 from hh4b.errors import ConfigError
+from hh4b.theory import gghh, heft
 
 PROCESS_CODE = 10251  # user process codes must be >= 10000
 M_HH_GRID_MAX = 6000.0  # GeV; above it (a, b, c) are computed exactly (rare)
@@ -147,13 +148,13 @@ class MatrixElementGrid:
 def matrix_element_grid(params: gghh.HiggsPairParameters = gghh.HiggsPairParameters(),
                         five_couplings: bool = False) -> MatrixElementGrid:
     """The grid of `params`, built once per Python process (several Pythia instances share it):
-    (a, b, c), or with `five_couplings` the 15 terms of hh4b.heft."""
+    (a, b, c), or with `five_couplings` the 15 terms of hh4b.theory.heft."""
     return MatrixElementGrid(params, heft.me_terms if five_couplings else gghh.me_coefficients)
 
 
 def heft_branches(s_hat, t_hat) -> dict[str, np.ndarray]:
     """HEFT_A<k> (float32) of the five-coupling terms other than A_1, A_7, A_3 (= KappaLambda_a, b, c)
-    at each event's s-hat, t-hat: with them any coupling point is an exact reweighting (hh4b.heft)."""
+    at each event's s-hat, t-hat: with them any coupling point is an exact reweighting (hh4b.theory.heft)."""
     terms = matrix_element_grid(five_couplings=True).coefficients_array(np.asarray(s_hat), np.asarray(t_hat))
     return {f"HEFT_{name}": np.asarray(terms[k], np.float32)
             for k, name in enumerate(heft.TERM_NAMES) if k not in heft.KL_TERMS}
@@ -168,7 +169,7 @@ class GGToHHProcess(pythia8mc.Sigma2Process):
     call, which after `pythia.next()` is the accepted point (tested), but Pythia also calls
     sigmaKin for trial points, so the explicit form is the safe one.
 
-    With `generation` (15 numbers g_k, hh4b.heft.generation_vector: a five-coupling point or a
+    With `generation` (15 numbers g_k, hh4b.theory.heft.generation_vector: a five-coupling point or a
     mixture) the process samples |M|^2 = sum_k g_k T_k with one spline of that sum (kappa_lambda
     is then unused); `coefficients_for` still gives (a, b, c), the other twelve terms come from
     `heft_branches` on the same grid.
@@ -277,7 +278,7 @@ def check_heft_mixture(sample: str, kappa_lambda: float | None) -> None:
 
 def heft_mixture_generation(sample: str, kappa_lambda: float | None,
                             sqrt_s: float = constants.SQRT_S) -> tuple[np.ndarray, dict]:
-    """The generation vector of constants.HEFT_GENERATION_MIXTURE at `sqrt_s` (hh4b.heft.default_generation)
+    """The generation vector of constants.HEFT_GENERATION_MIXTURE at `sqrt_s` (hh4b.theory.heft.default_generation)
     and the file metadata record `heft_generation` that describes it (docs/heft.md): the mixture's
     fractions, each point's couplings, sqrt(s) and the 15 g_k of |M|^2_gen = sum_k g_k T_k."""
     check_heft_mixture(sample, kappa_lambda)

@@ -158,9 +158,9 @@ def _configure_nonresonant(pythia, kappa_lambda, generation=None):
 
 def _kl_coefficients(process_object, info: ak.Array) -> dict[str, np.ndarray]:
     """(a, b, c) of |M|^2 = a + b k + c k^2 from each event's s-hat and t-hat, and the other twelve
-    five-coupling terms (HEFT_A<k>, hh4b.heft)."""
-    from hh4b import gghh
+    five-coupling terms (HEFT_A<k>, hh4b.theory.heft)."""
     from hh4b.generate import nonresonant
+    from hh4b.theory import gghh
 
     coefficients_for = (getattr(process_object, "coefficients_for", None)
                         or getattr(nonresonant, "coefficients_for", None) or gghh.me_coefficients)
@@ -333,9 +333,9 @@ def generate_file(sample: str, output: str | os.PathLike, events: int, seed: int
 
 
 def filter_quality_jets(columns: dict, minimum: int) -> tuple[dict, dict]:
-    """(columns of the events with at least `minimum` quality jets (hh4b.selection.quality_mask) as the
+    """(columns of the events with at least `minimum` quality jets (hh4b.analysis.selection.quality_mask) as the
     file stores them (writer.reduce_precision); what was dropped: n_filtered, sumw_filtered, sumw2_filtered)."""
-    from hh4b.selection import quality_mask
+    from hh4b.analysis.selection import quality_mask
 
     if not minimum:
         return columns, {}

@@ -1,7 +1,7 @@
 """Early shower veto: stop showering events that cannot give four analysis-quality jets.
 
 Every analysis category needs four jets with pT > TAG_JET_PT_MIN and |eta| < TAG_JET_ETA_MAX
-(hh4b.selection), and Pythia spends ~14 ms on an LO four-b event, ~90% of it in the
+(hh4b.analysis.selection), and Pythia spends ~14 ms on an LO four-b event, ~90% of it in the
 MPI-interleaved showers below 10 GeV and in hadronisation. `ShowerVeto` looks at the event once,
 when Pythia's interleaved MPI + ISR + FSR evolution passes the scale `scale` (UserHooks
 doVetoPT): it clusters the partons of that moment (anti-kt, R = JET_R, Pythia's SlowJet) and

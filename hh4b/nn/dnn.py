@@ -1,6 +1,6 @@
 """Dense-network baseline classifier (paper section IV, Table VII).
 
-A stack of ReLU layers on the standardised features of `hh4b.features`; the standardisation
+A stack of ReLU layers on the standardised features of `hh4b.analysis.features`; the standardisation
 travels inside the model (buffers), so the exported ONNX graph takes raw feature values.
 """
 

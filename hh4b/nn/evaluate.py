@@ -24,12 +24,12 @@ import torch
 from tqdm.auto import tqdm
 
 from hh4b import console
+from hh4b.analysis.pairing import all_pairings, choose_mindr, pairing_jet_indices
 from hh4b.constants import TAG_JET_ETA_MAX, TAG_JET_PT_MIN
 from hh4b.nn.data import SpanetH5
 from hh4b.nn.decoding import decode_assignment
 from hh4b.nn.losses import total_loss
 from hh4b.nn.train_dnn import accuracy_and_auc
-from hh4b.pairing import all_pairings, choose_mindr, pairing_jet_indices
 
 log = logging.getLogger(__name__)
 

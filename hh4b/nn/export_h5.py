@@ -1,11 +1,11 @@
 """`hh4b export-h5 FILESET --output FILE.h5 [--max-jets 10]`: SPA-NET training data from ROOT files.
 
 For every dataset of a fileset (docs/formats.md sections 1-2) the events are read with coffea
-NanoEvents through hh4b.events (hh4b, CMS NanoAOD and Delphes files), the four-tag cut of
-paper II.B is applied (hh4b.selection), and the leading `max_jets` jets of the event (all
+NanoEvents through hh4b.analysis.events (hh4b, CMS NanoAOD and Delphes files), the four-tag cut of
+paper II.B is applied (hh4b.analysis.selection), and the leading `max_jets` jets of the event (all
 jets, tagged or not: paper III.B) are written in the layout of hh4b.nn.data.
 
-Truth matching (paper III.B, hh4b.truth): each Higgs b quark is matched to the jets within
+Truth matching (paper III.B, hh4b.analysis.truth): each Higgs b quark is matched to the jets within
 dR < 0.4; events in which a quark matches two or more jets are dropped; a Higgs whose two b
 quarks each match one distinct jet among the stored jets gets their indices, otherwise -1
 (partially matched events are kept). Background processes get targets -1 and signal 0.
@@ -33,10 +33,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hh4b import console
+from hh4b.analysis.pairing import delta_r
 from hh4b.constants import KAPPA_LAMBDA_TRAINING, SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
-from hh4b.pairing import delta_r
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ METADATA_COLUMNS = ("mass", "dataset", "n_jets", "met_pt", "met_phi", "n_electro
 
 def read_fileset(path) -> dict:
     """The fileset JSON (coffea shape) with paths resolved; errors name the file (hh4b.run)."""
-    from hh4b.run import load_fileset
+    from hh4b.analysis.processing import load_fileset
 
     return load_fileset(path)
 
@@ -55,7 +55,7 @@ def read_fileset(path) -> dict:
 def _open_events(path: str, tree: str, start: int, stop: int):
     from coffea.nanoevents import NanoEventsFactory
 
-    from hh4b.events import NanoSchema
+    from hh4b.analysis.events import NanoSchema
 
     return NanoEventsFactory.from_root({path: tree}, schemaclass=NanoSchema, mode="eager", entry_start=start,
                                        entry_stop=stop, metadata={"filename": path}).events()
@@ -82,7 +82,7 @@ def multi_matched(jets: ak.Array, quarks: ak.Array) -> np.ndarray:
 def truth_targets(jets: ak.Array, quarks, max_jets: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, 2, 2) jet indices (or -1) of each Higgs's b jets among the first `max_jets` jets,
     and (n,) keep flags (False: a quark matched to two or more jets)."""
-    from hh4b import truth
+    from hh4b.analysis import truth
 
     n = len(jets)
     if quarks is None:
@@ -101,9 +101,9 @@ def truth_targets(jets: ak.Array, quarks, max_jets: int) -> tuple[np.ndarray, np
 
 
 def event_columns(events) -> dict:
-    """Missing pT and lepton counts (DNN inputs of paper Table IV, read by hh4b.columns); zeros when a
+    """Missing pT and lepton counts (DNN inputs of paper Table IV, read by hh4b.analysis.columns); zeros when a
     file lacks them."""
-    from hh4b.columns import event_columns as read_event_columns
+    from hh4b.analysis.columns import event_columns as read_event_columns
 
     present, n = read_event_columns(events), len(events)
     dtypes = {"met_pt": np.float32, "met_phi": np.float32, "n_electron": np.int32, "n_muon": np.int32}
@@ -113,8 +113,8 @@ def event_columns(events) -> dict:
 
 def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
     """Jets, mask, targets, weights of the events of one chunk that pass the cuts."""
-    from hh4b.events import btag_options, gen_weight, higgs_b_quarks, read_jets
-    from hh4b.selection import four_candidates, padded_jets, to_padded
+    from hh4b.analysis.events import btag_options, gen_weight, higgs_b_quarks, read_jets
+    from hh4b.analysis.selection import four_candidates, padded_jets, to_padded
 
     jets = read_jets(events, str(metadata.get("btag_wp", "70")), btag_options(metadata))
     finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
@@ -131,7 +131,7 @@ def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict
            "n_jets": ak.to_numpy(ak.num(jets.pt, axis=1))}
     out.update(event_columns(events))
     if "KappaLambda" in events.fields and set("abc") <= set(events.KappaLambda.fields):
-        from hh4b.heft_histograms import generation_density
+        from hh4b.analysis.heft_histograms import generation_density
 
         for name in "abc":  # |M|^2 = a + b k + c k^2 (NanoEvents groups KappaLambda_{a,b,c})
             out[name] = ak.to_numpy(events.KappaLambda[name]).astype(np.float64)

@@ -107,7 +107,7 @@ def _spanet(args) -> int:
 
 def spanet_assignment(data: dict, model_path) -> tuple[np.ndarray, np.ndarray]:
     """Decoded jet pairs (n, 2, 2) of a SPA-NET ONNX model and the events with >= 4 jets."""
-    from hh4b.inference import OnnxModel
+    from hh4b.analysis.inference import OnnxModel
 
     model = OnnxModel(model_path)
     model.require(("jets", "mask"), ("assignment",))
@@ -121,9 +121,9 @@ def spanet_assignment(data: dict, model_path) -> tuple[np.ndarray, np.ndarray]:
 def dnn_features(data: dict, feature_names: tuple[str, ...], spanet_model=None) -> tuple[np.ndarray, np.ndarray]:
     """Table II/IV feature matrix on the min-dR (or SPA-NET) pairing of `SpanetH5.read` arrays, and the
     events used."""
-    from hh4b.features import feature_matrix, higgs_features
+    from hh4b.analysis.features import feature_matrix, higgs_features
+    from hh4b.analysis.pairing import higgs_candidates
     from hh4b.nn.evaluate import mindr_assignment
-    from hh4b.pairing import higgs_candidates
 
     if spanet_model:
         jet_idx, valid = spanet_assignment(data, spanet_model)
@@ -141,7 +141,7 @@ def dnn_features(data: dict, feature_names: tuple[str, ...], spanet_model=None) 
 
 
 def _dnn(args) -> int:
-    from hh4b.features import FEATURE_SETS
+    from hh4b.analysis.features import FEATURE_SETS
     from hh4b.nn.data import split
     from hh4b.nn.dnn import DNN_PRESETS, export_onnx
     from hh4b.nn.seeds import metrics_over_seeds, update_card

@@ -1,7 +1,7 @@
-"""Five-coupling HEFT results of the limits stage (hh4b.heft; docs/heft.md).
+"""Five-coupling HEFT results of the limits stage (hh4b.theory.heft; docs/heft.md).
 
 The signal-region yield of any coupling point is linear in the 15 term templates of the
-processor's `mhh_heft_terms`: s_i(point) = sum_k u_k(point) T_ki (hh4b.heft.term_monomials).
+processor's `mhh_heft_terms`: s_i(point) = sum_k u_k(point) T_ki (hh4b.theory.heft.term_monomials).
 
 - Benchmarks: for SM and each benchmark the template s(point) gets a free strength mu; its expected
   95% CL CLs upper limit (hh4b.stats.limits.upper_limit) times the point's predicted cross section
@@ -24,12 +24,13 @@ import pyhf
 from scipy.optimize import brentq
 from scipy.stats import chi2
 
-from hh4b import constants, heft
-from hh4b.heft_histograms import TERMS_HIST
+from hh4b import constants
+from hh4b.analysis.heft_histograms import TERMS_HIST
 from hh4b.stats import outputs, projections
 from hh4b.stats.kappa import CHI2_95_1DOF, Interval
 from hh4b.stats.limits import upper_limit, use_backend
 from hh4b.stats.model import Template, model_and_data
+from hh4b.theory import heft
 
 CHI2_68_2DOF = float(chi2.ppf(0.68, 2))  # 2.28
 CHI2_95_2DOF = float(chi2.ppf(0.95, 2))  # 5.99
@@ -139,7 +140,7 @@ def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_gr
                  c2_grid=C2_GRID_2D, c2_scan=C2_SCAN, points=None) -> dict | None:
     """Benchmark limits, the c_2 interval and the (kappa_lambda, c_2) scan of one method.
 
-    `points`: the coupling points (hh4b.heft.Point) of the limits, default SM and the 13 benchmarks.
+    `points`: the coupling points (hh4b.theory.heft.Point) of the limits, default SM and the 13 benchmarks.
 
     `inputs`: the limits stage's MethodInputs of the method (its fit bins, backgrounds, --lumi);
     `args` needs sqrt_s (the cross sections' energy). None when the output has no `mhh_heft_terms`

@@ -5,7 +5,7 @@ L / lumi_fb (MC statistical variances by its square: the simulated sample does n
 The paper (sections V.B, VI.B) scales 13 TeV samples to 14 TeV by the ratio of cross sections,
 the kinematics being similar; for gg -> hh the LO ratio sigma_14/sigma_13 at kappa_lambda = 1
 comes from constants.GGHH_LO_XSEC_FB (19.8 / 16.7 = 1.186, docs/generation.md) or, for other
-energies, from `hh4b.xsec.sigma_gghh` when that module is present. Backgrounds are not
+energies, from `hh4b.theory.xsec.sigma_gghh` when that module is present. Backgrounds are not
 rescaled (factor 1): no LO ratio is computed for them here, and this is stated in the report.
 The "equivalent luminosity" (notes Table 28) is the luminosity at which method B reaches the
 figure of merit (kappa_lambda interval width, or limit) that method A has at its luminosity.
@@ -36,10 +36,10 @@ def _sigma_sm_fb(sqrt_s: float) -> float:
     if float(sqrt_s) in GGHH_LO_XSEC_FB:
         return GGHH_LO_XSEC_FB[float(sqrt_s)]
     try:
-        from hh4b.xsec import sigma_gghh
+        from hh4b.theory.xsec import sigma_gghh
     except ImportError as err:
         raise ConfigError(f"no LO gg -> hh cross section for sqrt(s) = {sqrt_s:g} GeV: known "
-                          f"{sorted(GGHH_LO_XSEC_FB)}, and hh4b.xsec is not available") from err
+                          f"{sorted(GGHH_LO_XSEC_FB)}, and hh4b.theory.xsec is not available") from err
     return float(sigma_gghh(1.0, sqrt_s=float(sqrt_s)))
 
 

@@ -40,7 +40,7 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
     """Unweighted parton-level events: (Unweighted, info dict, Integrand)."""
     from hh4b.generate.qcd4b import integrate, matrix_elements, phasespace
     from hh4b.generate.qcd4b.window import HiggsWindow
-    from hh4b.pdf import parton_density
+    from hh4b.theory.pdf import parton_density
 
     if scheme not in SCHEME_DEFAULTS:
         raise ConfigError(f"qcd4b: flavour scheme {scheme!r} not in {tuple(SCHEME_DEFAULTS)}")

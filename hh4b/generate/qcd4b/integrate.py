@@ -3,7 +3,7 @@
 sigma = sum_ab int dx1 dx2 f_a(x1, mu_F) f_b(x2, mu_F) / (2 s_hat) |M_ab|^2(alpha_s(mu_R)) dPhi_4
 
 with the channels ab = g g, q q~ and q~ q for q = u, d, s, c (matrix_elements.py), PDFs and
-alpha_s from the Pythia PDF set of the signal (hh4b.pdf), and the dynamic scale
+alpha_s from the Pythia PDF set of the signal (hh4b.theory.pdf), and the dynamic scale
 mu_R = mu_F = QCD4B_SCALE_FACTOR * H_T = H_T / 2, H_T = scalar sum of the four b-quark transverse
 masses (= their pT for massless quarks; MadGraph's default dynamic scale is also built on mT).
 

@@ -9,7 +9,7 @@ parton-level configuration a factor g in [floor, 1]; the generator keeps a point
 unbiased and only the share of CPU spent on each region changes.
 
 g is built from the three pairings of the four b quarks, with the analysis' own pairing rules
-(hh4b.pairing) applied to the quarks as if they were jets:
+(hh4b.analysis.pairing) applied to the quarks as if they were jets:
 
     g = max(floor, max_p c_p * W(d_p) * [|deta_p| < QCD4B_WINDOW_DETA_MAX]),
 
@@ -31,7 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b import constants as C, pairing
+from hh4b import constants as C
+from hh4b.analysis import pairing
 from hh4b.generate.qcd4b import phasespace as ps
 
 

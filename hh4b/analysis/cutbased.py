@@ -2,10 +2,10 @@
 
 `analyse(jets)` runs, for all events at once: four candidate jets and tag category, each
 pairing method, h1/h2 by scalar pT sum, the pT cuts of Eq. (4), |deta_hh|, the X_Wt top veto
-and the mass-plane region (see hh4b.selection). It needs no files and no coffea, so the
+and the mass-plane region (see hh4b.analysis.selection). It needs no files and no coffea, so the
 processor, the benchmark and the tests share it.
 
-Pairing methods: the built-ins `cut_mindr` and `cut_dhh` (hh4b.pairing). Others plug in as
+Pairing methods: the built-ins `cut_mindr` and `cut_dhh` (hh4b.analysis.pairing). Others plug in as
 `pairers={name: callable(jets, cands) -> {"jet_idx": (n, 2, 2) indices into each event's
 jets, "valid": (n,) bool, optional "score": (n,), optional "pass": (n,) bool}}`; "pass" is an
 extra selection (e.g. a classifier threshold) applied with the top veto, "score" is kept.
@@ -22,9 +22,18 @@ from collections.abc import Callable
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
+from hh4b.analysis.selection import (
+    deta_cut,
+    four_candidates,
+    min_x_wt,
+    padded_jets,
+    pt_cuts,
+    region_codes,
+    to_padded,
+    x_hh,
+)
 from hh4b.constants import DHH_CENTRE, XWT_MIN
-from hh4b.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
-from hh4b.selection import deta_cut, four_candidates, min_x_wt, padded_jets, pt_cuts, region_codes, to_padded, x_hh
 
 BUILTIN_METHODS = {"cut_mindr": "mindr", "cut_dhh": "dhh"}
 KINEMATICS = ("pt", "eta", "phi", "mass")

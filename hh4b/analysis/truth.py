@@ -15,9 +15,9 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.pairing import delta_r
+from hh4b.analysis.selection import to_padded
 from hh4b.constants import TRUTH_MATCH_DR
-from hh4b.pairing import delta_r
-from hh4b.selection import to_padded
 
 # per-event status codes
 MATCHED, NO_TRUTH, UNMATCHED_QUARK, MULTI_MATCHED_QUARK, SHARED_JET = 0, 1, 2, 3, 4

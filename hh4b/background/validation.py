@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hh4b.background import predicted_weights, region_mask, shifted_regions, train_model
+from hh4b.background.datadriven import predicted_weights, region_mask, shifted_regions, train_model
 from hh4b.constants import SHIFTED_CENTRE_OFFSET, SHIFTED_CENTRES
 from hh4b.errors import ConfigError
 from hh4b.stats.outputs import geometric_edges

@@ -1,7 +1,7 @@
 """The paper's neural selections as processor plug-ins (paper sections IV, V.A, VI.A).
 
 Each method is a picklable callable `(jets, cands, event_columns) -> {"jet_idx", "valid",
-"score"}` (the `pairers` protocol of hh4b.cutbased), built from ONNX files only:
+"score"}` (the `pairers` protocol of hh4b.analysis.cutbased), built from ONNX files only:
 
     cut_spanet  SPA-NET pairing, then the cut-based selection
     spanet      SPA-NET pairing; selection by the SPA-NET signal score
@@ -20,13 +20,13 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.cutbased import builtin_jet_indices
+from hh4b.analysis.features import higgs_features
+from hh4b.analysis.inference import DNNScorer, OnnxModel
+from hh4b.analysis.pairing import higgs_candidates
+from hh4b.analysis.selection import to_padded
 from hh4b.constants import SPANET_MAX_JETS
-from hh4b.cutbased import builtin_jet_indices
 from hh4b.errors import ConfigError
-from hh4b.features import higgs_features
-from hh4b.inference import DNNScorer, OnnxModel
-from hh4b.pairing import higgs_candidates
-from hh4b.selection import to_padded
 
 NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet")
 SPANET_INPUTS = ("jets", "mask")
@@ -93,7 +93,7 @@ def _dnn_columns(jets: ak.Array, jet_idx: np.ndarray, event_columns: dict, kappa
 
 
 class NeuralMethod:
-    """One of NN_METHODS as a `pairers` callable for hh4b.cutbased.analyse."""
+    """One of NN_METHODS as a `pairers` callable for hh4b.analysis.cutbased.analyse."""
 
     def __init__(self, name: str, spanet: SpanetModel | None = None, dnn: DNNScorer | None = None,
                  kappa_lambda: float = 1.0):

@@ -132,7 +132,7 @@ class DNNScorer:
                               f"card names {len(self.feature_names)}")
 
     def __call__(self, columns: dict) -> np.ndarray:
-        from hh4b.features import feature_matrix
+        from hh4b.analysis.features import feature_matrix
 
         try:
             matrix = feature_matrix(columns, self.feature_names)

@@ -3,7 +3,7 @@
 Formulas of Glover & van der Bij and Plehn, Spira & Zerwas (hep-ph/9603205), written out here.
 With m = m_t, S = s/m^2, T = t/m^2, U = u/m^2, rho = m_h^2/m^2,
 T1 = T - rho, U1 = U - rho, N = T U - rho^2 and the dimensionless scalar integrals c_.. = m^2 C0,
-d_.. = m^4 D0 of hh4b.loops:
+d_.. = m^4 D0 of hh4b.theory.loops:
 
     F_tri = (2/S) [2 + (4 - S) c_ab]
     F_box = S^-2 [4S + 8S c_ab - 2S(S + 2 rho - 8) Sigma + (2 rho - 8)(2 T1 c_ac + 2 U1 c_bc - N d_acb)]
@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b import constants, loops
+from hh4b import constants
+from hh4b.theory import loops
 
 SIN2_THETA_MIN_GBOX = 1e-3
 

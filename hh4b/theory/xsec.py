@@ -6,7 +6,7 @@ sigma(k) = A + B k + C k^2 exactly at LO. The coefficients are integrated determ
     L_gg(tau, mu) = (1/tau) int_tau^1 (dx/x) [x g(x, mu)] [(tau/x) g(tau/x, mu)],
 
 with tau = m_hh^2 / S_had, mu_R = mu_F = scale_factor * m_hh / 2, P = G_F^2 / (512 (2 pi)^3)
-(hh4b.gghh) and X = a, b, c. Gauss-Legendre rules: m_hh in pieces split at 2 m_t (the top
+(hh4b.theory.gghh) and X = a, b, c. Gauss-Legendre rules: m_hh in pieces split at 2 m_t (the top
 threshold) with end-point clustering, cos theta in [0, 1] (a, b, c are even in cos theta),
 log x for the luminosity. The scalar integrals are the expensive part; they are cached per
 (m_t, m_h, box-rule) so that tables and several energies reuse them.
@@ -23,9 +23,10 @@ import functools
 
 import numpy as np
 
-from hh4b import console, constants, gghh
+from hh4b import console, constants
 from hh4b.errors import ConfigError
-from hh4b.pdf import parton_density
+from hh4b.theory import gghh
+from hh4b.theory.pdf import parton_density
 
 # Reference sigma(k)/sigma(1) at 13 TeV, docs/generation.md
 REFERENCE_RATIOS_13TEV = {-5.0: 16.0, -1.0: 3.75, 0.0: 2.09, 2.0: 0.474, 3.0: 0.513, 5.0: 2.28, 10.0: 16.6}
@@ -154,7 +155,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--m-h", type=float, default=constants.M_H, help="Higgs mass in GeV (default: %(default)s)")
     five = parser.add_mutually_exclusive_group()
     five.add_argument("--heft", type=float, nargs=5, metavar=("KL", "KT", "C2", "CG", "C2G"),
-                      help="sigma at the five HEFT couplings kappa_lambda kappa_t c_2 c_g c_2g (hh4b.heft)")
+                      help="sigma at the five HEFT couplings kappa_lambda kappa_t c_2 c_g c_2g (hh4b.theory.heft)")
     five.add_argument("--benchmark", help="sigma at HEFT benchmark 1 ... 12, 8a or SM (hh4b.constants)")
     parser.add_argument("--coefficients", action="store_true",
                         help="print the 15 LO coefficients A_i (fb) of sigma in the five couplings")
@@ -164,7 +165,7 @@ def main(args: argparse.Namespace) -> int:
     options = dict(pdf_set=args.pdf_set, alpha_s_mz=args.alpha_s, alpha_s_order=args.alpha_s_order,
                    scale_factor=args.scale_factor, m_t=args.m_t, m_h=args.m_h)
     if args.heft is not None or args.benchmark is not None or args.coefficients:
-        from hh4b import heft
+        from hh4b.theory import heft
 
         return heft.print_cross_sections(args.sqrt_s, args.heft, args.benchmark, args.coefficients, **options)
     a, b, c = sigma_coefficients(args.sqrt_s, **options)

@@ -1,6 +1,6 @@
 """The data-driven multijet background model as ONNX files, applied in the processor.
 
-`hh4b background` trains the 2b -> 4b reweighters (hh4b.background) and writes one ONNX file
+`hh4b background` trains the 2b -> 4b reweighters (hh4b.background.datadriven) and writes one ONNX file
 per variation with its card into a model directory:
 
     MODELS/<method>/<variation>.onnx + <variation>.json
@@ -10,7 +10,7 @@ per variation with its card into a model directory:
 
 The processor (`HH4bProcessor(background_model=MODELS)`) loads the directory with
 `BackgroundModel`, which checks every card against the graph and the processor's configuration
-at start-up; each variation is an `hh4b.inference.OnnxModel`, so the onnxruntime sessions are
+at start-up; each variation is an `hh4b.analysis.inference.OnnxModel`, so the onnxruntime sessions are
 made lazily once per worker and never pickled. Per chunk of a dataset of the model's process,
 the two-tag events of each modelled method in SR, VR and CR get the weight
 event weight * norm * exp(Q(x)) and fill `mhh_bkgmodel` (axes dataset, method, region,
@@ -24,8 +24,8 @@ from pathlib import Path
 import hist
 import numpy as np
 
+from hh4b.analysis.histograms import mhh_axis
 from hh4b.errors import ConfigError, InputFileError
-from hh4b.histograms import mhh_axis
 
 REWEIGHT_FEATURES = ("h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh", "jet4_pt", "n_jets")
 MULTIJET_PROCESSES = ("qcd4b", "qcd")
@@ -62,7 +62,7 @@ class Reweighter:
     """One exported variation: features -> norm * exp(Q), evaluated with onnxruntime."""
 
     def __init__(self, path: Path):
-        from hh4b.inference import OnnxModel
+        from hh4b.analysis.inference import OnnxModel
 
         self.model = OnnxModel(path)
         card = self.model.card

@@ -4,7 +4,7 @@
 electron and muon counts), read from the NanoAOD-style branches when present.
 
 `per_event_columns`: with `save_columns=True` the processor keeps, for every event with a tag
-category and a valid pairing, what the data-driven background model (hh4b.background) needs:
+category and a valid pairing, what the data-driven background model (hh4b.background.datadriven) needs:
 dataset, method, tag count, weight, masses, cut flags, region codes and the reweighting inputs.
 `mass_region` is the mass-plane region of the processor's centre for every event (no other cut);
 `veto_ok` is every cut but the mass plane (pT, |deta_hh|, top veto, any classifier pass), so
@@ -18,8 +18,8 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.selection import region_codes
 from hh4b.constants import DHH_CENTRE
-from hh4b.selection import region_codes
 
 COLUMN_NAMES = ("dataset", "method", "tags", "weight", "mhh", "mh1", "mh2", "region", "mass_region", "pt_ok",
                 "deta_ok", "veto_ok", "h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh",

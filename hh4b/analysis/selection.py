@@ -1,6 +1,6 @@
 """Four-tag selection, tag categories and the cut-based analysis cuts (paper II.B, V.A.1, VI.A.1).
 
-Jets enter as awkward records with pt, eta, phi, mass, btag (see hh4b.events).
+Jets enter as awkward records with pt, eta, phi, mass, btag (see hh4b.analysis.events).
 
 Four-tag cut and tag categories
     A *quality* jet has pT > 40 GeV, |eta| < 2.5 and finite kinematics (NaN jets never pass).
@@ -32,6 +32,7 @@ import itertools
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.pairing import four_momentum
 from hh4b.constants import (
     DETA_HH_MAX,
     DHH_CENTRE,
@@ -46,7 +47,6 @@ from hh4b.constants import (
     XWT_CENTRE,
     XWT_RESOLUTION,
 )
-from hh4b.pairing import four_momentum
 
 TAG_CATEGORIES = {2: "2b", 3: "3b", 4: "4b"}
 REGIONS = ("SR", "VR", "CR")  # region code 1, 2, 3; 0 = outside all

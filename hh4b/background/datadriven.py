@@ -6,40 +6,38 @@ category, Higgs-candidate kinematics, cut flags, masses and weight (docs/formats
 
 Method (seed talk `talk_hh4b_background_modelling.txt`):
 - "data" are the multijet samples (qcd4b, else qcd); two-tag (2b) events of the same samples
-  are the template, with the two promoted jets completing the candidates (hh4b.selection);
+  are the template, with the two promoted jets completing the candidates (hh4b.analysis.selection);
 - w(x) = exp(Q(x)) is trained on control-region (CR) events, 2b against 4b, with the
-  exponential loss (hh4b.nn.reweight) on REWEIGHT_FEATURES, which exclude m_hh and the
+  exponential loss (hh4b.background.reweighter) on REWEIGHT_FEATURES, which exclude m_hh and the
   candidate masses that define the regions;
 - the normalisation is the CR ratio of four-tag yield to reweighted two-tag yield;
 - uncertainty: an ensemble of bootstrap retrainings (`ensemble_<i>` variations) and a
   control-region choice variation (`cr_alt`: trained in the validation region instead);
 - the models are exported to ONNX (OUTPUT_DIR/background/models/<method>/<variation>.onnx with
-  cards, hh4b.bkgmodel) and applied in the processor: `hh4b background` reruns the processor
+  cards, hh4b.background.model) and applied in the processor: `hh4b background` reruns the processor
   over the multijet datasets with `background_model=` that directory, and its `mhh_bkgmodel`
   (axes dataset, method, region, variation, tags, mhh) goes into output.coffea, where
   hh4b.stats.outputs.datadriven_background reads it;
-- validation: hh4b.bkg_validation (CR, VR, reversed |deta_hh|, 3-tag, shifted centres).
+- validation: hh4b.background.validation (CR, VR, reversed |deta_hh|, 3-tag, shifted centres).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b import console
-from hh4b.bkgmodel import HIST_NAME, MULTIJET_PROCESSES, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
-from hh4b.errors import ConfigError, HH4bError, InputFileError
-from hh4b.nn.reweight import (
+from hh4b.analysis.selection import region_codes
+from hh4b.background.model import HIST_NAME, MULTIJET_PROCESSES, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
+from hh4b.background.reweighter import (
     ReweightConfig,
     control_region_normalisation,
     density_ratio,
     train_ensemble,
     train_reweighter,
 )
-from hh4b.selection import region_codes
+from hh4b.errors import ConfigError, HH4bError
 
 log = logging.getLogger(__name__)
 
@@ -123,8 +121,8 @@ def bkgmodel_histogram(columns: dict, models: dict[str, Model], method: str):
 
 
 def save_models(models: dict[str, Model], directory, method: str, card: dict) -> None:
-    """`directory/<method>/<variation>.onnx` and cards (hh4b.bkgmodel)."""
-    from hh4b.nn.reweight import export_reweighter
+    """`directory/<method>/<variation>.onnx` and cards (hh4b.background.model)."""
+    from hh4b.background.reweighter import export_reweighter
 
     for name, model in models.items():
         export_reweighter(model.network, REWEIGHT_FEATURES, directory / method / f"{name}.onnx",
@@ -160,9 +158,9 @@ def processor_pass(options: dict, fileset_path, process: str, methods, models_di
     """Rerun the processor over the multijet datasets with the exported models: `mhh_bkgmodel`."""
     from pathlib import Path
 
-    from hh4b.cutbased import BUILTIN_METHODS
-    from hh4b.run import load_fileset, neural_methods, process_fileset
-    from processors.hh4b_processor import HH4bProcessor
+    from hh4b.analysis.cutbased import BUILTIN_METHODS
+    from hh4b.analysis.processing import load_fileset, neural_methods, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
 
     fileset = {d: e for d, e in load_fileset(fileset_path).items() if e["metadata"].get("process") == process}
     if not fileset:
@@ -179,82 +177,3 @@ def processor_pass(options: dict, fileset_path, process: str, methods, models_di
     if failed:
         raise HH4bError(f"background model pass: {len(failed)} chunks failed, first {failed[0]}")
     return result["hists"][HIST_NAME]
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("output_dir", help="directory with output.coffea from `hh4b run --save-columns`")
-    parser.add_argument("--method", action="append", help="pairing/selection method(s) to model (default: cut_mindr)")
-    parser.add_argument("--ensemble", type=int, default=10,
-                        help="bootstrap retrainings (talk: 100; default %(default)s)")
-    parser.add_argument("--epochs", type=int, default=ReweightConfig.epochs,
-                        help="max epochs per training (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of every training and bootstrap")
-    parser.add_argument("--fileset", default=None,
-                        help="fileset of the processor pass that applies the models (default: the one `hh4b run` used)")
-    parser.add_argument("--workers", type=int, default=2, help="processor worker processes (default: %(default)s)")
-    parser.add_argument("--no-validation", action="store_true",
-                        help="skip the 3-tag and shifted-centre validation trainings")
-
-
-def _run_options(output: dict, path, fileset) -> dict:
-    options = output.get("run_options")
-    if not options:
-        raise InputFileError(f"{path}: no run_options (made by an older `hh4b run`): rerun `hh4b run --save-columns`")
-    if fileset is not None:
-        options = {**options, "fileset": str(fileset)}
-    return options
-
-
-def main(args) -> int:
-    import shutil
-    from pathlib import Path
-
-    from coffea.util import load, save
-
-    from hh4b.bkg_validation import check_processor_fill, template_stat, validation_table, write_report
-
-    if args.ensemble < 0 or args.workers < 1:
-        raise ConfigError("--ensemble must be >= 0 and --workers >= 1")
-    path = Path(args.output_dir) / "output.coffea"
-    if not path.is_file():
-        raise InputFileError(f"{path}: not found (run `hh4b run --save-columns` first)")
-    output = load(path)
-    options = _run_options(output, path, args.fileset)
-    columns = gather_columns(output)
-    config = ReweightConfig(epochs=args.epochs)
-    report_dir = Path(args.output_dir) / "background"
-    models_dir = report_dir / "models"
-    shutil.rmtree(models_dir, ignore_errors=True)
-    methods, rows, reference, timings, process = args.method or ["cut_mindr"], {}, {}, {}, None
-    for method in methods:
-        selected, datasets, process = multijet_columns(columns, output.get("metadata", {}), method)
-        start = time.perf_counter()
-        models = train_models(selected, args.ensemble, config, args.seed)
-        timings[f"train {method} ({len(models)} models)"] = time.perf_counter() - start
-        save_models(models, models_dir, method, card={
-            "process": process, "trained_on": datasets, "seed": args.seed, "dhh_centre": options["dhh_centre"],
-            "btag_wp": options["btag_wp"], "epochs": args.epochs})
-        start = time.perf_counter()
-        rows[method] = validation_table(selected, models, config, args.seed, options["dhh_centre"],
-                                        extra=not args.no_validation)
-        timings[f"validation {method}"] = time.perf_counter() - start
-        reference[method] = bkgmodel_histogram(selected, models, method)
-    start = time.perf_counter()
-    h = processor_pass(options, options["fileset"], process, methods, models_dir, args.workers)
-    timings["processor pass"] = time.perf_counter() - start
-    output["hists"][HIST_NAME] = h
-    for method in methods:
-        deviation = check_processor_fill(h, reference[method], method)
-        stat = template_stat(h, method)
-        write_report(report_dir, method, rows[method], stat, deviation, timings)
-        for r in rows[method]:
-            console.result(f"{method} {r['region']:>17}: observed {r['observed']:.4g} +- {r['observed_err']:.2g}, "
-                           f"predicted {r['predicted']:.4g} +- {r['predicted_stat']:.2g} (stat), "
-                           f"non-closure {r['non_closure_pct']:.1f} +- {r['non_closure_err_pct']:.1f} %")
-        console.result(f"{method}: processor fill vs torch on the columns, largest relative bin difference "
-                       f"{deviation:.1e}; SR template stat. uncertainty per bin {stat['summary']}")
-    save(output, path)
-    log.info("timings: %s", ", ".join(f"{k} {v:.1f} s" for k, v in timings.items()))
-    log.info("wrote %s (processor pass with %s) into %s and validation tables under %s", HIST_NAME, models_dir, path,
-             report_dir)
-    return 0

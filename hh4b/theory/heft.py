@@ -9,12 +9,12 @@ shape-benchmark tables (hh4b.constants.HEFT_BENCHMARKS):
 The electroweak chiral Lagrangian (EWChL) writes the same operators with
 (c_hhh, c_t, c_tt, c_ggh, c_gghh) = (kappa_lambda, kappa_t, c_2, 2 c_g / 3, -c_2g / 3)
 (`to_ewchl`), whose gluon normalisation alpha_s / 8 pi makes the amplitude short. With the form
-factors F_tri, F_box, G_box and C_tri = 3 m_h^2 / (s - m_h^2 + i m_h Gamma_h) of hh4b.gghh:
+factors F_tri, F_box, G_box and C_tri = 3 m_h^2 / (s - m_h^2 + i m_h Gamma_h) of hh4b.theory.gghh:
 
     M_0 = c_t^2 F_box + c_tt (2 F_tri) + c_t c_hhh (C_tri F_tri) + c_ggh c_hhh C_tri + c_gghh (2),
     M_2 = c_t^2 G_box,        dsigma/dt = P alpha_s^2 (|M_0|^2 + |M_2|^2)
 
-(P = G_F^2 / (512 (2 pi)^3) as in hh4b.gghh). The ttHH vertex carries 2 m_t c_tt / v^2 against
+(P = G_F^2 / (512 (2 pi)^3) as in hh4b.theory.gghh). The ttHH vertex carries 2 m_t c_tt / v^2 against
 m_t c_t c_hhh C_tri / v^2 of the s-channel Higgs, hence 2 F_tri; the gluon contact terms are the
 heavy-top limits of the loops, F_tri -> 2/3 and F_box -> -2/3, i.e. the top loop alone gives
 c_ggh = 2 c_t / 3 and c_gghh = (c_tt - c_t^2 / 2) 2/3 (in the table convention: c_g = kappa_t,
@@ -25,9 +25,9 @@ the 23-term NLO parametrisation (same numbering, EWChL couplings; A_16 ... A_23 
 emission): with the amplitude monomials u = (c_t^2, c_tt, c_t c_hhh, c_ggh c_hhh, c_gghh) and
 pieces p = (F_box, 2 F_tri, C_tri F_tri, C_tri, 2), term k is u_i u_j times |p_i|^2 (+ |G_box|^2
 for A_1) or 2 Re(p_i p_j*) (`TERM_PAIRS`). At kappa_t = 1, c_2 = c_g = c_2g = 0 the polynomial is
-A_1 + A_7 kappa_lambda + A_3 kappa_lambda^2: the (a, b, c) of hh4b.gghh.
+A_1 + A_7 kappa_lambda + A_3 kappa_lambda^2: the (a, b, c) of hh4b.theory.gghh.
 
-Cross sections. `sigma_terms` integrates the 15 terms with the quadrature of hh4b.xsec (the same
+Cross sections. `sigma_terms` integrates the 15 terms with the quadrature of hh4b.theory.xsec (the same
 nodes, so the kappa_lambda plane reproduces `hh4b xsec`); sigma(point) = sum_k A_k u_k(point).
 
 Reweighting. An event generated with |M|^2_gen = sum_k g_k T_k (a coupling point or a mixture of
@@ -43,8 +43,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b import constants, gghh, loops, weights, xsec
+from hh4b import constants, weights
 from hh4b.errors import ConfigError, InputFileError
+from hh4b.theory import gghh, loops, xsec
 
 COUPLING_NAMES = ("kappa_lambda", "kappa_t", "c_2", "c_g", "c_2g")
 EWCHL_NAMES = ("c_hhh", "c_t", "c_tt", "c_ggh", "c_gghh")
@@ -172,7 +173,7 @@ def msq(terms, couplings) -> np.ndarray:
 def _partonic_terms(m_t: float, m_h: float, gamma_h: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """m_hh nodes, their weights, cos theta weights and T_k at (m_hh, cos theta) times dt/dcos (GeV^2).
 
-    The nodes and the box rule are those of hh4b.xsec; the last array has shape (15, n_m, n_cos)."""
+    The nodes and the box rule are those of hh4b.theory.xsec; the last array has shape (15, n_m, n_cos)."""
     params = gghh.HiggsPairParameters(m_t=m_t, m_h=m_h, gamma_h=gamma_h)
     m_hh, m_weights = xsec._m_hh_rule(m_h, m_t)
     cos_nodes, cos_weights = np.polynomial.legendre.leggauss(xsec.N_COS)
@@ -202,7 +203,7 @@ def cell_cross_sections(sqrt_s: float = constants.SQRT_S, pdf_set: int = constan
 
 
 def sigma_terms(sqrt_s: float = constants.SQRT_S, **options) -> np.ndarray:
-    """A_1 ... A_15 in fb: sigma(point) = sum_k A_k u_k(point) at LO (options as hh4b.xsec)."""
+    """A_1 ... A_15 in fb: sigma(point) = sum_k A_k u_k(point) at LO (options as hh4b.theory.xsec)."""
     return cell_cross_sections(sqrt_s, **options)[1].sum(axis=(1, 2))
 
 
@@ -261,7 +262,7 @@ def effective_fraction(couplings, generation, sqrt_s: float = constants.SQRT_S, 
 # --- parton-level kinematics -----------------------------------------------------------------
 
 def cos_theta_from_t(s, t, m_h: float = constants.M_H) -> np.ndarray:
-    """cos theta in the hh rest frame from (s, t), inverse of hh4b.gghh.t_from_cos_theta."""
+    """cos theta in the hh rest frame from (s, t), inverse of hh4b.theory.gghh.t_from_cos_theta."""
     s, t = np.asarray(s, dtype=float), np.asarray(t, dtype=float)
     beta = np.sqrt(np.maximum(1.0 - 4.0 * m_h**2 / s, 0.0))
     return np.where(beta > 0, (t - m_h**2 + 0.5 * s) / (0.5 * s * np.where(beta > 0, beta, 1.0)), 0.0)

@@ -1,8 +1,8 @@
-"""The processor's five-coupling histograms of non-resonant samples (hh4b.heft; docs/heft.md).
+"""The processor's five-coupling histograms of non-resonant samples (hh4b.theory.heft; docs/heft.md).
 
 `mhh_heft_terms` (axes of `mhh_kl_terms`, term = A1 ... A15) holds, in the signal region, the
 event weight times T_k / |M|^2_gen for each of the 15 terms: any coupling point's m_hh template is
-sum_k u_k(point) times the term histograms (hh4b.heft.term_monomials). `mhh_heft` holds the templates
+sum_k u_k(point) times the term histograms (hh4b.theory.heft.term_monomials). `mhh_heft` holds the templates
 of `POINTS` (SM and the benchmarks, `point` axis) filled the same way.
 
 Per-event terms. Files generated now store the twelve terms other than (a, b, c) = (T_1, T_7, T_3)
@@ -25,11 +25,12 @@ import awkward as ak
 import hist
 import numpy as np
 
-from hh4b import gghh, heft, weights
+from hh4b import weights
+from hh4b.analysis.events import collection_fields
+from hh4b.analysis.histograms import REGION_LABELS, _categories, mhh_axis
+from hh4b.analysis.selection import TAG_CATEGORIES
 from hh4b.errors import InputFileError
-from hh4b.events import collection_fields
-from hh4b.histograms import REGION_LABELS, _categories, mhh_axis
-from hh4b.selection import TAG_CATEGORIES
+from hh4b.theory import gghh, heft
 
 TERMS_HIST = "mhh_heft_terms"
 POINTS_HIST = "mhh_heft"

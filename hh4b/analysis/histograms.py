@@ -16,7 +16,7 @@ from __future__ import annotations
 import hist
 import numpy as np
 
-from hh4b.selection import REGIONS, TAG_CATEGORIES
+from hh4b.analysis.selection import REGIONS, TAG_CATEGORIES
 
 REGION_LABELS = ("presel", *REGIONS)
 TAG_LABELS = tuple(TAG_CATEGORIES.values())

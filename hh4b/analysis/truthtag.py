@@ -2,7 +2,7 @@
 
 A simulated event with per-jet tag probabilities p_j (hh4b.generate.detector.tag_efficiency of
 the jet's true hadron flavour at the working point; 0 for jets that are not quality jets, see
-hh4b.selection.quality_mask, or lie outside the b-tag acceptance |eta| < BTAG_ETA_MAX) has a
+hh4b.analysis.selection.quality_mask, or lie outside the b-tag acceptance |eta| < BTAG_ETA_MAX) has a
 Poisson-binomial number of tags. The analysis only sees the count capped at four, c in
 {0, 1, 2, 3, >=4}, so a dynamic programme over the (padded) jets with five states gives its
 distribution for all events at once. Tag category k in {2, 3, 4} (4 = at least four) needs at
@@ -13,7 +13,7 @@ least four quality jets, so
 `expand` turns each event with at least four quality jets into three copies, one per category,
 weighted by P(category k) and carrying a tag configuration drawn from the tags' distribution
 conditional on c = k (backward dynamic programme, then jet-by-jet sampling), so the candidate
-choice and 2b/3b promotion of hh4b.selection run unchanged. Tags of the jets that cannot count
+choice and 2b/3b promotion of hh4b.analysis.selection run unchanged. Tags of the jets that cannot count
 (non-quality jets) keep their drawn values. The expected yield of any selection is unchanged;
 its statistical error shrinks because every event contributes to the four-tag category.
 """
@@ -26,10 +26,10 @@ import zlib
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.selection import padded_jets, quality_mask, to_padded
 from hh4b.constants import BTAG_ETA_MAX
 from hh4b.errors import InputFileError
 from hh4b.generate.detector import tag_efficiency
-from hh4b.selection import padded_jets, quality_mask, to_padded
 
 CATEGORIES = (2, 3, 4)
 N_STATES = 5  # tag count capped at 4: 0, 1, 2, 3, >= 4

@@ -1,6 +1,6 @@
 """Scalar one-loop integrals C0 and D0 with all internal masses equal (the top quark in gg -> hh).
 
-Convention (the one the form factors of hh4b.gghh are written in): integrals d^4q / (i pi^2) over
+Convention (the one the form factors of hh4b.theory.gghh are written in): integrals d^4q / (i pi^2) over
 propagators 1/((q + r_i)^2 - m^2 + i eps), so that C0 -> -1/(2 m^2) and D0 -> 1/(6 m^4) for heavy m.
 With Feynman parameters x_i and the homogeneous form F(x) = sum_ij x_i x_j A_ij, A_ij = m^2 - s_ij / 2
 (s_ij = (r_i - r_j)^2),

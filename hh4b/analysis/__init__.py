@@ -1,0 +1,1 @@
+"""Analysis stage: readers, selection, pairing, truth matching, histograms and the coffea processor."""
