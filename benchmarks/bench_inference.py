@@ -33,6 +33,7 @@ from hh4b.analysis.cutbased import analyse  # noqa: E402
 from hh4b.analysis.events import make_jets  # noqa: E402
 from hh4b.analysis.features import RESONANT_FEATURES  # noqa: E402
 from hh4b.analysis.methods import SpanetModel, build_methods  # noqa: E402
+from hh4b.nn.card import model_filename  # noqa: E402
 from hh4b.nn.dnn import DenseClassifier, export_onnx  # noqa: E402
 from hh4b.nn.export_onnx import export_spanet  # noqa: E402
 from hh4b.nn.spanet import SPANET_PRESETS, Spanet  # noqa: E402
@@ -41,7 +42,7 @@ from toys import hh_events  # noqa: E402
 
 
 def model_files(models: Path, preset: str, scratch: Path) -> tuple[Path, Path]:
-    spanet, dnn = models / f"spanet_{preset}.onnx", models / f"dnn_mindr_{preset}.onnx"
+    spanet, dnn = models / model_filename("spanet", preset), models / model_filename("dnn_mindr", preset)
     if not spanet.is_file():
         spanet = scratch / "spanet.onnx"
         export_spanet(Spanet(SPANET_PRESETS[preset].with_(n_globals=0)).eval(), spanet, {})

@@ -6,7 +6,7 @@ Reads what the earlier stages wrote and never recomputes physics:
     OUTPUT_DIR/background/validation_*.json  data-driven background closure (hh4b background)
     OUTPUT_DIR/limits_datadriven/*.json  limits with the data-driven multijet model (hh4b main)
     OUTPUT_DIR/limits_smoothed/*.json    limits with the smoothed multijet template (hh4b main)
-    MODELS_DIR/*.json                    model cards with training metrics (hh4b train / export-onnx),
+    MODELS_DIR/*.json                    model cards (hh4b.nn.card) with training metrics (hh4b train / export-onnx),
                                          ACC/AUC mean and std over seeds (`metrics_over_seeds`)
 and writes OUTPUT_DIR/report/report.md with a pairing-efficiency figure (paper Figs. 3, 9), the
 score methods' threshold vs score-bins fits side by side, and the paper's goal orderings checked
@@ -25,6 +25,7 @@ import numpy as np
 from hh4b import paper
 from hh4b.constants import MC_LIMITED_FACTOR
 from hh4b.errors import InputFileError
+from hh4b.nn.card import CARD_SUFFIX, card_analysis, model_key, read_card_file
 from hh4b.nn.seeds import card_metrics
 from hh4b.stats.scores import SCORE_BINS_SUFFIX
 from hh4b.stats.tables import markdown_table
@@ -96,15 +97,13 @@ def classifier_rows(models_dir: Path) -> list[dict]:
     """ACC/AUC per model card: mean +- std over seeds when the card has `metrics_over_seeds`, else the
     single training; the paper's Tables III/V (mean +- error over 10 trainings) beside them."""
     rows = []
-    for card_path in sorted(models_dir.glob("*.json")):
-        card = json.loads(card_path.read_text())
+    for card_path in sorted(models_dir.glob(f"*{CARD_SUFFIX}")):
+        card = read_card_file(card_path)
         own = card_metrics(card)
         if "auc" not in own:
             continue
-        analysis = card.get("analysis", card.get("preset", "nonresonant" if "nonres" in card_path.stem else "resonant"))
-        if analysis not in paper.CLASSIFIER_PERFORMANCE:
-            analysis = "nonresonant" if "nonres" in card_path.stem else "resonant"
-        key = f"dnn_{card.get('pairing', 'mindr')}" if card.get("model") == "dnn" else card.get("model")
+        analysis = card_analysis(card, card_path)
+        key = model_key(card)
         ref = paper.CLASSIFIER_PERFORMANCE.get(analysis, {}).get(key)
         seeds = card.get("metrics_over_seeds")
         acc = (seeds["accuracy"]["mean"], seeds["accuracy"]["std"]) if seeds else (own.get("accuracy"), None)

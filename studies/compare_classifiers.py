@@ -21,13 +21,14 @@ import numpy as np
 
 from hh4b.analysis.features import FEATURE_SETS
 from hh4b.analysis.inference import OnnxModel
+from hh4b.nn.card import model_filename
 from hh4b.nn.data import split
 from hh4b.nn.train_cli import dnn_features
 from hh4b.nn.train_dnn import accuracy_and_auc
 
 
 def spanet_probability(data: dict, path: Path) -> np.ndarray:
-    model = OnnxModel(path)
+    model = OnnxModel(path, kind="spanet")
     feeds = {"jets": data["jets"].astype(np.float32), "mask": data["mask"].astype(bool)}
     if "globals" in model.input_names:
         feeds["globals"] = data["globals"].astype(np.float32)
@@ -40,13 +41,13 @@ def compare(data_path, analysis: str, models: Path, valid_fraction: float) -> di
     signal, weight = data["signal"].astype(bool), data["weight"]
     scores, used = {}, np.ones(len(signal), bool)
     for pairing in ("mindr", "spanet"):
-        spanet_model = models / f"spanet_{analysis}.onnx" if pairing == "spanet" else None
+        spanet_model = models / model_filename("spanet", analysis) if pairing == "spanet" else None
         x, valid_events = dnn_features(data, FEATURE_SETS[analysis], spanet_model)
         probability = np.full(len(signal), np.nan)
-        probability[valid_events] = OnnxModel(models / f"dnn_{pairing}_{analysis}.onnx").run(
+        probability[valid_events] = OnnxModel(models / model_filename(f"dnn_{pairing}", analysis), kind="dnn").run(
             {"features": x.astype(np.float32)}, ["signal_probability"])["signal_probability"]
         scores[f"dnn_{pairing}"], used = probability, used & valid_events
-    scores["spanet"] = spanet_probability(data, models / f"spanet_{analysis}.onnx")
+    scores["spanet"] = spanet_probability(data, models / model_filename("spanet", analysis))
     rows = {}
     for name, probability in scores.items():
         acc, auc = accuracy_and_auc(probability[used], signal[used], weight[used])

@@ -27,32 +27,28 @@ from hh4b.analysis.pairing import higgs_candidates
 from hh4b.analysis.selection import to_padded
 from hh4b.constants import SPANET_MAX_JETS
 from hh4b.errors import ConfigError
+from hh4b.nn.card import SCHEMAS
+from hh4b.nn.inputs import jet_inputs
+from hh4b.nn.topology import JET_FEATURES
 
 NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet")
-SPANET_INPUTS = ("jets", "mask")
-SPANET_OUTPUTS = ("assignment", "signal_probability")
-JET_COLUMNS = ("pt", "eta", "phi", "mass", "btag")
+SPANET_INPUTS = SCHEMAS["spanet"].inputs
+SPANET_OUTPUTS = SCHEMAS["spanet"].outputs
+JET_COLUMNS = JET_FEATURES
 
 
 def padded_inputs(jets: ak.Array, width: int = SPANET_MAX_JETS) -> tuple[np.ndarray, np.ndarray]:
-    """(n, width, 5) raw jet features (pt, eta, phi, mass, btag) and the (n, width) real-jet mask."""
-    cols = [to_padded(ak.values_astype(jets[k], np.float32), width, 0.0) for k in JET_COLUMNS]
-    mask = to_padded(ak.ones_like(jets.pt, dtype=bool), width, False)
-    features = np.stack(cols, axis=-1).astype(np.float32)
-    bad = ~np.isfinite(features).all(axis=-1)
-    features[bad] = 0.0
-    return features, mask & ~bad
+    """(n, width, 5) raw jet features (pt, eta, phi, mass, btag) and the (n, width) real-jet mask:
+    the SPA-NET inputs `hh4b export-h5` writes for training (hh4b.nn.inputs.jet_inputs)."""
+    return jet_inputs(jets, width)
 
 
 class SpanetModel:
     """SPA-NET from its ONNX file: decoded jet pairs and signal probability per event."""
 
     def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0):
-        self.model = OnnxModel(path, threads=threads)
-        self.model.require(SPANET_INPUTS, SPANET_OUTPUTS)
+        self.model = OnnxModel(path, threads=threads, kind="spanet")  # inputs, outputs and n_globals checked
         self.n_globals = int(self.model.card.get("n_globals", 0))
-        if self.n_globals and "globals" not in self.model.input_names:
-            raise ConfigError(f"{self.model.path}: card declares {self.n_globals} global inputs, graph has none")
         self.kappa_lambda = float(kappa_lambda)
         self._last = None  # (jets, result): three methods share one SPA-NET pass per chunk
 

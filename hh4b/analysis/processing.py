@@ -395,8 +395,10 @@ def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
     if not models.is_dir():
         raise ConfigError(f"--models {models}: no such directory (give the folder of the ONNX models, "
                           f"or --no-nn for the cut-based methods only)")
-    spanet = models / f"spanet_{analysis}.onnx"
-    dnns = {m: models / f"{m}_{analysis}.onnx" for m in ("dnn_mindr", "dnn_spanet")}
+    from hh4b.nn.card import model_filename
+
+    spanet = models / model_filename("spanet", analysis)
+    dnns = {m: models / model_filename(m, analysis) for m in ("dnn_mindr", "dnn_spanet")}
     dnns = {m: p for m, p in dnns.items() if p.is_file()}
     wanted = [m for m in NN_METHODS if (m == "dnn_mindr" or spanet.is_file()) and
               (not m.startswith("dnn_") or m in dnns)]

@@ -9,7 +9,7 @@ per variation with its card into a model directory:
           process the model applies to), trained_on (datasets), dhh_centre, btag_wp, training_region
 
 The processor (`HH4bProcessor(background_model=MODELS)`) loads the directory with
-`BackgroundModel`, which checks every card against the graph and the processor's configuration
+`BackgroundModel`, which checks every card against the graph (hh4b.nn.card) and the processor's configuration
 at start-up; each variation is an `hh4b.analysis.inference.OnnxModel`, so the onnxruntime sessions are
 made lazily once per worker and never pickled. Per chunk of a dataset of the model's process,
 the two-tag events of each modelled method in SR, VR and CR get the weight
@@ -26,12 +26,13 @@ import numpy as np
 
 from hh4b.analysis.histograms import mhh_axis
 from hh4b.errors import ConfigError, InputFileError
+from hh4b.nn.card import SCHEMAS
 
 REWEIGHT_FEATURES = ("h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh", "jet4_pt", "n_jets")
 MULTIJET_PROCESSES = ("qcd4b", "qcd")
 REGION_CODES = {"SR": 1, "VR": 2, "CR": 3}
 HIST_NAME = "mhh_bkgmodel"
-CARD_KEYS = ("method", "variation", "norm", "process")
+CARD_KEYS = SCHEMAS["reweighter"].fields  # the card fields every reweighter has (hh4b.nn.card)
 
 
 def bkgmodel_hist(methods, variations) -> hist.Hist:
@@ -64,20 +65,10 @@ class Reweighter:
     def __init__(self, path: Path):
         from hh4b.analysis.inference import OnnxModel
 
-        self.model = OnnxModel(path)
+        self.model = OnnxModel(path, kind="reweighter",
+                               allowed_features=("per-event reweighting columns", REWEIGHT_FEATURES))
         card = self.model.card
-        if card.get("model") != "reweighter" or any(k not in card for k in CARD_KEYS):
-            raise InputFileError(f"{path.with_suffix('.json')}: not a reweighter card (needs model = 'reweighter' "
-                                 f"and {', '.join(CARD_KEYS)})")
-        self.model.require(("features",), ("log_ratio",))
-        self.features = tuple(card.get("inputs", {}).get("features", ()))
-        unknown = [f for f in self.features if f not in REWEIGHT_FEATURES]
-        if not self.features or unknown:
-            raise ConfigError(f"{path}: card features {list(self.features)} are not per-event reweighting "
-                              f"columns ({', '.join(REWEIGHT_FEATURES)})")
-        width = self.model.input_width("features")
-        if width is not None and width != len(self.features):
-            raise ConfigError(f"{path}: graph expects {width} features, card names {len(self.features)}")
+        self.features = tuple(card["inputs"]["features"])
         self.card = card
         self.norm = float(card["norm"])
 

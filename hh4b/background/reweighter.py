@@ -123,9 +123,11 @@ class _LogRatio(torch.nn.Module):
 
 
 def export_reweighter(model: DenseClassifier, feature_names: tuple[str, ...], path, card: dict) -> None:
-    """ONNX file (input `features` (batch, F), output `log_ratio` (batch,)) and its card `<path>.json`."""
-    import json
+    """ONNX file (input `features` (batch, F), output `log_ratio` (batch,)) and its card `<path>.json`
+    (hh4b.nn.card; `card` must hold the reweighter fields method, variation, norm and process)."""
     from pathlib import Path
+
+    from hh4b.nn.card import write_card
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -133,5 +135,5 @@ def export_reweighter(model: DenseClassifier, feature_names: tuple[str, ...], pa
     torch.onnx.export(_LogRatio(model), (torch.zeros(2, len(feature_names)),), str(path),
                       input_names=["features"], output_names=["log_ratio"], opset_version=17,
                       dynamic_axes={"features": {0: "batch"}, "log_ratio": {0: "batch"}}, dynamo=False)
-    card = {"model": "reweighter", "inputs": {"features": list(feature_names)}, "outputs": ["log_ratio"], **card}
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(path, {"model": "reweighter", "inputs": {"features": list(feature_names)}, "outputs": ["log_ratio"],
+                      **card})

@@ -66,9 +66,10 @@ class DenseClassifier(nn.Module):
 
 
 def export_onnx(model: DenseClassifier, feature_names: tuple[str, ...], path, card: dict) -> None:
-    """Write the model with a dynamic batch axis and its card (`<path>.json`, feature names)."""
-    import json
+    """Write the model with a dynamic batch axis and its card (`<path>.json`, feature names; hh4b.nn.card)."""
     from pathlib import Path
+
+    from hh4b.nn.card import write_card
 
     path = Path(path)
     model.eval()
@@ -77,6 +78,5 @@ def export_onnx(model: DenseClassifier, feature_names: tuple[str, ...], path, ca
                       output_names=["signal_probability"], opset_version=17,
                       dynamic_axes={"features": {0: "batch"}, "signal_probability": {0: "batch"}},
                       dynamo=False)
-    card = {"model": "dnn", "inputs": {"features": list(feature_names)},
-            "outputs": ["signal_probability"], **card}
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    write_card(path, {"model": "dnn", "inputs": {"features": list(feature_names)},
+                      "outputs": ["signal_probability"], **card})

@@ -3,7 +3,8 @@
 For every dataset of a fileset (docs/formats.md sections 1-2) the events are read with coffea
 NanoEvents through hh4b.analysis.events (hh4b, CMS NanoAOD and Delphes files), the four-tag cut of
 paper II.B is applied (hh4b.analysis.selection), and the leading `max_jets` jets of the event (all
-jets, tagged or not: paper III.B) are written in the layout of hh4b.nn.data.
+jets, tagged or not: paper III.B) are written in the layout of hh4b.nn.data; the jet arrays come from
+hh4b.nn.inputs.jet_inputs, the function that builds the processor's SPA-NET inputs.
 
 Truth matching (paper III.B, hh4b.analysis.truth): each Higgs b quark is matched to the jets within
 dR < 0.4; events in which a quark matches two or more jets are dropped; a Higgs whose two b
@@ -36,7 +37,8 @@ from hh4b import console
 from hh4b.analysis.pairing import delta_r
 from hh4b.constants import KAPPA_LAMBDA_TRAINING, SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
-from hh4b.nn.topology import HH_TOPOLOGY, JET_FEATURES
+from hh4b.nn.inputs import jet_inputs
+from hh4b.nn.topology import HH_TOPOLOGY
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +116,7 @@ def event_columns(events) -> dict:
 def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
     """Jets, mask, targets, weights of the events of one chunk that pass the cuts."""
     from hh4b.analysis.events import btag_options, gen_weight, higgs_b_quarks, read_jets
-    from hh4b.analysis.selection import four_candidates, padded_jets, to_padded
+    from hh4b.analysis.selection import four_candidates, padded_jets
 
     jets = read_jets(events, str(metadata.get("btag_wp", "70")), btag_options(metadata))
     finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
@@ -125,8 +127,8 @@ def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict
     targets, keep = truth_targets(jets, higgs_b_quarks(events) if signal else None, max_jets)
     if four_tag:
         keep &= four_candidates(padded_jets(jets))["category"] == 4
-    cols = [to_padded(ak.values_astype(jets[f], np.float32), max_jets, 0.0) for f in JET_FEATURES]
-    out = {"jets": np.stack(cols, axis=-1), "mask": to_padded(ak.ones_like(jets.pt, dtype=bool), max_jets, False),
+    features, mask = jet_inputs(jets, max_jets)  # the processor's SPA-NET inputs for the same jets
+    out = {"jets": features, "mask": mask,
            "targets": targets, "signal": np.full(len(jets), int(signal)), "gen_weight": gen_weight(events),
            "n_jets": ak.to_numpy(ak.num(jets.pt, axis=1))}
     out.update(event_columns(events))

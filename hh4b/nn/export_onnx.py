@@ -11,8 +11,9 @@ Outputs:
                         symmetric, so P(unordered {i, j}) = 2 exp(pair_log_prob[i, j])
     assignment          int64 (batch, 2, 2): decoded jet indices of the two Higgs candidates
     signal_probability  (batch,), embedding (batch, hidden)
-The card (`NAME.json` beside the model) records all of this plus preset, training data,
-metrics and the command; export fails if onnxruntime and torch disagree beyond 1e-5.
+The card (`NAME.json` beside the model, hh4b.nn.card) records all of this plus the analysis
+(--analysis, else the one in a `model_filename` output name), preset, training data, metrics and
+the command; export fails if onnxruntime and torch disagree beyond 1e-5.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 
 from hh4b.errors import ConfigError
+from hh4b.nn import card as card_module
 from hh4b.nn.spanet import Spanet, load_checkpoint
 from hh4b.nn.topology import JET_FEATURES
 
@@ -130,8 +132,7 @@ def write_card(model: Spanet, path, extra: dict) -> dict:
         "opset": OPSET,
         **extra,
     }
-    Path(path).with_suffix(".json").write_text(json.dumps(card, indent=2, default=str) + "\n")
-    return card
+    return card_module.write_card(path, card, default=str)
 
 
 def export_spanet(model: Spanet, path, extra: dict | None = None, opset: int = OPSET) -> dict:
@@ -148,7 +149,12 @@ def export_spanet(model: Spanet, path, extra: dict | None = None, opset: int = O
 
 def add_arguments(parser) -> None:
     parser.add_argument("checkpoint", help="SPA-NET checkpoint (.pt) from `hh4b train spanet`")
-    parser.add_argument("--output", required=True, help="where to write the model, e.g. models/spanet_resonant.onnx")
+    parser.add_argument("--output", required=True,
+                        help="where to write the model, e.g. "
+                             f"models/{card_module.model_filename('spanet', 'resonant')}")
+    parser.add_argument("--analysis", choices=card_module.ANALYSES, default=None,
+                        help="the analysis the model serves, recorded in the card (default: the one in the "
+                             "--output name, if any)")
     parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset, at least 17 (default: %(default)s)")
     parser.add_argument("--metrics", nargs="*", default=[],
                         help="metrics JSON files of `hh4b evaluate spanet` to record in the card")
@@ -162,8 +168,11 @@ def main(args) -> int:
              "metrics": _summary_metrics(checkpoint.get("metrics") or {}),
              "command": "hh4b " + " ".join(sys.argv[1:])}
     extra["evaluations"] = [_read_metrics(path) for path in args.metrics]
+    analysis = args.analysis or (card_module.parse_model_filename(args.output) or (None, None))[1]
+    if analysis in card_module.ANALYSES:
+        extra["analysis"] = analysis
     export_spanet(model, args.output, extra, args.opset)
-    log.info("wrote %s and %s", args.output, Path(args.output).with_suffix(".json"))
+    log.info("wrote %s and %s", args.output, card_module.card_path(args.output))
     return 0
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hh4b.errors import ConfigError
+from hh4b.nn.card import read_card_file
 
 METRICS = ("accuracy", "auc")
 
@@ -44,7 +45,7 @@ def update_card(card_path, block: dict, first: dict) -> Path:
     path = Path(card_path)
     if not path.is_file():
         raise ConfigError(f"--update-card {path}: no such model card")
-    card = json.loads(path.read_text())
+    card = read_card_file(path)
     own = card_metrics(card)
     for key in METRICS:
         shipped = own.get(key)

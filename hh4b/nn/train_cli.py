@@ -5,7 +5,8 @@ writes DIR/best.pt, last.pt, metrics.csv/json and summary.json.
 dnn: the dense baseline of hh4b.nn.train_dnn (lead's module) on the same HDF5 file, with the
 Table II/IV features computed from the min-dR pairing of the four tagged jets (events without
 four tagged jets are skipped), or from a SPA-NET model's pairing (--spanet-model); writes
-DIR/dnn_<pairing>_<preset>.onnx with its card (the names `hh4b run --models` looks for).
+DIR/dnn_<pairing>_<preset>.onnx with its card (hh4b.nn.card.model_filename: the names `hh4b run --models`
+looks for).
 --seeds K: K trainings (seeds S..S+K-1) with ACC/AUC mean and spread (`metrics_over_seeds`,
 hh4b.nn.seeds): dnn puts it in its card; spanet trains into DIR/seed<S>/ and writes
 DIR/metrics_over_seeds.json; --update-card also writes the block into an existing card.
@@ -109,8 +110,7 @@ def spanet_assignment(data: dict, model_path) -> tuple[np.ndarray, np.ndarray]:
     """Decoded jet pairs (n, 2, 2) of a SPA-NET ONNX model and the events with >= 4 jets."""
     from hh4b.analysis.inference import OnnxModel
 
-    model = OnnxModel(model_path)
-    model.require(("jets", "mask"), ("assignment",))
+    model = OnnxModel(model_path, kind="spanet")
     feeds = {"jets": data["jets"].astype(np.float32), "mask": data["mask"].astype(bool)}
     if "globals" in model.input_names:
         feeds["globals"] = data["globals"].astype(np.float32)
@@ -142,6 +142,7 @@ def dnn_features(data: dict, feature_names: tuple[str, ...], spanet_model=None) 
 
 def _dnn(args) -> int:
     from hh4b.analysis.features import FEATURE_SETS
+    from hh4b.nn.card import ANALYSES, model_filename
     from hh4b.nn.data import split
     from hh4b.nn.dnn import DNN_PRESETS, export_onnx
     from hh4b.nn.seeds import metrics_over_seeds, update_card
@@ -170,8 +171,9 @@ def _dnn(args) -> int:
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     pairing = "spanet" if args.spanet_model else "mindr"
-    path = output / f"dnn_{pairing}_{args.preset}.onnx"
-    export_onnx(model, names, path, {"preset": args.preset, "pairing": pairing, "training_data": str(args.data),
+    path = output / model_filename(f"dnn_{pairing}", args.preset)
+    export_onnx(model, names, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
+                                     "preset": args.preset, "pairing": pairing, "training_data": str(args.data),
                                      "spanet_model": args.spanet_model,
                                      "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
                                      "command": command, **({"metrics_over_seeds": spread} if spread else {})})
