@@ -22,7 +22,7 @@ import sys
 import numpy as np
 from scipy.stats import chi2
 
-from hh4b.constants import BTAG_WP_NONRESONANT, BTAG_WP_RESONANT, LUMI_DEFAULT_FB
+from hh4b.constants import BTAG_WP_NONRESONANT, BTAG_WP_RESONANT
 from hh4b.generate import writer
 from hh4b.weights import effective_entries
 
@@ -48,8 +48,9 @@ def four_tag_columns(fileset: dict, working_point: str) -> dict:
     """Per-event columns (hh4b.analysis.columns) of the four-tag, min-dR-paired events at `working_point`."""
     from hh4b.analysis.processing import process_fileset
     from hh4b.analysis.processor import HH4bProcessor
+    from hh4b.config import AnalysisConfig
 
-    proc = HH4bProcessor(btag_wp=working_point, lumi_fb=LUMI_DEFAULT_FB, methods=("cut_mindr",), save_columns=True,
+    proc = HH4bProcessor(AnalysisConfig(btag_wp=working_point), methods=("cut_mindr",), save_columns=True,
                          truth_tagging=("qcd4b",))
     out = process_fileset(fileset, proc, "iterative", 1, 100_000, progress=False)
     cols = {k: np.concatenate(v) if isinstance(v, list) else np.asarray(v) for k, v in out["columns"].items()}

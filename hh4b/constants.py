@@ -63,6 +63,8 @@ KAPPA_LAMBDA_TRAINING = (-5.0, -3.0, -1.0, 1.0, 2.0, 3.0, 5.0, 7.0, 9.0, 12.0)
 # --- Luminosities (paper section V, notes Table 27) ----------------------------------------
 LUMI_DEFAULT_FB = 300.0
 LUMI_PROJECTIONS_FB = (139.0, 300.0, 3000.0)
+# limits and kappa_lambda intervals at the 14-TeV LHC, the 13-TeV samples scaled (paper sections V.B, VI.B)
+SQRT_S_LIMITS = 14000.0
 
 # --- Mass-plane regions around the signal region (ATLAS resonant HH->4b, arXiv:1804.06174) --
 # R = sqrt((m_h1 - s c1)^2 + (m_h2 - s c2)^2) < radius, with (c1, c2) the X_hh centre;

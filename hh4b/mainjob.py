@@ -17,11 +17,10 @@ import argparse
 import logging
 from pathlib import Path
 
+from hh4b.config import ANALYSES, DEFAULT, MAINJOB_FIT_BINS, MAINJOB_KAPPA_STEP, TRUTH_TAGGED_PROCESSES
 from hh4b.errors import HH4bError
 
-ANALYSES = ("resonant", "nonresonant")
 DATADRIVEN_METHOD = "cut_mindr"  # the method `hh4b background` models by default
-TRUTH_TAGGED_PROCESSES = ("qcd4b",)  # simulated backgrounds whose tags are weighted, not drawn (hh4b.analysis.truthtag)
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +31,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="directory for histograms, limits and reports (default: %(default)s)")
     parser.add_argument("--models", default="models", help="directory of ONNX models (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="local worker processes (default: %(default)s)")
-    parser.add_argument("--lumi", type=float, default=300.0,
+    parser.add_argument("--lumi", type=float, default=DEFAULT.lumi_fb,
                         help="integrated luminosity in fb^-1 for the limits (default: %(default)s)")
-    parser.add_argument("--sqrt-s", type=float, default=14000.0,
+    parser.add_argument("--sqrt-s", type=float, default=DEFAULT.sqrt_s,
                         help="centre-of-mass energy of the limits in GeV (default: %(default)s)")
     parser.add_argument("--analysis", choices=ANALYSES, action="append",
                         help="run only this analysis (repeatable; default: both)")
-    parser.add_argument("--max-bins", type=int, default=6,
+    parser.add_argument("--max-bins", type=int, default=MAINJOB_FIT_BINS,
                         help="m_hh bins of the binned-template fits (limits/, limits_datadriven/; fewer = faster; "
                              "the smoothed fits in limits_smoothed/ use the limits stage's default) "
                              "(default: %(default)s)")
@@ -91,7 +90,8 @@ def main(args: argparse.Namespace) -> int:
         out = output / analysis
         _stage(["run", args.fileset, "--analysis", analysis, "--models", args.models, "--executor", "futures",
                 "--workers", workers, "--output", str(out), "--save-columns", "--no-progress", *truth_tagging])
-        limits = ["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s), "--kappa-step", "1.0"]
+        limits = ["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
+                  "--kappa-step", str(MAINJOB_KAPPA_STEP)]
         binned = [*limits, "--max-bins", str(args.max_bins)]
         datadriven = analysis == "resonant" and _stage(
             ["background", str(out), "--ensemble", str(args.ensemble), "--workers", workers], optional=True)

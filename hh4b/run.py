@@ -28,11 +28,11 @@ from hh4b.analysis.processing import (
     process_fileset,
     save,
 )
-from hh4b.constants import ATLAS_HH_CENTRE, CMS_BTAG_TAGGERS, DHH_CENTRE, LUMI_DEFAULT_FB
+from hh4b.config import ANALYSES, CENTRES, DATA, DEFAULT, AnalysisConfig, from_options, other_analysis
+from hh4b.constants import CMS_BTAG_TAGGERS
 from hh4b.errors import ConfigError
 
-ANALYSES = {"all": (None, None), "resonant": ("70", "nonresonant"), "nonresonant": ("77", "resonant")}
-CENTRES = {"paper": DHH_CENTRE, "atlas": ATLAS_HH_CENTRE}
+ALL = "all"
 
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes, or batch jobs with --jobqueue/--cluster (default: %(default)s)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="entries per chunk (default: %(default)s)")
     parser.add_argument("--output", default="outputs", help="output directory (default: %(default)s)")
-    parser.add_argument("--lumi", type=float, default=LUMI_DEFAULT_FB,
-                        help="luminosity in fb^-1 (default: %(default)s)")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="analysis configuration: a JSON object of hh4b.config.AnalysisConfig fields (working "
+                             "point, centre, luminosity, ...); options given here override it (default: none)")
+    parser.add_argument("--lumi", type=float, default=None,
+                        help=f"luminosity in fb^-1 (default: the --config file's, else {DEFAULT.lumi_fb})")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (implies dask)")
     batch.add_arguments(parser)
     parser.add_argument("--retries", type=int, default=1, help="retries of a failing chunk (default: %(default)s)")
@@ -66,11 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dask-worker-timeout", type=float, default=DASK_WORKER_TIMEOUT_S,
                         help="dask: stop with an error when no worker is left for this many seconds "
                              "(default: %(default)s)")
-    parser.add_argument("--centre", choices=tuple(CENTRES), default="paper",
-                        help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV (default: %(default)s)")
+    parser.add_argument("--centre", choices=tuple(CENTRES), default=None,
+                        help="X_hh / D_hh centre: paper (120, 110) or atlas (124, 117) GeV (default: the --config "
+                             "file's, else paper)")
     parser.add_argument("--methods", default="cut_mindr,cut_dhh", help="comma-separated methods (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--analysis", choices=tuple(ANALYSES), default="all",
+    parser.add_argument("--analysis", choices=(ALL, *ANALYSES), default=ALL,
                         help="resonant: resonant signals + backgrounds at the MV2c10 70%% WP; nonresonant: "
                              "non-resonant signal + backgrounds at the DL1r 77%% WP (paper II.A); all: every "
                              "dataset at its fileset WP (default: %(default)s)")
@@ -102,10 +106,19 @@ def parse_assignments(option: str, values: list[str], convert) -> dict:
     return out
 
 
+def analysis_config(args: argparse.Namespace) -> AnalysisConfig:
+    """The run's AnalysisConfig from the command line."""
+    return from_options(args.config, analysis=None if args.analysis == ALL else args.analysis,
+                        btag_wp=args.btag_wp, dhh_centre=CENTRES.get(args.centre), lumi_fb=args.lumi)
+
+
 def run_options(args: argparse.Namespace, proc, run_id: str) -> dict:
     """How the output was made, for stages that rerun the processor (`hh4b background`)."""
-    return {"fileset": str(Path(args.fileset).resolve()), "analysis": args.analysis, "btag_wp": proc.btag_wp,
-            "dhh_centre": list(proc.dhh_centre), "methods": list(proc.methods), "lumi_fb": proc.lumi_fb,
+    config = proc.config
+    return {"fileset": str(Path(args.fileset).resolve()), "analysis": config.analysis or ALL,
+            "config": config.as_dict(),
+            "btag_wp": config.fixed_working_point, "dhh_centre": list(config.dhh_centre),
+            "methods": list(proc.methods), "lumi_fb": config.lumi_fb,
             "models": str(Path(args.models).resolve()), "no_nn": bool(args.no_nn),
             "kappa_lambda_input": args.kappa_lambda_input, "chunksize": args.chunksize,
             "truth_tagging": list(proc.truth_tagging), "btag_options": dict(proc.btag),
@@ -136,32 +149,34 @@ def main(args: argparse.Namespace) -> int:
     if not args.dask_worker_timeout > 0:
         raise ConfigError(f"--dask-worker-timeout must be > 0, not {args.dask_worker_timeout}")
     fileset = load_fileset(args.fileset)
-    wp, dropped = ANALYSES[args.analysis]
+    config = analysis_config(args)
+    analysis = config.analysis or ALL
+    dropped = None if config.analysis is None else other_analysis(config.analysis)
     left_out = sorted(d for d, e in fileset.items() if dropped is not None and e["metadata"]["process"] == dropped)
     if left_out:
-        log.warning("--analysis %s leaves out the %s datasets %s", args.analysis, dropped, ", ".join(left_out))
+        log.warning("--analysis %s leaves out the %s datasets %s", analysis, dropped, ", ".join(left_out))
     fileset = {d: e for d, e in fileset.items() if d not in left_out}
     if not fileset:
-        raise ConfigError(f"--analysis {args.analysis}: no dataset of {args.fileset} is left to process")
+        raise ConfigError(f"--analysis {analysis}: no dataset of {args.fileset} is left to process")
     methods = [m for m in args.methods.split(",") if m]
     truth_tagging = truth_tagged_names(args.truth_tagging, fileset)
-    models = {} if args.no_nn else neural_methods(Path(args.models), args.analysis, args.kappa_lambda_input)
+    models = {} if args.no_nn else neural_methods(Path(args.models), analysis, args.kappa_lambda_input)
     methods += [m for m in models if m not in methods]
     btag = {"tagger": args.btag_tagger, "era": args.btag_era,
             "thresholds": parse_assignments("--btag-threshold", args.btag_threshold, float),
             "delphes_bits": parse_assignments("--delphes-btag-bit", args.delphes_btag_bit, int)}
-    proc = HH4bProcessor(btag_wp=args.btag_wp or wp, lumi_fb=args.lumi, dhh_centre=CENTRES[args.centre],
-                         methods=tuple(methods), models=models, retries=args.retries,
+    proc = HH4bProcessor(config, methods=tuple(methods), models=models, retries=args.retries,
                          save_columns=args.save_columns, truth_tagging=truth_tagging,
                          btag={k: v for k, v in btag.items() if v})
     run_id = uuid.uuid4().hex
     prepare_output(args.output)
-    log.info("analysis %s: %d datasets, methods %s", args.analysis, len(fileset), ", ".join(methods))
+    log.info("analysis %s: %d datasets, methods %s", analysis, len(fileset), ", ".join(methods))
     for dataset, entry in fileset.items():
         meta = entry["metadata"]
-        if meta.get("process") != "data" and (meta.get("xsec_pb") is None or not meta.get("sumw")):
+        if meta.get("process") != DATA and (meta.get("xsec_pb") is None or not meta.get("sumw")):
             log.warning("note: dataset %s has no xsec_pb/sumw in %s: its histograms are sums of genWeight, not "
-                        "events at %s fb^-1 (hh4b generate --fileset fills them)", dataset, args.fileset, args.lumi)
+                        "events at %s fb^-1 (hh4b generate --fileset fills them)", dataset, args.fileset,
+                        config.lumi_fb)
     start = time.perf_counter()
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
                              args.retries, progress=not args.no_progress, worker_timeout=args.dask_worker_timeout,

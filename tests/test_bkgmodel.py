@@ -15,6 +15,7 @@ from hh4b.background.datadriven import bkgmodel_histogram, gather_columns, save_
 from hh4b.background.model import HIST_NAME
 from hh4b.background.reweighter import ReweightConfig
 from hh4b.cli import main as cli_main
+from hh4b.config import DEFAULT, AnalysisConfig
 from hh4b.constants import ATLAS_HH_CENTRE, DHH_CENTRE
 from hh4b.errors import ConfigError, InputFileError
 
@@ -41,8 +42,8 @@ def multijet_fileset(tmp_path_factory):
     return path
 
 
-def _run(fileset, **options):
-    proc = HH4bProcessor(methods=("cut_mindr",), **options)
+def _run(fileset, config=DEFAULT, **options):
+    proc = HH4bProcessor(config, methods=("cut_mindr",), **options)
     return process_fileset(load_fileset(fileset), proc, "iterative", chunksize=2500, progress=False)
 
 
@@ -59,7 +60,7 @@ def exported(multijet_fileset, tmp_path_factory):
 
 @pytest.mark.parametrize("centre", [DHH_CENTRE, ATLAS_HH_CENTRE])
 def test_columns_follow_the_processor_centre(multijet_fileset, centre):
-    cols = gather_columns(_run(multijet_fileset, dhh_centre=centre, save_columns=True))
+    cols = gather_columns(_run(multijet_fileset, AnalysisConfig(dhh_centre=centre), save_columns=True))
     np.testing.assert_array_equal(cols["mass_region"], region_codes(cols["mh1"], cols["mh2"], centre))
     np.testing.assert_array_equal(cols["region"], np.where(cols["veto_ok"], cols["mass_region"], 0))
     assert (cols["region"] > 0).sum() > 50 and (~cols["veto_ok"]).any()
@@ -92,9 +93,9 @@ def test_bad_model_directories_fail_at_start_up(exported, tmp_path):
     with pytest.raises(ConfigError, match="processor does not run"):
         HH4bProcessor(methods=("cut_dhh",), background_model=directory)
     with pytest.raises(ConfigError, match="centre"):
-        HH4bProcessor(methods=("cut_mindr",), dhh_centre=ATLAS_HH_CENTRE, background_model=directory)
+        HH4bProcessor(AnalysisConfig(dhh_centre=ATLAS_HH_CENTRE), methods=("cut_mindr",), background_model=directory)
     with pytest.raises(ConfigError, match="b-tag WP 70"):
-        HH4bProcessor(methods=("cut_mindr",), btag_wp="77", background_model=directory)
+        HH4bProcessor(AnalysisConfig(btag_wp="77"), methods=("cut_mindr",), background_model=directory)
     broken = tmp_path / "broken"
     shutil.copytree(directory, broken)
     (broken / "cut_mindr" / "nominal.onnx").unlink()

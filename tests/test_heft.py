@@ -302,12 +302,12 @@ def _synthetic_output(tmp_path, lumi_scale: float):
 
 
 def test_heft_results_limits_interval_and_contour(tmp_path):
-    from types import SimpleNamespace
-
+    from hh4b.config import AnalysisConfig
     from hh4b.stats.heft import CHI2_95_2DOF, heft_results
+    from hh4b.stats.inputs import FitOptions
 
     out, inputs = _synthetic_output(tmp_path, 300.0)
-    result = heft_results(out, inputs, tmp_path / "report", SimpleNamespace(sqrt_s=13000.0),
+    result = heft_results(out, inputs, tmp_path / "report", FitOptions(AnalysisConfig(sqrt_s=13000.0)),
                           kl_grid=np.arange(-4.0, 12.01, 2.0), c2_grid=np.arange(-1.0, 1.01, 0.25),
                           c2_scan=np.arange(-2.0, 2.51, 0.1),
                           points=[heft.benchmark(n) for n in ("SM", "4", "8a", "12")])

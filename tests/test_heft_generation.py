@@ -200,12 +200,12 @@ def test_heft_mixture_in_library_and_fileset_checks(tmp_path, capsys):
 
 def test_limits_predict_cross_sections_from_the_mixture(tmp_path):
     """The limits stage's sigma predictions scale the file's cross section by sigma_LO(point) / sigma_LO(g)."""
-    from types import SimpleNamespace
-
+    from hh4b.config import AnalysisConfig
     from hh4b.generate.nonresonant import heft_mixture_generation
     from hh4b.limits import generation_sigma_ratio
     from hh4b.stats import projections
     from hh4b.stats.heft import heft_results
+    from hh4b.stats.inputs import FitOptions
 
     from test_heft import _synthetic_output
 
@@ -219,7 +219,7 @@ def test_limits_predict_cross_sections_from_the_mixture(tmp_path):
     meta = out.metadata["nonres"]
     meta.pop("generation_kappa_lambda")
     meta.update(heft_generation=record, xsec_pb=float(generation @ lo) * meta["br_forced"] / 1000.0)
-    result = heft_results(out, inputs, tmp_path / "report", SimpleNamespace(sqrt_s=constants.SQRT_S),
+    result = heft_results(out, inputs, tmp_path / "report", FitOptions(AnalysisConfig(sqrt_s=constants.SQRT_S)),
                           kl_grid=np.array([0.0, 1.0, 2.0]), c2_grid=np.array([0.0, 0.5]), c2_scan=np.array([0.0, 0.5]),
                           points=[heft.benchmark(n) for n in ("SM", "4")])
     for row in result["benchmarks"]:

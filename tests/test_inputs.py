@@ -14,6 +14,7 @@ import uproot
 from hh4b.analysis.processing import load_fileset, prepare_output, process_fileset, save
 from hh4b.analysis.processor import HH4bProcessor
 from hh4b.cli import main as cli_main
+from hh4b.config import AnalysisConfig
 from hh4b.errors import ConfigError, HH4bError
 
 from toys import hh_events, write_delphes, write_nanoaod, write_tree
@@ -97,7 +98,7 @@ def test_written_delphes_file_runs_and_bits_follow_the_working_point(tmp_path):
     outputs = {}
     for wp, bit in (("70", 0), ("77", 1)):
         fileset = {"toy": _dataset(path, "Delphes", delphes_btag_bits={"70": 0, "77": 1})}
-        outputs[wp] = process_fileset(fileset, HH4bProcessor(btag_wp=wp), "iterative", progress=False)
+        outputs[wp] = process_fileset(fileset, HH4bProcessor(AnalysisConfig(btag_wp=wp)), "iterative", progress=False)
         assert outputs[wp]["bookkeeping"]["failed_chunks"] == []
         assert outputs[wp]["btag"]["toy"]["bit"] == bit
         btag = (ak.Array(jets["BTag"]) & (1 << bit)) > 0
@@ -106,8 +107,8 @@ def test_written_delphes_file_runs_and_bits_follow_the_working_point(tmp_path):
     assert outputs["70"]["cutflow"]["toy"]["all"][0] == pytest.approx(np.sum(weights.astype(np.float32)), rel=1e-6)
     assert outputs["70"]["cutflow"]["toy"]["four_tag"] != outputs["77"]["cutflow"]["toy"]["four_tag"]
     with pytest.raises(ConfigError, match=r"dataset 'toy' .*toy_delphes\.root.*working point '85' has no bit"):
-        process_fileset({"toy": _dataset(path, "Delphes", delphes_btag_bits={"70": 0})}, HH4bProcessor(btag_wp="85"),
-                        "iterative", progress=False)
+        process_fileset({"toy": _dataset(path, "Delphes", delphes_btag_bits={"70": 0})},
+                        HH4bProcessor(AnalysisConfig(btag_wp="85")), "iterative", progress=False)
 
 
 def test_bad_delphes_file_is_a_one_line_failure_naming_it(tmp_path, capsys):

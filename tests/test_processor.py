@@ -11,6 +11,7 @@ import uproot
 from hh4b.analysis.processing import census, load_fileset, process_fileset
 from hh4b.analysis.processor import HH4bProcessor
 from hh4b.cli import main as cli_main
+from hh4b.config import AnalysisConfig
 
 from toys import assert_same_outputs, hh_events, ttbar_events, write_nanoaod
 
@@ -310,7 +311,7 @@ def test_nonresonant_kappa_lambda_histograms(tmp_path):
             "KappaLambda_c": rng.uniform(0.2, 0.5, n)}
     write_nanoaod(tmp_path / "nonres.root", hh_events(n, 400, 8), extra=coef)
     fileset = {"nonres": _dataset(tmp_path / "nonres.root", "nonresonant", n, generation_kappa_lambda=1.0)}
-    proc = HH4bProcessor(kappa_lambdas=(1.0, -2.0, 5.0))
+    proc = HH4bProcessor(AnalysisConfig(kappa_lambda_training=(1.0, -2.0, 5.0)))
     output = process_fileset(fileset, proc, "iterative", chunksize=1000, progress=False)
     assert output["bookkeeping"]["failed_chunks"] == []
     hists = output["hists"]

@@ -15,6 +15,7 @@ from hh4b.analysis.events import make_jets
 from hh4b.analysis.processing import load_fileset, process_fileset
 from hh4b.analysis.processor import HH4bProcessor
 from hh4b.analysis.selection import four_candidates, padded_jets
+from hh4b.config import AnalysisConfig
 from hh4b.constants import BTAG_ETA_MAX
 from hh4b.errors import InputFileError
 from hh4b.generate.detector import tag_efficiency
@@ -125,7 +126,8 @@ def qcd4b_outputs():
     """One committed qcd4b file with drawn tags and with truth tagging."""
     fileset = {"qcd4b": load_fileset(ROOT / "fileset.json")["qcd4b"]}
     fileset["qcd4b"]["files"] = dict(list(fileset["qcd4b"]["files"].items())[:1])
-    return [process_fileset(fileset, HH4bProcessor(btag_wp=WP, methods=("cut_mindr",), truth_tagging=tagging),
+    config = AnalysisConfig(btag_wp=WP)
+    return [process_fileset(fileset, HH4bProcessor(config, methods=("cut_mindr",), truth_tagging=tagging),
                             "iterative", chunksize=10000, progress=False) for tagging in ((), ("qcd4b",))]
 
 

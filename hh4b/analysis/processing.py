@@ -126,7 +126,7 @@ def resolve_btag(fileset: dict, jets: dict, proc) -> tuple[dict, list]:
     for (dataset, name), (fmt, fields) in jets.items():
         meta = fileset[dataset]["metadata"]
         try:
-            rule = btag_config(fmt, fields, proc._working_point(meta), btag_options(meta, proc.btag),
+            rule = btag_config(fmt, fields, proc.config.working_point(meta), btag_options(meta, proc.btag),
                                f"dataset {dataset!r} ({name})")
         except InputFileError as err:
             refused.append((dataset, name, _one_line(err)))
@@ -380,7 +380,7 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
     output["bookkeeping"] = bookkeeping(output, entries, unreadable)
     output["metadata"] = {dataset: entry["metadata"] for dataset, entry in fileset.items()}
     output["btag"] = btag
-    output["lumi_fb"] = proc.lumi_fb
+    output["lumi_fb"] = proc.config.lumi_fb
     output["sqrt_s"] = next((e["metadata"]["sqrt_s"] for e in fileset.values() if "sqrt_s" in e["metadata"]), SQRT_S)
     return output
 

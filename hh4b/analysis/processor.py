@@ -12,7 +12,8 @@ cut_dhh) or a key of `models`. Callables must pickle (they travel to Dask worker
 `background_model`: a directory of 2b -> 4b reweighters from `hh4b background` (hh4b.background.model),
 checked when the processor is made; chunks of the model's multijet process fill `mhh_bkgmodel`.
 `btag`: b-tag options {tagger, era, thresholds, delphes_bits} over the fileset metadata's
-(hh4b.analysis.events.btag_options; the working point is `btag_wp`, else the metadata's, else the analysis's).
+(hh4b.analysis.events.btag_options). `config` (hh4b.config.AnalysisConfig) holds the run-level choices: the
+working point (AnalysisConfig.working_point), the luminosity, the X_hh centre, the kappa_lambda training points.
 `truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
 category weighted by its probability from the jets' true flavours instead of their drawn tags
 (hh4b.analysis.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
@@ -28,20 +29,14 @@ from coffea import processor
 
 from hh4b.analysis import heft_histograms
 from hh4b.analysis.columns import COLUMN_NAMES, event_columns, per_event_columns
-from hh4b.analysis.cutbased import analyse
+from hh4b.analysis.cutbased import BUILTIN_METHODS, analyse
 from hh4b.analysis.events import btag_options, collection_fields, gen_weight, higgs_b_quarks, read_jets
 from hh4b.analysis.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
 from hh4b.analysis.selection import CUTS, TAG_CATEGORIES
 from hh4b.analysis.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.analysis.truthtag import chunk_rng, expand as truth_tag
 from hh4b.background.model import HIST_NAME as BKGMODEL_HIST, BackgroundModel
-from hh4b.constants import (
-    BTAG_WP_NONRESONANT,
-    BTAG_WP_RESONANT,
-    DHH_CENTRE,
-    KAPPA_LAMBDA_TRAINING,
-    LUMI_DEFAULT_FB,
-)
+from hh4b.config import DEFAULT, AnalysisConfig
 from hh4b.errors import InputFileError
 from hh4b.weights import density_ratio, event_weight, kl_polynomial, kl_term_factors
 
@@ -50,15 +45,10 @@ METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, pe
 
 
 class HH4bProcessor(processor.ProcessorABC):
-    def __init__(self, btag_wp: str | None = None, lumi_fb: float = LUMI_DEFAULT_FB,
-                 dhh_centre=DHH_CENTRE, kappa_lambdas=KAPPA_LAMBDA_TRAINING,
-                 methods=("cut_mindr", "cut_dhh"), models: dict | None = None,
-                 btag: dict | None = None, retries: int = 1,
+    def __init__(self, config: AnalysisConfig = DEFAULT, methods=tuple(BUILTIN_METHODS),
+                 models: dict | None = None, btag: dict | None = None, retries: int = 1,
                  save_columns: bool = False, truth_tagging=(), background_model=None):
-        self.btag_wp = btag_wp
-        self.lumi_fb = float(lumi_fb)
-        self.dhh_centre = tuple(float(c) for c in dhh_centre)
-        self.kappa_lambdas = tuple(float(k) for k in kappa_lambdas)
+        self.config = config
         self.methods = tuple(methods)
         self.models = dict(models or {})
         self.btag = dict(btag or {})
@@ -66,18 +56,11 @@ class HH4bProcessor(processor.ProcessorABC):
         self.save_columns = bool(save_columns)
         self.truth_tagging = tuple(truth_tagging)
         self.background_model = None if background_model is None else BackgroundModel(
-            background_model, self.methods, self.dhh_centre, btag_wp)
+            background_model, self.methods, config.dhh_centre, config.fixed_working_point)
 
     def cut_names(self) -> list[str]:
         """Cutflow keys in order: common cuts, then `method/cut` for every method."""
         return [*COMMON_CUTS, *(f"{m}/{c}" for m in self.methods for c in METHOD_CUTS)]
-
-    def _working_point(self, metadata: dict) -> str:
-        if self.btag_wp is not None:
-            return str(self.btag_wp)
-        if "btag_wp" in metadata:
-            return str(metadata["btag_wp"])
-        return BTAG_WP_NONRESONANT if metadata.get("process") == "nonresonant" else BTAG_WP_RESONANT
 
     def empty_output(self, dataset: str, nonresonant: bool) -> dict:
         return {
@@ -118,10 +101,10 @@ class HH4bProcessor(processor.ProcessorABC):
                                          int(meta.get("entrystop", len(events))))]
         if len(events) == 0:
             return out
-        jets = read_jets(events, self._working_point(meta), btag_options(meta, self.btag))
+        jets = read_jets(events, self.config.working_point(meta), btag_options(meta, self.btag))
         finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
         out["bookkeeping"]["nonfinite_jets"][dataset] = int(ak.sum(~finite))
-        weight = event_weight(gen_weight(events), meta, self.lumi_fb)
+        weight = event_weight(gen_weight(events), meta, self.config.lumi_fb)
         if not np.all(np.isfinite(weight)):
             raise InputFileError(f"{meta.get('filename')}: non-finite genWeight in entries "
                                  f"{meta.get('entrystart')}-{meta.get('entrystop')}")
@@ -129,11 +112,11 @@ class HH4bProcessor(processor.ProcessorABC):
         source = np.arange(len(weight))
         copies = dataset in self.truth_tagging or meta.get("process") in self.truth_tagging
         if copies:
-            jets, probability, source = truth_tag(jets, self._working_point(meta), chunk_rng(
+            jets, probability, source = truth_tag(jets, self.config.working_point(meta), chunk_rng(
                 dataset, meta.get("filename", ""), int(meta.get("entrystart", 0))), meta.get("filename"))
             weight = weight[source] * probability
         inputs = {k: v[source] for k, v in event_columns(events).items()} if self.models else None
-        result = analyse(jets, self.methods, self.dhh_centre, pairers=self.models, event_columns=inputs)
+        result = analyse(jets, self.methods, self.config.dhh_centre, pairers=self.models, event_columns=inputs)
         self._cutflow(out["cutflow"][dataset], result, weight, total, source if copies else None)
         self._truth(out["truth"][dataset], events, jets, result, source)
         kl = kappa_lambda_inputs(events, meta) if nonresonant else None
@@ -144,7 +127,7 @@ class HH4bProcessor(processor.ProcessorABC):
             heft_histograms.fill(out["hists"], dataset, result, weight, kl, events, source)
         self._fill_scores(out["hists"], dataset, result, weight, kl)
         background = self.background_model is not None and self.background_model.applies_to(meta)
-        columns = per_event_columns(dataset, jets, result, weight, self.dhh_centre) \
+        columns = per_event_columns(dataset, jets, result, weight, self.config.dhh_centre) \
             if self.save_columns or background else {}
         if self.save_columns:
             for name, values in columns.items():
@@ -246,12 +229,12 @@ class HH4bProcessor(processor.ProcessorABC):
         """kappa_lambda reweighted m_hh and the a/b/c term histograms (docs/formats.md)."""
         a, b, c, density = (x[rows] for x in kl)
         n = len(mhh)
-        klabels = np.repeat([kl_label(k) for k in self.kappa_lambdas], n)
+        klabels = np.repeat([kl_label(k) for k in self.config.kappa_lambda_training], n)
         kweights = np.concatenate([weight * density_ratio(kl_polynomial(a, b, c, k), density)
-                                   for k in self.kappa_lambdas])
-        tiled = {k: np.tile(v, len(self.kappa_lambdas)) for k, v in common.items() if k != "dataset"}
+                                   for k in self.config.kappa_lambda_training])
+        tiled = {k: np.tile(v, len(self.config.kappa_lambda_training)) for k, v in common.items() if k != "dataset"}
         hists["mhh_kl"].fill(dataset=common["dataset"], **tiled, kappa_lambda=klabels,
-                             mhh=np.tile(mhh, len(self.kappa_lambdas)), weight=kweights)
+                             mhh=np.tile(mhh, len(self.config.kappa_lambda_training)), weight=kweights)
         factors = kl_term_factors(a, b, c, density)
         tiled = {k: np.tile(v, len(TERMS)) for k, v in common.items() if k != "dataset"}
         hists["mhh_kl_terms"].fill(dataset=common["dataset"], **tiled, term=np.repeat(TERMS, n),

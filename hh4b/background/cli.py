@@ -12,6 +12,7 @@ from hh4b.background.datadriven import (
     gather_columns,
     multijet_columns,
     processor_pass,
+    run_config,
     save_models,
     train_models,
 )
@@ -61,6 +62,7 @@ def main(args) -> int:
         raise InputFileError(f"{path}: not found (run `hh4b run --save-columns` first)")
     output = load(path)
     options = _run_options(output, path, args.fileset)
+    analysis = run_config(options)
     columns = gather_columns(output)
     config = ReweightConfig(epochs=args.epochs)
     report_dir = Path(args.output_dir) / "background"
@@ -73,10 +75,10 @@ def main(args) -> int:
         models = train_models(selected, args.ensemble, config, args.seed)
         timings[f"train {method} ({len(models)} models)"] = time.perf_counter() - start
         save_models(models, models_dir, method, card={
-            "process": process, "trained_on": datasets, "seed": args.seed, "dhh_centre": options["dhh_centre"],
-            "btag_wp": options["btag_wp"], "epochs": args.epochs})
+            "process": process, "trained_on": datasets, "seed": args.seed, "dhh_centre": list(analysis.dhh_centre),
+            "btag_wp": analysis.fixed_working_point, "epochs": args.epochs})
         start = time.perf_counter()
-        rows[method] = validation_table(selected, models, config, args.seed, options["dhh_centre"],
+        rows[method] = validation_table(selected, models, config, args.seed, analysis.dhh_centre,
                                         extra=not args.no_validation)
         timings[f"validation {method}"] = time.perf_counter() - start
         reference[method] = bkgmodel_histogram(selected, models, method)

@@ -37,6 +37,7 @@ from hh4b.background.reweighter import (
     train_ensemble,
     train_reweighter,
 )
+from hh4b.config import AnalysisConfig
 from hh4b.errors import ConfigError, HH4bError
 
 log = logging.getLogger(__name__)
@@ -154,6 +155,14 @@ def gather_columns(output: dict) -> dict:
     return columns
 
 
+def run_config(options: dict) -> AnalysisConfig:
+    """The AnalysisConfig of a `hh4b run` from its run_options (outputs older than the configuration
+    object carry its working point, centre and luminosity as keys of their own)."""
+    if "config" in options:
+        return AnalysisConfig.from_dict(options["config"], "run_options")
+    return AnalysisConfig(btag_wp=options["btag_wp"], dhh_centre=options["dhh_centre"], lumi_fb=options["lumi_fb"])
+
+
 def processor_pass(options: dict, fileset_path, process: str, methods, models_dir, workers: int):
     """Rerun the processor over the multijet datasets with the exported models: `mhh_bkgmodel`."""
     from pathlib import Path
@@ -168,8 +177,8 @@ def processor_pass(options: dict, fileset_path, process: str, methods, models_di
     pairers = {}
     if any(m not in BUILTIN_METHODS for m in methods):
         pairers = neural_methods(Path(options["models"]), options["analysis"], options["kappa_lambda_input"])
-    proc = HH4bProcessor(btag_wp=options["btag_wp"], lumi_fb=options["lumi_fb"], dhh_centre=options["dhh_centre"],
-                         methods=tuple(methods), models={m: p for m, p in pairers.items() if m in methods},
+    proc = HH4bProcessor(run_config(options), methods=tuple(methods),
+                         models={m: p for m, p in pairers.items() if m in methods},
                          truth_tagging=tuple(options.get("truth_tagging", ())), background_model=models_dir,
                          btag=options.get("btag_options", {}))
     result = process_fileset(fileset, proc, "futures", workers, int(options["chunksize"]), progress=False)

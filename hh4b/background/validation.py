@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from hh4b.background.datadriven import predicted_weights, region_mask, shifted_regions, train_model
+from hh4b.config import MAINJOB_FIT_BINS
 from hh4b.constants import SHIFTED_CENTRE_OFFSET, SHIFTED_CENTRES
 from hh4b.errors import ConfigError
 from hh4b.stats.outputs import geometric_edges
@@ -34,7 +35,6 @@ NOMINAL_REGIONS = ("CR", "VR", "SR_deta_reversed", "SR")
 THREE_TAG_REGIONS = ("SR", "VR")
 SHAPE_VARIABLES = ("mhh", "h1_pt", "h2_pt", "h1_eta", "h2_eta", "deta_hh", "hh_pt")
 SHAPE_BINS = 8
-LIMIT_BINS = 6  # `hh4b main` runs the limits with 6 m_hh bins
 TEMPLATE_STAT_GOAL = 0.05  # at most 5% statistical uncertainty of the template per SR m_hh bin
 
 
@@ -145,10 +145,10 @@ def check_processor_fill(h, reference, method: str) -> float:
 
 def template_stat(h, method: str) -> dict:
     """Relative statistical uncertainty of the nominal SR template per m_hh bin (filled bins),
-    on the histogram's binning and on the limits' geometric LIMIT_BINS binning."""
+    on the histogram's binning and on the limits' geometric MAINJOB_FIT_BINS binning."""
     edges, values, variances = _bkg_slice(h, method)
     out = {}
-    for name, new_edges in (("fine", edges), (f"limit_{LIMIT_BINS}", geometric_edges(edges, LIMIT_BINS))):
+    for name, new_edges in (("fine", edges), (f"limit_{MAINJOB_FIT_BINS}", geometric_edges(edges, MAINJOB_FIT_BINS))):
         idx = np.searchsorted(edges, new_edges)
         v, var = np.add.reduceat(values, idx[:-1]), np.add.reduceat(variances, idx[:-1])
         filled = v > 0
@@ -156,9 +156,9 @@ def template_stat(h, method: str) -> dict:
                      "rel_stat": np.where(filled, np.sqrt(var) / np.where(filled, v, 1.0), np.nan).tolist(),
                      "bins_over_goal": int(np.sum(filled & (np.sqrt(var) > TEMPLATE_STAT_GOAL * v))),
                      "filled_bins": int(filled.sum())}
-    coarse = out[f"limit_{LIMIT_BINS}"]
+    coarse = out[f"limit_{MAINJOB_FIT_BINS}"]
     rel = [r for r in coarse["rel_stat"] if np.isfinite(r)]
-    out["summary"] = (f"{LIMIT_BINS}-bin limit binning: {min(rel):.0%} to {max(rel):.0%} "
+    out["summary"] = (f"{MAINJOB_FIT_BINS}-bin limit binning: {min(rel):.0%} to {max(rel):.0%} "
                       f"({coarse['bins_over_goal']} of {coarse['filled_bins']} filled bins above "
                       f"{TEMPLATE_STAT_GOAL:.0%}); "
                       f"total SR yield {values.sum():.4g} +- {np.sqrt(variances.sum()):.2g}") if rel else "empty"

@@ -136,26 +136,26 @@ def benchmark_limits(inputs, terms: np.ndarray, sigma_of, points=None) -> list[d
     return rows
 
 
-def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, args, kl_grid=KL_GRID_2D,
+def heft_results(out: outputs.ProcessorOutput, inputs, report: Path, options, kl_grid=KL_GRID_2D,
                  c2_grid=C2_GRID_2D, c2_scan=C2_SCAN, points=None) -> dict | None:
     """Benchmark limits, the c_2 interval and the (kappa_lambda, c_2) scan of one method.
 
     `points`: the coupling points (hh4b.theory.heft.Point) of the limits, default SM and the 13 benchmarks.
 
-    `inputs`: the limits stage's MethodInputs of the method (its fit bins, backgrounds, --lumi);
-    `args` needs sqrt_s (the cross sections' energy). None when the output has no `mhh_heft_terms`
-    or the inputs are score-binned (the term histograms are in m_hh only). Writes
+    `inputs`: the limits stage's MethodInputs of the method (its fit bins, backgrounds, luminosity);
+    `options`: its FitOptions (the cross sections' energy is options.config.sqrt_s). None when the
+    output has no `mhh_heft_terms` or the inputs are score-binned (the term histograms are in m_hh only). Writes
     heft_<method>.json, a Markdown table and the figures into `report`; returns the same dict.
     """
-    from hh4b.limits import branching_ratio
+    from hh4b.stats.inputs import branching_ratio
 
     datasets = out.datasets("nonresonant")
     if not datasets or TERMS_HIST not in out.hists or hasattr(inputs, "slices"):
         return None
     meta = out.metadata[datasets[0]]
-    xfac = projections.sqrt_s_factor(out.sqrt_s, args.sqrt_s)
+    xfac = projections.sqrt_s_factor(out.sqrt_s, options.config.sqrt_s)
     terms = term_templates(inputs, datasets) * xfac
-    lo_terms = heft.sigma_terms(float(args.sqrt_s))
+    lo_terms = heft.sigma_terms(float(options.config.sqrt_s))
     sigma_file_fb = float(meta["xsec_pb"]) * 1000.0 / branching_ratio(out, datasets[0]) * xfac
     sigma_gen_lo = float(heft.file_generation(meta) @ lo_terms)
 

@@ -38,9 +38,9 @@ from hh4b.stats.model import MU_BOUNDS, Template, build_spec, model_and_data
 CHI2_95_1DOF = float(chi2.ppf(0.95, 1))  # 3.841
 
 
-def kappa_grid(step: float) -> np.ndarray:
-    """kappa_lambda values spaced by `step` over constants.KAPPA_LAMBDA_RANGE (paper section II.A)."""
-    lo, hi = KAPPA_LAMBDA_RANGE
+def kappa_grid(step: float, bounds=KAPPA_LAMBDA_RANGE) -> np.ndarray:
+    """kappa_lambda values spaced by `step` over `bounds` (default constants.KAPPA_LAMBDA_RANGE, paper section II.A)."""
+    lo, hi = bounds
     return np.round(np.arange(lo, hi + 1e-9, step), 6)
 
 
