@@ -131,3 +131,15 @@ def test_limits_follow_the_configuration(tmp_path):
     assert rows[300.0]["lumi_fb"] == 300.0 and rows[3000.0]["lumi_fb"] == 3000.0
     # background-dominated without MC uncertainties: the limit falls as 1 / sqrt(luminosity)
     assert rows[300.0]["expected"] / rows[3000.0]["expected"] == pytest.approx(np.sqrt(10.0), rel=0.08)
+
+
+def test_training_export_follows_the_configuration(small_fileset):
+    from hh4b.nn.export_h5 import assign_kappa, build
+
+    fileset = {d: e for d, e in load_fileset(small_fileset).items() if d == "resonant_M500"}
+    events = {wp: build(fileset, progress=False, config=AnalysisConfig(btag_wp=wp))["summary"]["resonant_M500"]
+              ["events"] for wp in (BTAG_WP_RESONANT, BTAG_WP_NONRESONANT)}
+    assert events[BTAG_WP_NONRESONANT] > events[BTAG_WP_RESONANT] > 0  # four-tag events at each working point
+    data = {"signal": np.ones(200)}
+    kappa, factor = assign_kappa(data, {"process": "resonant"}, np.random.default_rng(0), points=(2.0, 7.0))
+    assert set(np.unique(kappa)) == {2.0, 7.0} and np.all(factor == 1.0)

@@ -13,10 +13,11 @@ import h5py
 import numpy as np
 import pytest
 
+from hh4b.analysis.processing import load_fileset
 from hh4b.cli import main as cli_main
 from hh4b.constants import KAPPA_LAMBDA_TRAINING
 from hh4b.nn.data import SpanetH5
-from hh4b.nn.export_h5 import build, multi_matched, read_fileset, write
+from hh4b.nn.export_h5 import build, multi_matched, write
 from hh4b.nn.topology import HH_TOPOLOGY
 
 from toys import hh_events, ttbar_events, write_nanoaod
@@ -103,7 +104,7 @@ def test_layout_and_truth_targets(toy_fileset, tmp_path):
 
 
 def test_four_tag_cut(toy_fileset):
-    fs = read_fileset(toy_fileset["resonant"])
+    fs = load_fileset(toy_fileset["resonant"])
     tagged = build(fs, progress=False)["arrays"]
     everything = build(fs, four_tag=False, progress=False)["arrays"]
     jets = tagged["jets"]
@@ -113,7 +114,7 @@ def test_four_tag_cut(toy_fileset):
 
 
 def test_double_matched_quarks_dropped_partial_kept(toy_fileset, tmp_path):
-    result = build(read_fileset(toy_fileset["dup"]), four_tag=False, progress=False)
+    result = build(load_fileset(toy_fileset["dup"]), four_tag=False, progress=False)
     n_kept = len(result["arrays"]["signal"])
     added = toy_fileset["added"]
     # events with the duplicated jet are gone (unless the quark's own jet fell below 20 GeV)
@@ -133,7 +134,7 @@ def test_multi_matched_quark_flag():
 
 def test_background_kappa_is_drawn_not_one(toy_fileset, tmp_path):
     out = tmp_path / "nonres.h5"
-    result = build(read_fileset(toy_fileset["nonresonant"]), seed=5, four_tag=False, progress=False)
+    result = build(load_fileset(toy_fileset["nonresonant"]), seed=5, four_tag=False, progress=False)
     write(result, out)
     data = SpanetH5(out).read(0, 10**6)
     kappa, sig = data["globals"][:, 0], data["signal"] > 0
@@ -149,7 +150,7 @@ def test_background_kappa_is_drawn_not_one(toy_fileset, tmp_path):
 
 
 def test_same_seed_same_file(toy_fileset, tmp_path):
-    fs = read_fileset(toy_fileset["nonresonant"])
+    fs = load_fileset(toy_fileset["nonresonant"])
     a, b, c = (build(fs, seed=s, four_tag=False, progress=False)["arrays"] for s in (3, 3, 4))
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert not np.array_equal(a["kappa"], c["kappa"])
@@ -167,7 +168,7 @@ def test_errors_name_the_file(tmp_path, capsys):
 
 def test_generated_fileset(small_fileset, tmp_path):
     """Pythia-generated resonant M500 + qcd + ttbar files through the exporter."""
-    result = build(read_fileset(small_fileset), progress=False)
+    result = build(load_fileset(small_fileset), progress=False)
     summary = result["summary"]
     assert summary["resonant_M500"]["events"] > 0
     assert summary["resonant_M500"]["2h"] > 0.4 * summary["resonant_M500"]["events"]

@@ -12,7 +12,7 @@ quarks each match one distinct jet among the stored jets gets their indices, oth
 (partially matched events are kept). Background processes get targets -1 and signal 0.
 
 kappa_lambda input (non-resonant files, i.e. when any dataset has process `nonresonant`):
-signal events get a kappa drawn from constants.KAPPA_LAMBDA_TRAINING with the event weight
+signal events get a kappa drawn from the AnalysisConfig's kappa_lambda_training points with the event weight
 reweighted to it (weight(k) = w * (a + b k + c k^2) / (a + b k0 + c k0^2), docs/formats.md; for a
 sample of the five-coupling mixture the denominator is its |M|^2_gen, docs/heft.md);
 background events get a kappa drawn from the same list (notes 3.2.1; the notes record a bug
@@ -35,23 +35,17 @@ from tqdm.auto import tqdm
 
 from hh4b import console
 from hh4b.analysis.pairing import delta_r
-from hh4b.constants import KAPPA_LAMBDA_TRAINING, SPANET_MAX_JETS, TRUTH_MATCH_DR
+from hh4b.analysis.processing import load_fileset
+from hh4b.config import DEFAULT, NONRESONANT, SIGNAL_PROCESSES, AnalysisConfig, from_options
+from hh4b.constants import SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.nn.inputs import jet_inputs
 from hh4b.nn.topology import HH_TOPOLOGY
 
 log = logging.getLogger(__name__)
 
-SIGNAL_PROCESSES = ("resonant", "nonresonant")
 CHUNK_EVENTS = 200_000
 METADATA_COLUMNS = ("mass", "dataset", "n_jets", "met_pt", "met_phi", "n_electron", "n_muon")
-
-
-def read_fileset(path) -> dict:
-    """The fileset JSON (coffea shape) with paths resolved; errors name the file (hh4b.run)."""
-    from hh4b.analysis.processing import load_fileset
-
-    return load_fileset(path)
 
 
 def _open_events(path: str, tree: str, start: int, stop: int):
@@ -113,12 +107,13 @@ def event_columns(events) -> dict:
             for name, dtype in dtypes.items()}
 
 
-def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict:
-    """Jets, mask, targets, weights of the events of one chunk that pass the cuts."""
+def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool, config: AnalysisConfig = DEFAULT) -> dict:
+    """Jets, mask, targets, weights of the events of one chunk that pass the cuts, b-tagged at the
+    configuration's working point for the dataset (AnalysisConfig.working_point)."""
     from hh4b.analysis.events import btag_options, gen_weight, higgs_b_quarks, read_jets
     from hh4b.analysis.selection import four_candidates, padded_jets
 
-    jets = read_jets(events, str(metadata.get("btag_wp", "70")), btag_options(metadata))
+    jets = read_jets(events, config.working_point(metadata), btag_options(metadata))
     finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
     jets = jets[finite]
     jets = jets[ak.argsort(jets.pt, axis=1, ascending=False)]
@@ -141,7 +136,8 @@ def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool) -> dict
     return {k: v[keep] for k, v in out.items()}
 
 
-def read_dataset(name: str, entry: dict, max_jets: int, four_tag: bool, progress: bool) -> dict:
+def read_dataset(name: str, entry: dict, max_jets: int, four_tag: bool, progress: bool,
+                 config: AnalysisConfig = DEFAULT) -> dict:
     """Concatenated chunk arrays of every file of one dataset."""
     metadata = entry.get("metadata", {})
     pieces = []
@@ -152,19 +148,21 @@ def read_dataset(name: str, entry: dict, max_jets: int, four_tag: bool, progress
         total = _n_entries(path, tree)
         for start in tqdm(range(0, total, CHUNK_EVENTS), desc=f"export-h5 {name}", disable=not progress, leave=False):
             events = _open_events(path, tree, start, min(total, start + CHUNK_EVENTS))
-            pieces.append(_chunk_arrays(events, metadata, max_jets, four_tag))
+            pieces.append(_chunk_arrays(events, metadata, max_jets, four_tag, config))
     if not pieces:
         raise InputFileError(f"dataset {name!r} lists no files")
     keys = set.intersection(*(set(p) for p in pieces))
     return {k: np.concatenate([p[k] for p in pieces]) for k in keys}
 
 
-def assign_kappa(data: dict, metadata: dict, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per-event kappa_lambda input and the weight factor that goes with it (see module docstring)."""
+def assign_kappa(data: dict, metadata: dict, rng: np.random.Generator,
+                 points=DEFAULT.kappa_lambda_training) -> tuple[np.ndarray, np.ndarray]:
+    """Per-event kappa_lambda input drawn from `points` and the weight factor that goes with it (see
+    module docstring)."""
     n = len(data["signal"])
-    kappa = rng.choice(np.asarray(KAPPA_LAMBDA_TRAINING), n)
+    kappa = rng.choice(np.asarray(points), n)
     factor = np.ones(n)
-    if metadata.get("process") == "nonresonant":
+    if metadata.get("process") == NONRESONANT:
         if all(c in data for c in "abc"):
             a, b, c = data["a"], data["b"], data["c"]
             denominator = data["density"]  # |M|^2_gen: a + b k0 + c k0^2, or the five-coupling mixture's
@@ -176,21 +174,22 @@ def assign_kappa(data: dict, metadata: dict, rng: np.random.Generator) -> tuple[
 
 
 def build(fileset: dict, max_jets: int = SPANET_MAX_JETS, seed: int = 0, four_tag: bool = True,
-          progress: bool = True) -> dict:
-    """All datasets' arrays, weights, kappas (non-resonant) and metadata, shuffled with `seed`."""
+          progress: bool = True, config: AnalysisConfig = DEFAULT) -> dict:
+    """All datasets' arrays, weights, kappas (non-resonant) and metadata, shuffled with `seed`; the
+    working point and the kappa_lambda training points are the configuration's."""
     if not 4 <= max_jets <= 16:
         raise ConfigError(f"--max-jets {max_jets}: SPA-NET takes 4 to 16 jets")
     rng = np.random.default_rng(seed)
-    with_kappa = any(e.get("metadata", {}).get("process") == "nonresonant" for e in fileset.values())
+    with_kappa = any(e.get("metadata", {}).get("process") == NONRESONANT for e in fileset.values())
     parts, summary = [], {}
     for index, (name, entry) in enumerate(fileset.items()):
         metadata = entry.get("metadata", {})
-        data = read_dataset(name, entry, max_jets, four_tag, progress)
+        data = read_dataset(name, entry, max_jets, four_tag, progress, config)
         sumw, xsec = metadata.get("sumw"), metadata.get("xsec_pb")
         scale = float(xsec) / float(sumw) if xsec and sumw else 1.0
         data["weight"] = data["gen_weight"] * scale
         if with_kappa:
-            data["kappa"], factor = assign_kappa(data, metadata, rng)
+            data["kappa"], factor = assign_kappa(data, metadata, rng, config.kappa_lambda_training)
             data["weight"] = data["weight"] * factor
         data["mass"] = np.full(len(data["signal"]), float(metadata.get("mass", -1.0)))
         data["dataset"] = np.full(len(data["signal"]), index)
@@ -225,10 +224,17 @@ def add_arguments(parser) -> None:
                         help="leading jets kept per event (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle and kappa_lambda draws")
     parser.add_argument("--no-four-tag", action="store_true", help="keep events failing the four-tag cut")
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help="analysis configuration (a JSON object of hh4b.config.AnalysisConfig fields): its "
+                             "working point and kappa_lambda training points (default: none)")
+    parser.add_argument("--btag-wp", default=None,
+                        help="b-tag working point of every dataset (default: the --config file's, else each "
+                             "dataset's fileset btag_wp)")
 
 
 def main(args) -> int:
-    result = build(read_fileset(args.fileset), args.max_jets, args.seed, not args.no_four_tag)
+    config = from_options(args.config, btag_wp=args.btag_wp)
+    result = build(load_fileset(args.fileset), args.max_jets, args.seed, not args.no_four_tag, config=config)
     path = write(result, args.output, args.fileset)
     for name, row in result["summary"].items():
         console.result(f"{name:<24} {row['process'] or '?':<12} events {row['events']:8d}  "
