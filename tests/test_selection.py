@@ -5,14 +5,14 @@ import itertools
 import awkward as ak
 import numpy as np
 import pytest
+import vector
 
 from hh4b.analysis.cutbased import analyse
 from hh4b.analysis.events import make_jets
-from hh4b.analysis.pairing import collider, four_momentum
+from hh4b.analysis.padding import padded_jets
 from hh4b.analysis.selection import (
     four_candidates,
     min_x_wt,
-    padded_jets,
     pt_cuts,
     quality_mask,
     region_codes,
@@ -44,15 +44,16 @@ def _top_event():
     quarks = [np.array([gamma * beta * q_star, s * q_star, 0.0, gamma * q_star]) for s in (1.0, -1.0)]
     jets = []
     for p4, tag in ((b, 1), (quarks[0], 0), (quarks[1], 0)):
-        pt, eta, phi, mass = collider(*p4)
-        jets.append((pt, eta, phi, mass, tag))
+        p = vector.obj(px=p4[0], py=p4[1], pz=p4[2], E=p4[3])
+        jets.append((p.pt, p.eta, p.phi, p.mass, tag))
     jets += [(100.0, 1.2, 2.0, 10.0, 1), (80.0, -1.0, -2.0, 10.0, 1), (60.0, 1.8, -1.0, 8.0, 1)]
     return sorted(jets, key=lambda j: -j[0])
 
 
 def _brute_force_min_xwt(event, cand_index):
     """Loops over all W pairs and candidate b jets of one event: the reference for min_x_wt."""
-    p4 = [np.array(four_momentum(*j[:4])) for j in event]
+    p4 = [np.array([(p := vector.obj(pt=j[0], eta=j[1], phi=j[2], mass=j[3])).px, p.py, p.pz, p.E])
+          for j in event]
     quality = [j[0] > 40 and abs(j[1]) < 2.5 for j in event]
     best = np.inf
     for i, k in itertools.combinations(range(len(event)), 2):

@@ -18,6 +18,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.padding import to_padded
 from hh4b.analysis.selection import region_codes
 from hh4b.constants import DHH_CENTRE
 
@@ -43,13 +44,11 @@ def per_event_columns(dataset: str, jets, result: dict, weight: np.ndarray, cent
     """Columns of the events with a category and a valid pairing, for every method; `centre` is
     the processor's X_hh centre (the one its `region` used)."""
     n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
-    pts = ak.to_numpy(ak.fill_none(ak.pad_none(jets.pt, 4, clip=True), 0.0)).astype(np.float64)
+    pts = to_padded(ak.values_astype(jets.pt, np.float64), 4, 0.0)
     out = {k: [] for k in COLUMN_NAMES}
     for method, q in result["methods"].items():
         rows = np.flatnonzero(q["valid"] & (result["category"] > 0))
         h1, h2 = ({k: v[rows] for k, v in h.items()} for h in (q["h1"], q["h2"]))
-        px, py = h1["pt"] * np.cos(h1["phi"]) + h2["pt"] * np.cos(h2["phi"]), \
-            h1["pt"] * np.sin(h1["phi"]) + h2["pt"] * np.sin(h2["phi"])
         values = {
             "dataset": np.full(len(rows), dataset), "method": np.full(len(rows), method),
             "tags": result["category"][rows], "weight": weight[rows], "mhh": q["mhh"][rows],
@@ -57,7 +56,7 @@ def per_event_columns(dataset: str, jets, result: dict, weight: np.ndarray, cent
             "mass_region": region_codes(h1["mass"], h2["mass"], centre), "pt_ok": q["pt_ok"][rows],
             "deta_ok": q["deta_ok"][rows], "veto_ok": q["veto_ok"][rows],
             "h1_pt": h1["pt"], "h1_eta": h1["eta"], "h1_dr": h1["dr"],
-            "h2_pt": h2["pt"], "h2_eta": h2["eta"], "h2_dr": h2["dr"], "hh_pt": np.hypot(px, py),
+            "h2_pt": h2["pt"], "h2_eta": h2["eta"], "h2_dr": h2["dr"], "hh_pt": (h1["p4"] + h2["p4"]).pt,
             "deta_hh": np.abs(h1["eta"] - h2["eta"]), "jet4_pt": pts[rows, 3], "n_jets": n_jets[rows],
         }
         for k in COLUMN_NAMES:

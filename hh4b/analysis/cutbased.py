@@ -3,7 +3,9 @@
 `analyse(jets)` runs, for all events at once: four candidate jets and tag category, each
 pairing method, h1/h2 by scalar pT sum, the pT cuts of Eq. (4), |deta_hh|, the X_Wt top veto
 and the mass-plane region (see hh4b.analysis.selection). It needs no files and no coffea, so the
-processor, the benchmark and the tests share it.
+processor, the benchmark and the tests share it. The jets are padded into numpy columns once
+(hh4b.analysis.padding); the physics modules below (selection, pairing, with hh4b.kinematics)
+see only those columns.
 
 Pairing methods: the built-ins `cut_mindr` and `cut_dhh` (hh4b.analysis.pairing). Others plug in as
 `pairers={name: callable(jets, cands) -> {"jet_idx": (n, 2, 2) indices into each event's
@@ -22,21 +24,12 @@ from collections.abc import Callable
 import awkward as ak
 import numpy as np
 
+from hh4b.analysis.padding import KINEMATICS, padded_columns, padded_jets
 from hh4b.analysis.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
-from hh4b.analysis.selection import (
-    deta_cut,
-    four_candidates,
-    min_x_wt,
-    padded_jets,
-    pt_cuts,
-    region_codes,
-    to_padded,
-    x_hh,
-)
+from hh4b.analysis.selection import deta_cut, four_candidates, min_x_wt, pt_cuts, region_codes, x_hh
 from hh4b.constants import DHH_CENTRE, XWT_MIN
 
 BUILTIN_METHODS = {"cut_mindr": "mindr", "cut_dhh": "dhh"}
-KINEMATICS = ("pt", "eta", "phi", "mass")
 
 
 def _builtin(pairings: dict, ok: np.ndarray, method: str, centre) -> dict:
@@ -62,11 +55,6 @@ def builtin_jet_indices(cands: dict, method: str, centre=DHH_CENTRE) -> tuple[np
     ok = cands["category"] > 0
     hh, valid = _builtin(_pairings_on(cands, ok), ok, method, centre)
     return _to_event_jets(cands, hh["jet_idx"]), valid
-
-
-def _candidate_columns(jets: ak.Array, width: int) -> list[np.ndarray]:
-    """(n, width) numpy columns of the leading `width` jets, NaN-padded."""
-    return [to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in KINEMATICS]
 
 
 def _selectable(jets, cands: dict, ok: np.ndarray, event_columns: dict | None) -> dict:
@@ -110,7 +98,8 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset)
             pick = _plug_in(pairers[name], subset, len(ok))
             requested = pick["jet_idx"]
             width = int(max(4, requested.max(initial=0) + 1))
-            hh = higgs_candidates(*_candidate_columns(jets, width), np.where(requested >= 0, requested, 0))
+            columns = padded_columns(jets, KINEMATICS, width)  # the leading `width` jets, NaN-padded
+            hh = higgs_candidates(*columns.values(), np.where(requested >= 0, requested, 0))
             valid = pick["valid"] & ok & (requested >= 0).all(axis=(1, 2))
             extra = {k: pick[k] for k in ("score", "pass") if k in pick}
         else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hh4b.kinematics import invariant_mass, momenta
+
 HIGGS_VARIABLES = ("pt", "eta", "phi", "mass")
 
 # Table II: Higgs candidates (8), dR of each candidate's jets (2), b-tag of the four jets (4),
@@ -29,20 +31,11 @@ NONRESONANT_FEATURES = (
 FEATURE_SETS = {"resonant": RESONANT_FEATURES, "nonresonant": NONRESONANT_FEATURES}
 
 
-def _four_vector(pt, eta, phi, mass):
-    """(E, px, py, pz) of massive objects given in collider coordinates."""
-    pt, eta, phi, mass = (np.asarray(x, dtype=np.float64) for x in (pt, eta, phi, mass))
-    px, py, pz = pt * np.cos(phi), pt * np.sin(phi), pt * np.sinh(eta)
-    energy = np.sqrt(px**2 + py**2 + pz**2 + mass**2)
-    return energy, px, py, pz
-
-
 def dihiggs_system(h1: dict, h2: dict) -> tuple[np.ndarray, np.ndarray]:
     """pT and invariant mass of h1 + h2; each candidate a dict with pt, eta, phi, mass."""
-    e1, x1, y1, z1 = _four_vector(*(h1[v] for v in HIGGS_VARIABLES))
-    e2, x2, y2, z2 = _four_vector(*(h2[v] for v in HIGGS_VARIABLES))
-    e, x, y, z = e1 + e2, x1 + x2, y1 + y2, z1 + z2
-    return np.hypot(x, y), np.sqrt(np.maximum(e**2 - x**2 - y**2 - z**2, 0.0))
+    p1, p2 = (momenta(*(np.asarray(h[v], dtype=np.float64) for v in HIGGS_VARIABLES)) for h in (h1, h2))
+    hh = p1 + p2
+    return hh.pt, invariant_mass(hh)
 
 
 def higgs_features(h1: dict, h2: dict, dr: tuple, btags: tuple, event: dict | None = None) -> dict:

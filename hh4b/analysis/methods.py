@@ -23,8 +23,8 @@ import numpy as np
 from hh4b.analysis.cutbased import builtin_jet_indices
 from hh4b.analysis.features import higgs_features
 from hh4b.analysis.inference import DNNScorer, OnnxModel
+from hh4b.analysis.padding import to_padded
 from hh4b.analysis.pairing import higgs_candidates
-from hh4b.analysis.selection import to_padded
 from hh4b.constants import SPANET_MAX_JETS
 from hh4b.errors import ConfigError
 from hh4b.nn.card import SCHEMAS

@@ -14,6 +14,10 @@ the dijet with the larger vector pT (paper III.A: "the pT-leading Higgs boson ca
   (events with none are dropped); among allowed ones the smallest D_hh of Eq. (3) wins, with
   D_hh the distance of (m_lead, m_subl) to the line through (0, 0) and the centre (c1, c2).
 
+Jets and dijets are columnar four-momenta (hh4b.kinematics.FourMomenta, the hot-path helper),
+built once per call from the (events, jets) columns and gathered with numpy indexing; dR comes
+from hh4b.kinematics.delta_r.
+
 After the choice, the candidates are renamed h1/h2 by the scalar sum of their jets' pT
 (paper V.A.1): `higgs_candidates` does this for a pairing index or for any (events, 2, 2) jet
 indices, e.g. SPA-NET's decoded assignment.
@@ -30,72 +34,42 @@ from hh4b.constants import (
     DR_SUBL_WINDOW,
     MHH_SPLIT_DR,
 )
+from hh4b.kinematics import FourMomenta, delta_r
 
 # pairing p -> two candidates -> two jet slots among the four candidate jets
 PAIRINGS = np.array([[[0, 1], [2, 3]], [[0, 2], [1, 3]], [[0, 3], [1, 2]]], dtype=np.int64)
 METHODS = ("mindr", "dhh")
 
 
-def four_momentum(pt, eta, phi, mass):
-    """(px, py, pz, E) in GeV from collider coordinates; any array shape."""
-    px, py = pt * np.cos(phi), pt * np.sin(phi)
-    pz = pt * np.sinh(eta)
-    energy = np.sqrt(px * px + py * py + pz * pz + mass * mass)
-    return px, py, pz, energy
-
-
-def collider(px, py, pz, energy):
-    """(pt, eta, phi, mass) from Cartesian components; massless-safe, never NaN for real input."""
-    pt = np.hypot(px, py)
-    eta = np.arcsinh(np.divide(pz, pt, out=np.zeros_like(pz), where=pt > 0))
-    phi = np.arctan2(py, px)
-    mass = np.sqrt(np.maximum(energy * energy - px * px - py * py - pz * pz, 0.0))
-    return pt, eta, phi, mass
-
-
-def delta_r(eta1, phi1, eta2, phi2):
-    """Angular distance sqrt(deta^2 + dphi^2) with dphi wrapped into [-pi, pi)."""
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.hypot(eta1 - eta2, dphi)
-
-
-def jet_vectors(pt, eta, phi, mass) -> dict:
-    """Jet columns plus their Cartesian components, computed once and gathered many times."""
-    px, py, pz, energy = four_momentum(pt, eta, phi, mass)
-    return {"pt": pt, "eta": eta, "phi": phi, "px": px, "py": py, "pz": pz, "energy": energy}
-
-
-def _pair_quantities(vec: dict, jet_idx, shared: bool = False, angles: bool = True) -> dict:
-    """Dijet kinematics for jet indices of shape (..., 2) into (n, J) jet vectors.
+def _pair_quantities(jets: dict, jet_idx, shared: bool = False, angles: bool = True) -> dict:
+    """Dijet kinematics for jet indices of shape (..., 2) into (n, J) jets (`_jets` output).
 
     `jet_idx` is (n, ..., 2) per event, or, with `shared`, one index array applied to every
-    event (e.g. PAIRINGS). Returns arrays of shape (n, ...): pt, mass (and, with `angles`, eta,
-    phi) of the pair, dr between its jets, ht (scalar pT sum) and the Cartesian components.
+    event (e.g. PAIRINGS). Returns arrays of shape (n, ...): the dijet four-momentum "p4", its
+    pt, mass (and, with `angles`, eta, phi), dr between its jets and ht (scalar pT sum).
     """
     if shared:
         first, second = (slice(None), jet_idx[..., 0]), (slice(None), jet_idx[..., 1])
     else:
-        rows = np.arange(len(vec["pt"])).reshape((-1,) + (1,) * (jet_idx.ndim - 2))
+        rows = np.arange(len(jets["pt"])).reshape((-1,) + (1,) * (jet_idx.ndim - 2))
         first, second = (rows, jet_idx[..., 0]), (rows, jet_idx[..., 1])
-    out = {c: vec[c][first] + vec[c][second] for c in ("px", "py", "pz", "energy")}
-    out["pt"] = np.hypot(out["px"], out["py"])
-    out["mass"] = _mass(out)
+    p4 = jets["p4"][first] + jets["p4"][second]
+    out = {"p4": p4, "pt": p4.pt, "mass": p4.mass}
     if angles:
         out.update(_angles(out))
-    out["dr"] = delta_r(vec["eta"][first], vec["phi"][first], vec["eta"][second], vec["phi"][second])
-    out["ht"] = vec["pt"][first] + vec["pt"][second]
+    out["dr"] = delta_r(jets["eta"][first], jets["phi"][first], jets["eta"][second], jets["phi"][second])
+    out["ht"] = jets["pt"][first] + jets["pt"][second]
     return out
 
 
-def _mass(p: dict) -> np.ndarray:
-    return np.sqrt(np.maximum(p["energy"] ** 2 - p["px"] ** 2 - p["py"] ** 2 - p["pz"] ** 2, 0.0))
+def _jets(pt, eta, phi, mass) -> dict:
+    """Jet columns and their four-momenta, built once and gathered many times."""
+    return {"pt": pt, "eta": eta, "phi": phi, "p4": FourMomenta.from_collider(pt, eta, phi, mass)}
 
 
-def _angles(p: dict) -> dict:
-    """eta and phi of objects given by px, py, pz and pt."""
-    pt = p["pt"]
-    eta = np.arcsinh(np.divide(p["pz"], pt, out=np.zeros_like(p["pz"]), where=pt > 0))
-    return {"eta": eta, "phi": np.arctan2(p["py"], p["px"])}
+def _angles(pairs: dict) -> dict:
+    """eta and phi of the dijets (eta = 0 for a dijet without pT, as in events without candidates)."""
+    return {"eta": pairs["p4"].eta, "phi": pairs["p4"].phi}
 
 
 def all_pairings(pt, eta, phi, mass) -> dict:
@@ -103,17 +77,16 @@ def all_pairings(pt, eta, phi, mass) -> dict:
 
     Keys `lead_*`/`subl_*` for the pT-leading and subleading dijet of each pairing
     (quantities pt, mass, dr), `m4j` of shape (n,), and under "pairs" the (n, 3, 2) dijets
-    (Cartesian components, pt, mass, dr, ht; eta/phi are computed for the chosen pairing only).
+    (four-momentum "p4", pt, mass, dr, ht; eta/phi are computed for the chosen pairing only).
     """
-    vec = jet_vectors(pt, eta, phi, mass)
-    pairs = _pair_quantities(vec, PAIRINGS, shared=True, angles=False)
+    pairs = _pair_quantities(_jets(pt, eta, phi, mass), PAIRINGS, shared=True, angles=False)
     first_leads = pairs["pt"][..., 0] >= pairs["pt"][..., 1]
     out = {"pairs": pairs}
     for name in ("pt", "mass", "dr"):
         a, b = pairs[name][..., 0], pairs[name][..., 1]
         out[f"lead_{name}"] = np.where(first_leads, a, b)
         out[f"subl_{name}"] = np.where(first_leads, b, a)
-    out["m4j"] = _mass({c: pairs[c][:, 0, 0] + pairs[c][:, 0, 1] for c in ("px", "py", "pz", "energy")})
+    out["m4j"] = (pairs["p4"][:, 0, 0] + pairs["p4"][:, 0, 1]).mass
     return out
 
 
@@ -165,11 +138,13 @@ def pairing_jet_indices(choice: np.ndarray) -> np.ndarray:
 def _ordered(pairs: dict, jet_idx: np.ndarray, mhh: np.ndarray | None = None) -> dict:
     """h1/h2 from (n, 2) dijet quantities: h1 has the larger scalar pT sum (paper V.A.1)."""
     swap = pairs["ht"][:, 1] > pairs["ht"][:, 0]
-    h1 = {k: np.where(swap, v[:, 1], v[:, 0]) for k, v in pairs.items()}
-    h2 = {k: np.where(swap, v[:, 0], v[:, 1]) for k, v in pairs.items()}
+    rows, first = np.arange(len(swap)), swap.astype(np.int64)
+    h1 = {k: np.where(swap, v[:, 1], v[:, 0]) for k, v in pairs.items() if k != "p4"}
+    h2 = {k: np.where(swap, v[:, 0], v[:, 1]) for k, v in pairs.items() if k != "p4"}
+    h1["p4"], h2["p4"] = pairs["p4"][rows, first], pairs["p4"][rows, 1 - first]
     jet_idx = np.where(swap[:, None, None], jet_idx[:, ::-1, :], jet_idx)
     if mhh is None:
-        mhh = _mass({c: h1[c] + h2[c] for c in ("px", "py", "pz", "energy")})
+        mhh = (h1["p4"] + h2["p4"]).mass
     return {"h1": h1, "h2": h2, "jet_idx": jet_idx, "mhh": mhh}
 
 
@@ -190,8 +165,8 @@ def higgs_candidates(pt, eta, phi, mass, jet_idx) -> dict:
 
     Serves any assignment, e.g. SPA-NET's decoded jet indices. Returns {"h1": {...},
     "h2": {...}, "jet_idx": (n, 2, 2) reordered, "mhh": (n,)}, each candidate with pt, eta,
-    phi, mass, dr, ht and its Cartesian components.
+    phi, mass, dr, ht and its four-momentum "p4" (hh4b.kinematics.FourMomenta).
     """
     jet_idx = np.asarray(jet_idx, dtype=np.int64)
-    pairs = _pair_quantities(jet_vectors(pt, eta, phi, mass), jet_idx)
+    pairs = _pair_quantities(_jets(pt, eta, phi, mass), jet_idx)
     return _ordered(pairs, jet_idx)

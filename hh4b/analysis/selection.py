@@ -1,6 +1,7 @@
 """Four-tag selection, tag categories and the cut-based analysis cuts (paper II.B, V.A.1, VI.A.1).
 
-Jets enter as awkward records with pt, eta, phi, mass, btag (see hh4b.analysis.events).
+Jets enter as padded numpy columns pt, eta, phi, mass, btag (hh4b.analysis.padding.padded_jets of
+the awkward jet records of hh4b.analysis.events); four-momenta are hh4b.kinematics.FourMomenta.
 
 Four-tag cut and tag categories
     A *quality* jet has pT > 40 GeV, |eta| < 2.5 and finite kinematics (NaN jets never pass).
@@ -29,10 +30,9 @@ from __future__ import annotations
 
 import itertools
 
-import awkward as ak
 import numpy as np
 
-from hh4b.analysis.pairing import four_momentum
+from hh4b.analysis.padding import padded_jets, to_padded  # noqa: F401  (re-exported for older callers)
 from hh4b.constants import (
     DETA_HH_MAX,
     DHH_CENTRE,
@@ -47,42 +47,11 @@ from hh4b.constants import (
     XWT_CENTRE,
     XWT_RESOLUTION,
 )
+from hh4b.kinematics import FourMomenta
 
 TAG_CATEGORIES = {2: "2b", 3: "3b", 4: "4b"}
 REGIONS = ("SR", "VR", "CR")  # region code 1, 2, 3; 0 = outside all
 CUTS = ("all", "four_jets_2tags", "four_tag", "pairing", "pt_cuts", "deta_hh", "top_veto", "SR")
-
-
-def _slots(counts: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, slots) of the flattened elements that fit in `width` columns, and their mask."""
-    rows = np.repeat(np.arange(len(counts)), counts)
-    slot = np.arange(len(rows)) - np.repeat(np.cumsum(counts) - counts, counts)
-    keep = slot < width
-    return rows[keep], slot[keep], keep
-
-
-def to_padded(array: ak.Array, width: int, fill, slots=None) -> np.ndarray:
-    """A jagged (n, var) awkward array as a (n, width) numpy array, clipped and filled.
-
-    `slots` (from `_slots`) may be passed when several fields share the same jet counts."""
-    if slots is None:
-        slots = _slots(ak.to_numpy(ak.num(array, axis=1)), width)
-    rows, slot, keep = slots
-    flat = ak.to_numpy(ak.flatten(array, axis=1))
-    out = np.full((len(array), width), fill, dtype=np.result_type(flat.dtype, np.asarray(fill).dtype))
-    out[rows, slot] = flat[keep]
-    return out
-
-
-def padded_jets(jets: ak.Array) -> dict:
-    """Jets as (n, J) numpy columns, J the largest multiplicity; padding has NaN and btag False."""
-    counts = ak.to_numpy(ak.num(jets.pt, axis=1))
-    width = int(counts.max(initial=0))
-    slots = _slots(counts, width)
-    out = {k: to_padded(ak.values_astype(jets[k], np.float64), width, np.nan, slots)
-           for k in ("pt", "eta", "phi", "mass")}
-    out["btag"] = to_padded(ak.values_astype(jets.btag, bool), width, False, slots)
-    return out
 
 
 def quality_mask(jets) -> np.ndarray:
@@ -93,7 +62,8 @@ def quality_mask(jets) -> np.ndarray:
 
 
 def four_candidates(jets: dict) -> dict:
-    """The four candidate jets per event and its tag category, from `padded_jets` columns.
+    """The four candidate jets per event and its tag category, from padded jet columns
+    (hh4b.analysis.padding.padded_jets).
 
     Returns {"ntags": (n,), "category": (n,) in {0, 2, 3, 4}, "pt"/"eta"/"phi"/"mass"/"btag"/
     "index": (n, 4)} with candidates sorted by pT; `index` points into the event's jet list.
@@ -151,30 +121,28 @@ def x_wt(m_w, m_t) -> np.ndarray:
 def min_x_wt(jets: dict, cands: dict) -> np.ndarray:
     """Smallest X_Wt per event over W = any two quality jets, b = a candidate jet not in W.
 
-    `jets` are `padded_jets` columns, `cands` the four Higgs-candidate jets as (n, 4) columns
-    pt, eta, phi, mass and index (position in the event's jets, -1 for none). Events are
-    grouped by their number k of quality jets so each group is a dense (m, k) block with one
-    constant list of jet pairs. Events without any top candidate get +inf (never vetoed).
+    `jets` are padded jet columns (hh4b.analysis.padding.padded_jets), `cands` the four
+    Higgs-candidate jets as (n, 4) columns pt, eta, phi, mass and index (position in the event's
+    jets, -1 for none). Events are grouped by their number k of quality jets so each group is a
+    dense (m, k) block with one constant list of jet pairs. Events without any top candidate get +inf (never vetoed).
     """
     n = len(cands["index"])
     best = np.full(n, np.inf)
     quality = quality_mask(jets)
     order = np.argsort(~quality, axis=1, kind="stable")  # quality jets first, original order
     nq = quality.sum(axis=1)
-    px, py, pz, energy = four_momentum(*(np.take_along_axis(jets[k], order, axis=1)
-                                         for k in ("pt", "eta", "phi", "mass")))
-    b = four_momentum(*(cands[k] for k in ("pt", "eta", "phi", "mass")))
+    p4 = FourMomenta.from_collider(*(np.take_along_axis(jets[k], order, axis=1) for k in ("pt", "eta", "phi", "mass")))
+    b = FourMomenta.from_collider(*(cands[k] for k in ("pt", "eta", "phi", "mass")))
     for k in np.unique(nq[nq >= 2]):
         rows = np.flatnonzero(nq == k)
         pairs = np.array(list(itertools.combinations(range(k), 2)))  # (P, 2)
         idx_i, idx_j = order[rows][:, pairs[:, 0]], order[rows][:, pairs[:, 1]]  # (m, P)
-        w = [c[rows][:, pairs[:, 0]] + c[rows][:, pairs[:, 1]] for c in (px, py, pz, energy)]
-        top = [wc[:, :, None] + bc[rows][:, None, :] for wc, bc in zip(w, b)]  # (m, P, 4)
-        m_w = np.sqrt(np.maximum(w[3] ** 2 - w[0] ** 2 - w[1] ** 2 - w[2] ** 2, 0.0))
-        m_t = np.sqrt(np.maximum(top[3] ** 2 - top[0] ** 2 - top[1] ** 2 - top[2] ** 2, 0.0))
+        group = p4[rows]
+        w = group[:, pairs[:, 0]] + group[:, pairs[:, 1]]  # (m, P)
+        top = w[:, :, None] + b[rows][:, None, :]  # (m, P, 4)
         cidx = cands["index"][rows][:, None, :]
         usable = (cidx >= 0) & (cidx != idx_i[:, :, None]) & (cidx != idx_j[:, :, None])
-        values = np.where(usable, x_wt(m_w[:, :, None], m_t), np.inf)
+        values = np.where(usable, x_wt(w.mass[:, :, None], top.mass), np.inf)
         best[rows] = values.reshape(len(rows), -1).min(axis=1)
     return best
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hh4b.analysis.pairing import delta_r
-from hh4b.analysis.selection import to_padded
+from hh4b.analysis.padding import padded_columns, to_padded
 from hh4b.constants import TRUTH_MATCH_DR
+from hh4b.kinematics import delta_r
 
 # per-event status codes
 MATCHED, NO_TRUTH, UNMATCHED_QUARK, MULTI_MATCHED_QUARK, SHARED_JET = 0, 1, 2, 3, 4
@@ -36,12 +36,13 @@ def match_quarks(jets: ak.Array, quarks: ak.Array | None, dr_max: float = TRUTH_
         return {"status": np.full(len(n_jets), NO_TRUTH), "jet_parent": ak.unflatten(
             np.full(int(n_jets.sum()), -1, dtype=np.int64), n_jets)}
     width = int(n_jets.max(initial=0))
-    jet_eta, jet_phi = (to_padded(ak.values_astype(jets[k], np.float64), width, np.nan) for k in ("eta", "phi"))
+    jet = padded_columns(jets, ("eta", "phi"), width)
     n_quarks = ak.to_numpy(ak.num(quarks.pt, axis=1))
-    q_eta, q_phi = (to_padded(ak.values_astype(quarks[k], np.float64), 4, np.nan) for k in ("eta", "phi"))
+    quark = padded_columns(quarks, ("eta", "phi"), 4)
     parent = to_padded(ak.values_astype(quarks.parent, np.int64), 4, -1)
     with np.errstate(invalid="ignore"):
-        close = delta_r(q_eta[:, :, None], q_phi[:, :, None], jet_eta[:, None, :], jet_phi[:, None, :]) < dr_max
+        close = delta_r(quark["eta"][:, :, None], quark["phi"][:, :, None],
+                        jet["eta"][:, None, :], jet["phi"][:, None, :]) < dr_max
     close &= (n_quarks == 4)[:, None, None]
     n_per_quark = close.sum(axis=2)  # (n, 4)
     jet_claims = close.sum(axis=1)  # (n, J)
@@ -67,8 +68,7 @@ def correct_pairing(jet_parent: ak.Array, jet_idx: np.ndarray) -> np.ndarray:
     n = len(jet_idx)
     if n == 0:
         return np.zeros(0, dtype=bool)
-    padded = ak.fill_none(ak.pad_none(jet_parent, int(max(1, jet_idx.max() + 1)), axis=1, clip=True), -1)
-    labels = ak.to_numpy(padded)
+    labels = to_padded(jet_parent, int(max(1, jet_idx.max() + 1)), -1)
     safe = np.where(jet_idx >= 0, jet_idx, 0)
     lab = labels[np.arange(n)[:, None, None], safe]
     lab = np.where(jet_idx >= 0, lab, -1)

@@ -26,7 +26,8 @@ import zlib
 import awkward as ak
 import numpy as np
 
-from hh4b.analysis.selection import padded_jets, quality_mask, to_padded
+from hh4b.analysis.padding import padded_jets, to_padded
+from hh4b.analysis.selection import quality_mask
 from hh4b.constants import BTAG_ETA_MAX
 from hh4b.errors import InputFileError
 from hh4b.generate.detector import tag_efficiency
