@@ -14,6 +14,8 @@
   LEPTON_ISO_MAX times the lepton pT. Perfect efficiency and resolution.
 - MET: minus the vector pT sum of the visible final state in |eta| < JET_ETA_MAX, corrected
   for the jet response (minus the pT change of every smeared jet).
+
+Smeared jets are `vector` four-momenta and every dR is the analysis's (hh4b.kinematics).
 """
 
 from __future__ import annotations
@@ -35,17 +37,7 @@ from hh4b.constants import (
     LEPTON_PT_MIN,
     MUON_ETA_MAX,
 )
-
-
-def _pt_eta_phi(px, py, pz):
-    pt = np.hypot(px, py)
-    return pt, np.arcsinh(pz / np.maximum(pt, 1e-12)), np.arctan2(py, px)
-
-
-def delta_r(eta1, phi1, eta2, phi2):
-    """Angular distance (numpy broadcasting)."""
-    dphi = (phi1 - phi2 + np.pi) % (2 * np.pi) - np.pi
-    return np.sqrt((eta1 - eta2) ** 2 + dphi**2)
+from hh4b.kinematics import cartesian, delta_r, invariant_mass
 
 
 def jet_resolution(energy):
@@ -63,10 +55,8 @@ def smear_jets(jets: ak.Array, rng: np.random.Generator) -> tuple[ak.Array, ak.A
     e = ak.to_numpy(flat.e)
     scale = np.clip(1.0 + jet_resolution(e) * rng.standard_normal(len(e)), 0.0, None)
     px, py, pz = (ak.to_numpy(flat[c]) * scale for c in ("px", "py", "pz"))
-    e_s = e * scale
-    pt, eta, phi = _pt_eta_phi(px, py, pz)
-    mass = np.sqrt(np.maximum(e_s**2 - px**2 - py**2 - pz**2, 0.0))
-    smeared = ak.unflatten(ak.zip({"pt": pt, "eta": eta, "phi": phi, "mass": mass}), counts)
+    p4 = cartesian(px, py, pz, e * scale)
+    smeared = ak.unflatten(ak.zip({"pt": p4.pt, "eta": p4.eta, "phi": p4.phi, "mass": invariant_mass(p4)}), counts)
     dpx = ak.sum(ak.unflatten(px - ak.to_numpy(flat.px), counts), axis=1)
     dpy = ak.sum(ak.unflatten(py - ak.to_numpy(flat.py), counts), axis=1)
     return smeared, (ak.to_numpy(dpx), ak.to_numpy(dpy))

@@ -62,7 +62,7 @@ class HiggsWindow:
         j2 = np.where(first, pairs["mass"][..., 1], pairs["mass"][..., 0]) * c2 / C.M_H
         window = np.maximum(self._signal(j1, j2), self.control * self._control(j1, j2))
         with np.errstate(divide="ignore", invalid="ignore"):
-            pair_eta = np.nan_to_num(np.arcsinh(pairs["pz"] / pairs["pt"]))
+            pair_eta = np.nan_to_num(np.arcsinh(pairs["p4"].pz / pairs["pt"]))
         window *= np.abs(pair_eta[..., 0] - pair_eta[..., 1]) < self.deta_max
         weight = np.full(window.shape, self.other_pairings)
         rows = np.arange(len(window))
