@@ -37,9 +37,10 @@ DASK_WORKER_TIMEOUT_S = 60.0
 log = logging.getLogger(__name__)
 
 
-def load_fileset(path) -> dict:
-    """The fileset with file paths resolved; relative paths are taken from the fileset's folder
-    when the file exists there, else from the working directory."""
+def load_fileset(path, resolve_paths: bool = True) -> dict:
+    """The fileset, checked (structure and metadata, errors naming the file and dataset), with file
+    paths resolved: relative paths are taken from the fileset's folder when the file exists there,
+    else from the working directory; `resolve_paths=False` keeps them as written (generation)."""
     path = Path(path)
     if not path.is_file():
         raise InputFileError(f"{path}: fileset not found")
@@ -56,7 +57,9 @@ def load_fileset(path) -> dict:
         files = {}
         for name, tree in entry["files"].items():
             local = path.parent / name
-            files[str(local if not Path(name).is_absolute() and local.exists() else Path(name))] = tree
+            if resolve_paths:
+                name = str(local if not Path(name).is_absolute() and local.exists() else Path(name))
+            files[name] = tree
         resolved[dataset] = {"files": files, "metadata": entry.get("metadata")}
     validate_metadata(resolved, path)
     return resolved

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from hh4b.config import PROCESSES
 from hh4b.errors import ConfigError, InputFileError
 
-PROCESSES = ("resonant", "nonresonant", "qcd", "qcd4b", "ttbar", "data")
 START_TIMEOUT_S = 60.0
 QCD4B_OPTIONS = ("shower_veto", "jet_filter", "higgs_window")
 GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process", "scheme", "heft_mixture",
@@ -30,16 +30,13 @@ GENERATE_OPTIONS = ("mass", "kappa_lambda", "lhe", "sqrt_s", "xsec_pb", "process
 
 
 def load_fileset(path: str | os.PathLike) -> dict:
-    """Read and validate a fileset; errors name the file and the dataset at fault."""
+    """The fileset as written (paths unresolved), read and checked by the one fileset loader
+    (hh4b.analysis.processing.load_fileset), with the generation's checks on top; errors name the
+    file and the dataset at fault."""
+    from hh4b.analysis.processing import load_fileset as read
+
     path = Path(path)
-    try:
-        fileset = json.loads(path.read_text())
-    except OSError as err:
-        raise InputFileError(f"cannot read fileset {path}: {err.strerror or err}") from None
-    except json.JSONDecodeError as err:
-        raise InputFileError(f"fileset {path} is not valid JSON: {err}") from None
-    if not isinstance(fileset, dict) or not fileset:
-        raise InputFileError(f"fileset {path}: expected a non-empty object {{dataset: {{files, metadata}}}}")
+    fileset = read(path, resolve_paths=False)
     for name, dataset in fileset.items():
         _validate_dataset(path, name, dataset)
     return fileset
