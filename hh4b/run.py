@@ -179,7 +179,7 @@ def main(args: argparse.Namespace) -> int:
                         config.lumi_fb)
     start = time.perf_counter()
     output = process_fileset(fileset, proc, kind, args.workers, args.chunksize, args.scheduler,
-                             args.retries, progress=not args.no_progress, worker_timeout=args.dask_worker_timeout,
+                             progress=not args.no_progress, worker_timeout=args.dask_worker_timeout,
                              jobqueue=jobqueue)
     seconds = time.perf_counter() - start
     output["run_options"] = run_options(args, proc, run_id)

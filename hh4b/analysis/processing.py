@@ -205,23 +205,25 @@ def _watched(client, timeout: float, scheduler: str):
 
 
 @contextlib.contextmanager
-def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, progress: bool,
+def make_executor(kind: str, workers: int, scheduler: str | None, progress: bool,
                   worker_timeout: float = DASK_WORKER_TIMEOUT_S, jobqueue: Path | None = None):
     """A coffea executor; for dask, a client on `scheduler`, on `workers` batch jobs of the `jobqueue`
     configuration, or on a LocalCluster it owns, watched so that a run with no worker left for
-    `worker_timeout` seconds raises HH4bError."""
+    `worker_timeout` seconds raises HH4bError. The executor never retries: a chunk's retries are the
+    processor's own (HH4bProcessor.retries, around the reading and the analysis of the chunk), which
+    lists a chunk that still fails in the bookkeeping instead of stopping the run."""
     from coffea import processor
 
     if kind == "iterative":
         with quiet_coffea(progress):
-            yield processor.IterativeExecutor(status=progress, retries=retries)
+            yield processor.IterativeExecutor(status=progress, retries=0)
     elif kind == "futures":
         with quiet_coffea(progress):
-            yield processor.FuturesExecutor(workers=workers, status=progress, retries=retries)
+            yield processor.FuturesExecutor(workers=workers, status=progress, retries=0)
     elif kind == "dask" and jobqueue is not None:
         with batch.cluster_client(jobqueue, workers, worker_timeout) as client, \
                 _watched(client, worker_timeout, f"of the --jobqueue {jobqueue} cluster"), quiet_coffea(progress):
-            yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+            yield processor.DaskExecutor(client=client, status=progress, retries=0)
     elif kind == "dask":
         from distributed import Client, LocalCluster
 
@@ -237,7 +239,7 @@ def make_executor(kind: str, workers: int, scheduler: str | None, retries: int, 
             client = Client(cluster)
         try:
             with _watched(client, worker_timeout, scheduler or "of the local cluster"), quiet_coffea(progress):
-                yield processor.DaskExecutor(client=client, status=progress, retries=retries)
+                yield processor.DaskExecutor(client=client, status=progress, retries=0)
         finally:
             client.close()
             if cluster is not None:
@@ -354,8 +356,8 @@ def save(output: dict, directory) -> tuple[Path, Path]:
 
 
 def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers: int = 2,
-                    chunksize: int = 100_000, scheduler: str | None = None, retries: int = 1,
-                    progress: bool = True, worker_timeout: float = DASK_WORKER_TIMEOUT_S,
+                    chunksize: int = 100_000, scheduler: str | None = None, progress: bool = True,
+                    worker_timeout: float = DASK_WORKER_TIMEOUT_S,
                     jobqueue: Path | None = None) -> dict:
     """Checks, census, processing and bookkeeping: the complete output dict of docs/formats.md."""
     from hh4b.analysis.processor import finalise
@@ -373,7 +375,7 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
             readable[dataset] = {"files": files, "metadata": entry["metadata"]}
     output: dict = {}
     if readable:
-        with make_executor(executor_kind, workers, scheduler, retries, progress, worker_timeout,
+        with make_executor(executor_kind, workers, scheduler, progress, worker_timeout,
                            jobqueue) as executor:
             output = run_processor(readable, proc, executor, chunksize)
     output = finalise(output)
