@@ -39,7 +39,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hh4b import console
-from hh4b.config import DEFAULT, SIGNAL_PROCESSES, from_options
+from hh4b.config import DEFAULT, RESONANT, SIGNAL_PROCESSES, from_options
 from hh4b.constants import (
     FIT_MAX_MC_UNCERTAINTY,
     FIT_MIN_KISH,
@@ -148,7 +148,7 @@ def _save_workspace(spec: dict, report: Path, name: str) -> None:
 
 
 def resonant_masses(out) -> list[float]:
-    return sorted({float(m["mass"]) for m in out.metadata.values() if m.get("process") == "resonant"})
+    return sorted({float(m["mass"]) for m in out.metadata.values() if m.get("process") == RESONANT})
 
 
 class Fits:

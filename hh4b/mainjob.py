@@ -17,7 +17,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from hh4b.config import ANALYSES, DEFAULT, MAINJOB_FIT_BINS, MAINJOB_KAPPA_STEP, TRUTH_TAGGED_PROCESSES
+from hh4b.config import ANALYSES, DEFAULT, MAINJOB_FIT_BINS, MAINJOB_KAPPA_STEP, RESONANT, TRUTH_TAGGED_PROCESSES
 from hh4b.errors import HH4bError
 
 DATADRIVEN_METHOD = "cut_mindr"  # the method `hh4b background` models by default
@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
         limits = ["limits", str(out), "--lumi", str(args.lumi), "--sqrt-s", str(args.sqrt_s),
                   "--kappa-step", str(MAINJOB_KAPPA_STEP)]
         binned = [*limits, "--max-bins", str(args.max_bins)]
-        datadriven = analysis == "resonant" and _stage(
+        datadriven = analysis == RESONANT and _stage(
             ["background", str(out), "--ensemble", str(args.ensemble), "--workers", workers], optional=True)
         _stage([*binned, "--report", str(out / "limits")])
         _stage([*limits, "--report", str(out / "limits_smoothed"), "--background", "smoothed", "--heft-methods",

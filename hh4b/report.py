@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from hh4b import paper
+from hh4b.config import ANALYSES, RESONANT, SIGNAL_PROCESSES
 from hh4b.constants import MC_LIMITED_FACTOR
 from hh4b.errors import InputFileError
 from hh4b.nn.card import CARD_SUFFIX, card_analysis, model_key, read_card_file
@@ -48,7 +49,7 @@ def pairing_efficiencies(output: dict) -> list[dict]:
     rows = []
     for dataset, methods in sorted(output.get("truth", {}).items()):
         meta = output.get("metadata", {}).get(dataset, {})
-        if meta.get("process") not in ("resonant", "nonresonant"):
+        if meta.get("process") not in SIGNAL_PROCESSES:
             continue
         point = meta.get("mass", meta.get("kappa_lambda"))
         for method, counts in methods.items():
@@ -61,7 +62,7 @@ def pairing_efficiencies(output: dict) -> list[dict]:
 
 
 def plot_pairing(rows: list[dict], path: Path) -> Path | None:
-    resonant = [r for r in rows if r["process"] == "resonant" and np.isfinite(r["efficiency"])]
+    resonant = [r for r in rows if r["process"] == RESONANT and np.isfinite(r["efficiency"])]
     if not resonant:
         return None
     import matplotlib
@@ -155,7 +156,7 @@ def _ordering_rows(classifiers: list[dict]) -> list[dict]:
     mean over seeds), else on each model's own validation events."""
     rows = []
     keys = ("spanet", "dnn_spanet", "dnn_mindr")
-    for analysis in ("resonant", "nonresonant"):
+    for analysis in ANALYSES:
         by_key = {r["key"]: r for r in classifiers if r["analysis"] == analysis}
         if not set(keys) <= set(by_key):
             continue

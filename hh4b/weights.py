@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hh4b.config import DATA
 from hh4b.constants import NONRESONANT_GENERATION_KL
 
 FB_PER_PB = 1000.0
@@ -48,7 +49,7 @@ def normalisation(metadata: dict, lumi_fb: float) -> float:
 def event_weight(gen_weight: np.ndarray, metadata: dict, lumi_fb: float) -> np.ndarray:
     """Per-event weight at `lumi_fb`; data (process == 'data') always weighs 1."""
     gen_weight = np.asarray(gen_weight, dtype=np.float64)
-    if metadata.get("process") == "data":
+    if metadata.get("process") == DATA:
         return np.ones_like(gen_weight)
     return gen_weight * normalisation(metadata, lumi_fb)
 

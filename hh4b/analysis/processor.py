@@ -36,7 +36,7 @@ from hh4b.analysis.selection import CUTS, TAG_CATEGORIES
 from hh4b.analysis.truth import MATCHED, correct_pairing, match_quarks
 from hh4b.analysis.truthtag import chunk_rng, expand as truth_tag
 from hh4b.background.model import HIST_NAME as BKGMODEL_HIST, BackgroundModel
-from hh4b.config import DEFAULT, AnalysisConfig
+from hh4b.config import DEFAULT, NONRESONANT, AnalysisConfig
 from hh4b.errors import InputFileError
 from hh4b.weights import density_ratio, event_weight, kl_polynomial, kl_term_factors
 
@@ -86,7 +86,7 @@ class HH4bProcessor(processor.ProcessorABC):
                 return self.process_chunk(events)
             except Exception as err:  # any failure of this chunk is reported, not raised
                 error = " ".join(f"{type(err).__name__}: {err}".split())  # one line
-        out = self.empty_output(chunk["dataset"], meta.get("process") == "nonresonant")
+        out = self.empty_output(chunk["dataset"], meta.get("process") == NONRESONANT)
         out["bookkeeping"]["failed_chunks"] = [{**chunk, "error": error}]
         return out
 
@@ -94,7 +94,7 @@ class HH4bProcessor(processor.ProcessorABC):
         """The analysis of one chunk; raises on bad input (see `process`)."""
         meta = dict(events.metadata)
         dataset = meta.get("dataset", "unknown")
-        nonresonant = meta.get("process") == "nonresonant"
+        nonresonant = meta.get("process") == NONRESONANT
         out = self.empty_output(dataset, nonresonant)
         out["bookkeeping"]["events_processed"] = len(events)
         out["bookkeeping"]["chunks"] = [(dataset, meta.get("filename", ""), int(meta.get("entrystart", 0)),

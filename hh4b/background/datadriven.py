@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hh4b.analysis.selection import region_codes
-from hh4b.background.model import HIST_NAME, MULTIJET_PROCESSES, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
+from hh4b.background.model import HIST_NAME, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
 from hh4b.background.reweighter import (
     ReweightConfig,
     control_region_normalisation,
@@ -37,7 +37,7 @@ from hh4b.background.reweighter import (
     train_ensemble,
     train_reweighter,
 )
-from hh4b.config import AnalysisConfig
+from hh4b.config import MULTIJET_PROCESSES, AnalysisConfig
 from hh4b.errors import ConfigError, HH4bError
 
 log = logging.getLogger(__name__)

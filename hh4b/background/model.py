@@ -29,7 +29,6 @@ from hh4b.errors import ConfigError, InputFileError
 from hh4b.nn.card import SCHEMAS
 
 REWEIGHT_FEATURES = ("h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh", "jet4_pt", "n_jets")
-MULTIJET_PROCESSES = ("qcd4b", "qcd")
 REGION_CODES = {"SR": 1, "VR": 2, "CR": 3}
 HIST_NAME = "mhh_bkgmodel"
 CARD_KEYS = SCHEMAS["reweighter"].fields  # the card fields every reweighter has (hh4b.nn.card)

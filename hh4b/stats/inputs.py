@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b.config import DEFAULT, AnalysisConfig
+from hh4b.config import DEFAULT, MULTIJET_PROCESSES, AnalysisConfig
 from hh4b.constants import FIT_MAX_MC_UNCERTAINTY, FIT_MIN_KISH
 from hh4b.errors import ConfigError
 from hh4b.stats import binning, kappa as kl, outputs, projections, scores, smoothing
@@ -149,7 +149,7 @@ class MethodInputs:
     def _datadriven(self):
         edges, nominal, ensemble, others, replaced = outputs.datadriven_background(self.out, self.method)
         _, sim = outputs.simulated_backgrounds(self.out, self.method, self.options.multijet, **self._slice)
-        backgrounds = {n: t for n, t in sim.items() if n not in replaced and n not in outputs.MULTIJET}
+        backgrounds = {n: t for n, t in sim.items() if n not in replaced and n not in MULTIJET_PROCESSES}
         backgrounds["multijet"] = nominal
         if ensemble is not None:
             self.ensembles["multijet"] = ensemble
@@ -161,7 +161,7 @@ class MethodInputs:
         """The multijet templates replaced by their smooth fits (hh4b.stats.smoothing); a sample too
         scarce to fit keeps its binned template, with a warning."""
         result = dict(backgrounds)
-        for name in outputs.MULTIJET:
+        for name in MULTIJET_PROCESSES:
             if name not in result or not result[name].yields.sum() > 0:
                 continue
             try:

@@ -17,13 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from hh4b.background.model import HIST_NAME as BKGMODEL_HIST
+from hh4b.config import BACKGROUND_PROCESSES, MULTIJET_PROCESSES
+from hh4b.constants import SQRT_S
 from hh4b.errors import ConfigError, InputFileError
 from hh4b.stats.kappa import KappaTerms
 from hh4b.stats.model import Template
-
-MULTIJET = ("qcd4b", "qcd")
-BACKGROUND_PROCESSES = ("qcd", "qcd4b", "ttbar")
-BKGMODEL_HIST = "mhh_bkgmodel"
 
 
 @dataclass
@@ -77,7 +76,7 @@ def load_output(directory) -> ProcessorOutput:
     if lumi is None:
         raise InputFileError(f"{path}: metadata has no 'lumi_fb'")
     return ProcessorOutput(path, dict(out["hists"]), {k: v for k, v in meta.items() if isinstance(v, dict)},
-                           float(lumi), float(sqrt_s or 13000.0))
+                           float(lumi), float(sqrt_s or SQRT_S))
 
 
 def check_methods(out: ProcessorOutput, methods, name: str = "mhh") -> list[str]:
@@ -130,7 +129,7 @@ def kappa_terms(out: ProcessorOutput, datasets, method: str, region: str = "SR",
 def background_processes(out: ProcessorOutput, multijet: str = "auto") -> list[str]:
     """The simulated background processes present, with one multijet sample (qcd4b preferred when `auto`)."""
     present = [p for p in BACKGROUND_PROCESSES if out.datasets(p)]
-    multijets = [p for p in MULTIJET if p in present]
+    multijets = [p for p in MULTIJET_PROCESSES if p in present]
     if multijet == "auto":
         drop = multijets[1:]
     else:
@@ -158,7 +157,8 @@ def datadriven_background(out: ProcessorOutput, method: str, region: str = "SR")
     if "variation" not in h.axes.name:
         raise InputFileError(f"{out.path}: histogram {BKGMODEL_HIST!r} has no 'variation' axis")
     datasets = list(h.axes["dataset"]) if "dataset" in h.axes.name else [None]
-    replaced = sorted({out.metadata.get(d, {}).get("process") for d in datasets if d} - {None}) or list(MULTIJET)
+    replaced = (sorted({out.metadata.get(d, {}).get("process") for d in datasets if d} - {None})
+                or list(MULTIJET_PROCESSES))
 
     def get(variation):
         total, var, edges = 0.0, 0.0, None
