@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from hh4b.nn.data import SpanetH5, split, write_spanet_h5
-from hh4b.nn.decoding import decode_assignment, pair_of_pairs_table
+from hh4b.nn.decoding import decode_assignment, decode_assignment_table, pair_of_pairs_table
 from hh4b.nn.evaluate import all_metrics, higgs_correct, mindr_assignment, run_model
 from hh4b.nn.losses import assignment_loss, total_loss
 from hh4b.nn.spanet import SPANET_PRESETS, Spanet, load_checkpoint
@@ -227,6 +227,19 @@ def test_exact_decoding_equals_brute_force(n_jets):
                     best, best_idx = s, (a, b, c, d)
         assert tuple(decoded[event].ravel()) == best_idx
         assert len(set(decoded[event].ravel())) == 4
+
+
+@pytest.mark.parametrize("n_jets", [4, 5, 7, 10, 16])
+def test_broadcast_decoding_equals_table_search(n_jets):
+    """Same result as the search over pair_of_pairs_table, ties and padded jets included."""
+    gen = torch.Generator().manual_seed(n_jets)
+    random = torch.randn(200, 2, n_jets, n_jets, generator=gen)
+    ties = torch.randint(0, 2, (200, 2, n_jets, n_jets), generator=gen).float()
+    padded = random.clone()
+    padded[:, :, 4:], padded[:, :, :, 4:] = -1e9, -1e9
+    for lp in (random, ties, padded, torch.zeros(3, 2, n_jets, n_jets)):
+        lp = 0.5 * (lp + lp.transpose(2, 3))
+        assert torch.equal(decode_assignment(lp), decode_assignment_table(lp))
 
 
 def test_decoding_skips_padded_jets(tiny_model):
