@@ -92,29 +92,106 @@ def _one_line(err: Exception) -> str:
     return " ".join(f"{type(err).__name__}: {err}".split())
 
 
-def census(fileset: dict) -> tuple[dict, list, dict]:
-    """Entries per (dataset, file), the files that cannot be read (with their error on one line),
-    and the jet fields per (dataset, file): (format "nanoaod"/"delphes", field names)."""
-    import uproot
+class OpenTrees:
+    """The files the census opened, shared with processing in the same process.
 
+    Opening a tree deserialises every branch's metadata, which on hh4b's files costs about as much
+    as reading the analysis's branches. The census records each file's UUID (with its entries, what
+    coffea's preprocessing would open the file again for); with `keep_open` it also keeps up to
+    `limit` files open with one uproot object cache, which the iterative executor's chunks open
+    again (Runner option uproot_options) and so find their tree already read. Other executors
+    process in other processes and open their files themselves. `close()` closes the kept files.
+    """
+
+    def __init__(self, keep_open: bool = False, limit: int = 64):
+        self.keep_open, self.limit = bool(keep_open), int(limit)
+        self.object_cache: dict = {}
+        self.uuids: dict = {}
+        self._handles: list = []
+
+    def open(self, name: str):
+        import uproot
+
+        if self.keep_open and len(self._handles) < self.limit:
+            # no array cache: a kept file would hold the arrays of its chunks until the end of the run
+            return uproot.open(name, object_cache=self.object_cache, array_cache=None)
+        return uproot.open(name)
+
+    def release(self, handle) -> None:
+        """Keep `handle` open for processing when it was opened with the shared cache, else close it."""
+        if self.keep_open and len(self._handles) < self.limit and handle.file.object_cache is self.object_cache:
+            self._handles.append(handle)
+        else:
+            handle.close()
+
+    def uproot_options(self) -> dict:
+        """Runner uproot_options that reuse the kept trees. uproot's cache key is the file's UUID and
+        the tree's position in it, so a run with two files of one UUID (a copy, a truncated copy)
+        shares nothing: each chunk would otherwise find the other file's tree."""
+        uuids = {name: uuid for (_, name), (_, uuid) in self.uuids.items()}
+        if len(set(uuids.values())) < len(uuids):
+            self.close()
+        return {"object_cache": self.object_cache} if self._handles else {}
+
+    def metadata_cache(self, fileset: dict) -> dict:
+        """coffea's file metadata (user metadata, numentries, uuid) for every file the census read, so
+        that the Runner's preprocessing opens none of them again."""
+        from coffea.processor.executor import FileMeta
+
+        cache = {}
+        for dataset, entry in fileset.items():
+            for name, tree in entry["files"].items():
+                if (dataset, name) in self.uuids:
+                    entries, uuid = self.uuids[(dataset, name)]
+                    cache[FileMeta(dataset, name, tree)] = {**(entry.get("metadata") or {}),
+                                                            "numentries": entries, "uuid": uuid}
+        return cache
+
+    def close(self) -> None:
+        while self._handles:
+            self._handles.pop().close()
+        self.object_cache.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def census(fileset: dict, trees: OpenTrees | None = None) -> tuple[dict, list, dict]:
+    """Entries per (dataset, file), the files that cannot be read (with their error on one line),
+    and the jet fields per (dataset, file): (format "nanoaod"/"delphes", field names). `trees`
+    records each readable file's UUID and may keep it open for processing (OpenTrees)."""
+    trees = OpenTrees() if trees is None else trees
     entries, unreadable, jets = {}, [], {}
     for dataset, entry in fileset.items():
         for name, tree in entry["files"].items():
+            handle = None
             try:
-                with uproot.open(name) as handle:
-                    events = handle[tree]
-                    entries[(dataset, name)] = int(events.num_entries)
-                    if tree == DELPHES_TREE:
-                        leaves = (k.rsplit("/", 1)[-1] for k in events.keys(recursive=True))
-                        fields = [k[len("Jet."):] for k in leaves if k.startswith("Jet.")]
-                        jets[(dataset, name)] = ("delphes", fields)
-                    else:
-                        fields = [k[len("Jet_"):] for k in events.keys(filter_name="Jet_*")]
-                        jets[(dataset, name)] = ("nanoaod", fields)
+                handle = trees.open(name)
+                events = handle[tree]
+                entries[(dataset, name)] = int(events.num_entries)
+                trees.uuids[(dataset, name)] = (int(events.num_entries), handle.file.fUUID)
+                if tree == DELPHES_TREE:
+                    leaves = (k.rsplit("/", 1)[-1] for k in events.keys(recursive=True))
+                    fields = [k[len("Jet."):] for k in leaves if k.startswith("Jet.")]
+                    jets[(dataset, name)] = ("delphes", fields)
+                else:
+                    fields = [k[len("Jet_"):] for k in events.keys(filter_name="Jet_*")]
+                    jets[(dataset, name)] = ("nanoaod", fields)
             except Exception as err:  # uproot raises many types for damaged files
+                entries.pop((dataset, name), None)
+                trees.uuids.pop((dataset, name), None)
+                jets.pop((dataset, name), None)
+                if handle is not None:
+                    handle.close()
+                    handle = None
                 n_events = entry["metadata"].get("n_events") if len(entry["files"]) == 1 else None
                 unreadable.append({"dataset": dataset, "file": name, "entry_start": 0,
                                    "entry_stop": n_events, "error": f"{name}: {_one_line(err)}"})
+            if handle is not None:
+                trees.release(handle)
     return entries, unreadable, jets
 
 
@@ -248,8 +325,9 @@ def make_executor(kind: str, workers: int, scheduler: str | None, progress: bool
         raise ConfigError(f"--executor {kind!r}: choose from {', '.join(EXECUTORS)}")
 
 
-def run_processor(fileset: dict, proc, executor, chunksize: int) -> dict:
-    """Run `proc` over the fileset, one coffea Runner per schema (NanoAOD or Delphes)."""
+def run_processor(fileset: dict, proc, executor, chunksize: int, trees: OpenTrees | None = None) -> dict:
+    """Run `proc` over the fileset, one coffea Runner per schema (NanoAOD or Delphes); `trees`, the
+    census's files (OpenTrees), spares the Runner from opening them again to count their entries."""
     from coffea import processor
     from coffea.nanoevents import DelphesSchema
 
@@ -261,11 +339,13 @@ def run_processor(fileset: dict, proc, executor, chunksize: int) -> dict:
         groups.setdefault(schema, {})[dataset] = entry
     outputs = []
     for schema, group in groups.items():
-        # a fresh metadata cache: coffea's default one is process-wide and keeps the fileset metadata
+        # this run's metadata cache: coffea's default one is process-wide and keeps the fileset metadata
         # of an earlier run over the same dataset and file, which would override this run's
-        runner = processor.Runner(executor=executor, chunksize=chunksize, schema=schema, metadata_cache={})
+        cache = trees.metadata_cache(group) if trees is not None else {}
+        runner = processor.Runner(executor=executor, chunksize=chunksize, schema=schema, metadata_cache=cache)
+        options = trees.uproot_options() if trees is not None else {}
         try:
-            outputs.append(runner(group, proc))
+            outputs.append(runner(group, proc, uproot_options=options))
         except Exception as err:
             raise HH4bError(f"processing stopped: {err}") from err
     return processor.accumulate(outputs) if outputs else {}
@@ -360,10 +440,18 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
                     worker_timeout: float = DASK_WORKER_TIMEOUT_S,
                     jobqueue: Path | None = None) -> dict:
     """Checks, census, processing and bookkeeping: the complete output dict of docs/formats.md."""
+    validate_metadata(fileset, "fileset")
+    with OpenTrees(keep_open=executor_kind == "iterative") as trees:
+        return _process(fileset, proc, executor_kind, workers, chunksize, scheduler, progress, worker_timeout,
+                        jobqueue, trees)
+
+
+def _process(fileset, proc, executor_kind, workers, chunksize, scheduler, progress, worker_timeout, jobqueue,
+             trees: OpenTrees) -> dict:
+    """process_fileset with the census's files in `trees`."""
     from hh4b.analysis.processor import finalise
 
-    validate_metadata(fileset, "fileset")
-    entries, unreadable, jets = census(fileset)
+    entries, unreadable, jets = census(fileset, trees)
     btag, refused = resolve_btag(fileset, jets, proc)
     for dataset, name, error in refused:  # counted as failed, like unreadable files
         unreadable.append({"dataset": dataset, "file": name, "entry_start": 0,
@@ -377,7 +465,7 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
     if readable:
         with make_executor(executor_kind, workers, scheduler, progress, worker_timeout,
                            jobqueue) as executor:
-            output = run_processor(readable, proc, executor, chunksize)
+            output = run_processor(readable, proc, executor, chunksize, trees)
     output = finalise(output)
     output.setdefault("hists", {})
     output.setdefault("cutflow", {})
