@@ -2,6 +2,9 @@
 
 An `OnnxModel` is cheap to pickle (path, card and options only): coffea ships the processor to
 Dask workers, and each worker process creates its own session the first time it scores a chunk.
+Sessions are kept per process (keyed by the file's path, size and modification time and the
+session options): coffea unpickles the processor for every chunk, and a new session per chunk
+and model would cost more CPU than the inference itself.
 The card (`NAME.json` beside `NAME.onnx`, hh4b.nn.card) is read and checked against the graph when
 the model object is created, so a wrong or mismatched file fails at start-up, not in the middle of a run.
 
@@ -19,6 +22,7 @@ from hh4b.nn.card import load_card
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 DEFAULT_BATCH_SIZE = 65536
+_SESSIONS: dict = {}  # this process's onnxruntime sessions, see OnnxModel.session
 
 
 def available_providers(preferred=PREFERRED_PROVIDERS) -> list[str]:
@@ -61,14 +65,20 @@ class OnnxModel:
 
     @property
     def session(self):
+        """The onnxruntime session, shared by every copy of this model in the process (same file,
+        unchanged since, same options)."""
         if self._session is None:
-            import onnxruntime as ort
+            stat = self.path.stat()
+            key = (str(self.path.resolve()), stat.st_size, stat.st_mtime_ns, self.threads, self.providers)
+            if key not in _SESSIONS:
+                import onnxruntime as ort
 
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads
-            options.inter_op_num_threads = 1
-            self._session = ort.InferenceSession(str(self.path), options,
-                                                 providers=available_providers(self.providers))
+                options = ort.SessionOptions()
+                options.intra_op_num_threads = self.threads
+                options.inter_op_num_threads = 1
+                _SESSIONS[key] = ort.InferenceSession(str(self.path), options,
+                                                      providers=available_providers(self.providers))
+            self._session = _SESSIONS[key]
         return self._session
 
     def run(self, feeds: dict[str, np.ndarray], outputs: list[str] | None = None) -> dict[str, np.ndarray]:
