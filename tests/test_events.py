@@ -8,7 +8,15 @@ import pytest
 import uproot
 from coffea.nanoevents import DelphesSchema, NanoEventsFactory
 
-from hh4b.analysis.events import NanoSchema, btag_config, btag_options, gen_weight, higgs_b_quarks, read_jets
+from hh4b.analysis.events import (
+    NanoSchema,
+    btag_config,
+    btag_options,
+    gen_weight,
+    higgs_b_quark_columns,
+    higgs_b_quarks,
+    read_jets,
+)
 from hh4b.analysis.truth import MATCHED, NO_TRUTH, correct_pairing, match_quarks
 from hh4b.constants import CMS_BTAG_THRESHOLDS
 from hh4b.errors import ConfigError, InputFileError
@@ -239,3 +247,41 @@ def test_truth_flags_double_and_missing_matches():
     far = ak.zip({"pt": [[50.0] * 4], "eta": [[0.05, 1.0, 2.0, 3.0]], "phi": [[0.0, 1.0, 2.0, 0.5]],
                   "parent": [[1, 1, 2, 2]]})
     assert match_quarks(jets[:, 2:], far)["status"].tolist() == [UNMATCHED_QUARK]
+
+
+def _same_quark_columns(events):
+    from hh4b.analysis.truth import quark_columns
+
+    fast, slow = higgs_b_quark_columns(events), quark_columns(higgs_b_quarks(events))
+    assert set(fast) == set(slow)
+    for key in slow:
+        assert fast[key].dtype == slow[key].dtype, key
+        np.testing.assert_array_equal(fast[key], slow[key], err_msg=key)
+
+
+def test_quark_columns_equal_the_jagged_quarks(toy_file):
+    """The processor's flat-numpy Higgs b quarks are the awkward ones of higgs_b_quarks, padded."""
+    _same_quark_columns(_events(toy_file))
+    delphes = ak.Array({"Particle": ak.zip({"PT": [[0.0, 60.0, 40.0], [], [1.0, 2.0]],
+                                            "Eta": [[0.0, 0.1, 0.2], [], [0.5, 0.6]],
+                                            "Phi": [[0.0, 0.0, 1.0], [], [1.0, 2.0]],
+                                            "PID": [[25, 5, -5], [], [5, 25]], "M1": [[-1, 0, 0], [], [1, 7]]})})
+    _same_quark_columns(delphes)
+    assert higgs_b_quark_columns(ak.Array({"Jet": ak.zip({"pt": [[1.0]]})})) is None
+
+
+def test_padded_matching_equals_jagged_matching(toy_file):
+    from hh4b.analysis.padding import padded_columns
+    from hh4b.analysis.truth import match_padded
+
+    events = _events(toy_file)
+    jets = read_jets(events)
+    slow = match_quarks(jets, higgs_b_quarks(events))
+    padded = padded_columns(jets, ("eta", "phi"))
+    status, parent = match_padded(padded["eta"], padded["phi"], higgs_b_quark_columns(events))
+    np.testing.assert_array_equal(status, slow["status"])
+    n_jets = ak.to_numpy(ak.num(jets.pt, axis=1))
+    assert ak.unflatten(parent[np.arange(parent.shape[1]) < n_jets[:, None]], n_jets).tolist() == \
+        slow["jet_parent"].tolist()
+    idx = np.tile(np.array([[0, 1], [2, 3]]), (len(jets), 1, 1))
+    np.testing.assert_array_equal(correct_pairing(parent, idx), correct_pairing(slow["jet_parent"], idx))

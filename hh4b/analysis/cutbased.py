@@ -114,15 +114,17 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset)
 
 
 def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
-            pairers: dict[str, Callable] | None = None, event_columns: dict | None = None) -> dict:
-    """Per-event quantities of the cut-based chain for every method.
+            pairers: dict[str, Callable] | None = None, event_columns: dict | None = None,
+            padded: dict | None = None) -> dict:
+    """Per-event quantities of the cut-based chain for every method; `padded`: the jets'
+    `padded_jets` columns when the caller has them already.
 
     Returns {"category": (n,), "ntags": (n,), "xwt": (n,) min X_Wt (inf where not computed),
     "methods": {name: {"h1", "h2", "mhh", "jet_idx", "valid", "pt_ok", "deta_ok", "veto_ok",
     "xhh", "region", "sr"}}}. Cut flags are cumulative (each includes the previous ones).
     """
     pairers = pairers or {}
-    padded = padded_jets(jets)
+    padded = padded_jets(jets) if padded is None else padded
     cands = four_candidates(padded)
     ok = cands["category"] > 0
     pairings = _pairings_on(cands, ok)

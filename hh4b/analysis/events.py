@@ -223,6 +223,50 @@ def higgs_b_quarks(events) -> ak.Array | None:
     return None
 
 
+def higgs_b_quark_columns(events, width: int = 4) -> dict | None:
+    """`higgs_b_quarks` as padded numpy columns, computed on the flat particle arrays (no jagged
+    awkward operations): {"n": (n,) quarks per event, "eta"/"phi": (n, width) float64 NaN-padded,
+    "parent": (n, width) int64 -1-padded} in the particles' order (hh4b.analysis.truth.quark_columns
+    of `higgs_b_quarks`), or None without truth."""
+    if "GenPart" in events.fields:
+        _require("GenPart", ("pt", "eta", "phi", "pdgId", "genPartIdxMother", "statusFlags"), events, "GenPart_")
+        gen = events.GenPart
+        pdg_id, mother, eta, phi = gen.pdgId, gen.genPartIdxMother, gen.eta, gen.phi
+        flags = _flat(gen.statusFlags)
+        last = (flags & (1 << 13)) > 0
+    elif "Particle" in events.fields:
+        _require("Particle", ("PT", "Eta", "Phi", "PID", "M1"), events, "Particle.")
+        part = events.Particle
+        pdg_id, mother, eta, phi = part.PID, part.M1, part.Eta, part.Phi
+        last = True
+    else:
+        return None
+    counts = ak.to_numpy(ak.num(pdg_id, axis=1)).astype(np.int64)
+    pdg_id, mother = _flat(pdg_id), _flat(mother)
+    row = np.repeat(np.arange(len(counts)), counts)
+    valid = (mother >= 0) & (mother < counts[row])
+    starts = np.cumsum(counts) - counts
+    mother_id = np.where(valid, pdg_id[starts[row] + np.where(valid, mother, 0)], 0)
+    keep = np.flatnonzero((np.abs(pdg_id) == 5) & (mother_id == 25) & last)
+    n_quarks = np.bincount(row[keep], minlength=len(counts))
+    slot = np.arange(len(keep)) - (np.cumsum(n_quarks) - n_quarks)[row[keep]]
+    fits = slot < width
+    where = (row[keep][fits], slot[fits])
+    keep = keep[fits]
+    out = {"n": n_quarks}
+    for name, values in (("eta", eta), ("phi", phi)):
+        out[name] = np.full((len(counts), width), np.nan)
+        out[name][where] = _flat(values)[keep]
+    out["parent"] = np.full((len(counts), width), -1, dtype=np.int64)
+    out["parent"][where] = mother[keep]
+    return out
+
+
+def _flat(array) -> np.ndarray:
+    """The flat numpy content of a jagged (n, var) array."""
+    return ak.to_numpy(ak.flatten(array, axis=1))
+
+
 def _mother_ids(pdg_id: ak.Array, mother: ak.Array) -> ak.Array:
     """pdgId of each particle's mother (0 for none), vectorised over the jagged record."""
     valid = (mother >= 0) & (mother < ak.num(pdg_id, axis=1)[:, np.newaxis])

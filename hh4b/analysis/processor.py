@@ -30,10 +30,11 @@ from coffea import processor
 from hh4b.analysis import heft_histograms
 from hh4b.analysis.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.analysis.cutbased import BUILTIN_METHODS, analyse
-from hh4b.analysis.events import btag_options, collection_fields, gen_weight, higgs_b_quarks, read_jets
+from hh4b.analysis.events import btag_options, collection_fields, gen_weight, higgs_b_quark_columns, read_jets
 from hh4b.analysis.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
+from hh4b.analysis.padding import padded_jets
 from hh4b.analysis.selection import CUTS, TAG_CATEGORIES
-from hh4b.analysis.truth import MATCHED, correct_pairing, match_quarks
+from hh4b.analysis.truth import MATCHED, correct_pairing, match_padded
 from hh4b.analysis.truthtag import chunk_rng, expand as truth_tag
 from hh4b.background.model import HIST_NAME as BKGMODEL_HIST, BackgroundModel
 from hh4b.config import DEFAULT, NONRESONANT, AnalysisConfig
@@ -102,8 +103,11 @@ class HH4bProcessor(processor.ProcessorABC):
         if len(events) == 0:
             return out
         jets = read_jets(events, self.config.working_point(meta), btag_options(meta, self.btag))
-        finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
-        out["bookkeeping"]["nonfinite_jets"][dataset] = int(ak.sum(~finite))
+        padded = padded_jets(jets)  # the numpy columns every later step works on
+        real = np.arange(padded["pt"].shape[1]) < ak.to_numpy(ak.num(jets.pt, axis=1))[:, None]
+        finite = np.isfinite(padded["pt"]) & np.isfinite(padded["eta"]) & np.isfinite(padded["phi"]) & \
+            np.isfinite(padded["mass"])
+        out["bookkeeping"]["nonfinite_jets"][dataset] = int(np.count_nonzero(real & ~finite))
         weight = event_weight(gen_weight(events), meta, self.config.lumi_fb)
         if not np.all(np.isfinite(weight)):
             raise InputFileError(f"{meta.get('filename')}: non-finite genWeight in entries "
@@ -115,10 +119,12 @@ class HH4bProcessor(processor.ProcessorABC):
             jets, probability, source = truth_tag(jets, self.config.working_point(meta), chunk_rng(
                 dataset, meta.get("filename", ""), int(meta.get("entrystart", 0))), meta.get("filename"))
             weight = weight[source] * probability
+            padded = padded_jets(jets)
         inputs = {k: v[source] for k, v in event_columns(events).items()} if self.models else None
-        result = analyse(jets, self.methods, self.config.dhh_centre, pairers=self.models, event_columns=inputs)
+        result = analyse(jets, self.methods, self.config.dhh_centre, pairers=self.models, event_columns=inputs,
+                         padded=padded)
         self._cutflow(out["cutflow"][dataset], result, weight, total, source if copies else None)
-        self._truth(out["truth"][dataset], events, jets, result, source)
+        self._truth(out["truth"][dataset], events, padded, result, source)
         kl = kappa_lambda_inputs(events, meta) if nonresonant else None
         if kl is not None:
             kl = tuple(x[source] for x in kl)
@@ -166,17 +172,21 @@ class HH4bProcessor(processor.ProcessorABC):
             events = np.count_nonzero(mask) if source is None else np.unique(source[mask]).size
             cutflow[cut] += np.array([weight[mask].sum(), events], dtype=np.float64)
 
-    def _truth(self, truth: dict, events, jets, result: dict, source: np.ndarray) -> None:
+    def _truth(self, truth: dict, events, padded: dict, result: dict, source: np.ndarray) -> None:
+        """Truth-matched pairing counts of the four-tag rows; `padded`: the analysed jets' columns,
+        `source`: the event of each row."""
         four_tag = result["category"] == 4
         if not four_tag.any():
             return
-        quarks = higgs_b_quarks(events[source[four_tag]])
+        quarks = higgs_b_quark_columns(events)
         if quarks is None:
             return
-        matching = match_quarks(jets[four_tag], quarks)
-        matched = matching["status"] == MATCHED
+        rows = source[four_tag]
+        status, jet_parent = match_padded(padded["eta"][four_tag], padded["phi"][four_tag],
+                                          {k: v[rows] for k, v in quarks.items()})
+        matched = status == MATCHED
         for method, q in result["methods"].items():
-            correct = correct_pairing(matching["jet_parent"], q["jet_idx"][four_tag]) & q["valid"][four_tag]
+            correct = correct_pairing(jet_parent, q["jet_idx"][four_tag]) & q["valid"][four_tag]
             truth[method]["matched"] += int(matched.sum())
             truth[method]["correct"] += int((correct & matched).sum())
 
