@@ -19,8 +19,12 @@ hh4b.nn.export_onnx.export_graph, and the run prints:
 - ratio = achieved events/s * FLOP/event / attainable FLOP/s;
 - the onnxruntime profile of the top ops (share of node time) at the best batch size.
 
+--compare-opt-levels also prints events/CPU-s at the first batch size for each onnxruntime graph
+optimisation level, measured interleaved (best of 3) in the same run.
+
     python benchmarks/bench_roofline.py [--presets compact-nonresonant compact-resonant nonresonant]
-        [--batches 64 256 1000 4096] [--seconds 1.5] [--opt-level all] [--json FILE]
+        [--batches 64 256 1000 4096] [--seconds 1.5] [--opt-level all]
+        [--compare-opt-levels] [--json FILE]
 """
 
 from __future__ import annotations
@@ -186,13 +190,12 @@ def profile(path, feeds: dict, opt_level: str, runs: int = 20) -> list[tuple[str
 
 
 def roofline(name: str, config: SpanetConfig, batches, seconds: float, opt_level: str,
-             path=None, model: Spanet | None = None, top: int = 10) -> dict:
-    """All numbers of one preset (see the module docstring); path: an already exported graph."""
-    model = model or make_model(config)
+             top: int = 10) -> dict:
+    """All numbers of one preset (see the module docstring)."""
+    model = make_model(config)
     with tempfile.TemporaryDirectory() as tmp:
-        if path is None:
-            path = Path(tmp) / f"{name}.onnx"
-            export_graph(model, path)
+        path = Path(tmp) / f"{name}.onnx"
+        export_graph(model, path)
         flops1, flops2 = count_flops(path, model, 1), count_flops(path, model, 2)
         per_event = flops1["flops"]
         if flops2["flops"] != 2 * per_event:
@@ -222,7 +225,8 @@ def report(r: dict) -> None:
     rates = ", ".join(f"{b}: {v:,.0f}" for b, v in r["events_per_cpu_s"].items())
     gemm = ", ".join(f"{s}: {g:.1f}" for s, g in r["gemm_gflops"].items())
     print(f"\n== {r['preset']} (hidden {r['config']['hidden']}, {r['config']['central_layers']} central + "
-          f"{r['config']['branch_layers']} branch layers, {r['n_jets']} jets, ORT opt level {r['opt_level']})")
+          f"{r['config']['branch_layers']} branch layers, {r['n_jets']} jets, "
+          f"ORT opt level {r['opt_level']})")
     print(f"FLOP/event (matrix products: {', '.join(r['flop_by_op'])}): {r['flop_per_event']:,}  "
           f"by weight shape (K, N): {r['flop_by_shape']}")
     print(f"events/CPU-s by batch: {rates}  -> best batch {r['best_batch']}")
@@ -233,6 +237,21 @@ def report(r: dict) -> None:
     print("profile: " + ", ".join(f"{op} {share:.0%}" for op, share in r["profile"]))
 
 
+def compare_opt_levels(config: SpanetConfig, n_batch: int, seconds: float) -> dict[str, float]:
+    """Events/CPU-s per graph optimisation level, interleaved, best of 3."""
+    model = make_model(config)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "m.onnx"
+        export_graph(model, path)
+        sessions = {level: session(path, level) for level in OPT_LEVELS}
+        feeds = _feeds(model, n_batch)
+        rates = defaultdict(list)
+        for _ in range(3):
+            for level, sess in sessions.items():
+                rates[level].append(throughput(sess, feeds, seconds / 3))
+    return {level: max(r) for level, r in rates.items()}
+
+
 def main() -> None:
     configs = preset_configs()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -240,12 +259,18 @@ def main() -> None:
     parser.add_argument("--batches", nargs="+", type=int, default=[64, 256, 1000, 4096])
     parser.add_argument("--seconds", type=float, default=1.5, help="CPU seconds per throughput point")
     parser.add_argument("--opt-level", choices=list(OPT_LEVELS), default="all")
+    parser.add_argument("--compare-opt-levels", action="store_true")
     parser.add_argument("--json", help="write the results as JSON")
     args = parser.parse_args()
     results = []
     for name in args.presets:
         results.append(roofline(name, configs[name], args.batches, args.seconds, args.opt_level))
         report(results[-1])
+        if args.compare_opt_levels:
+            levels = compare_opt_levels(configs[name], args.batches[0], args.seconds)
+            results[-1]["opt_levels_events_per_cpu_s"] = levels
+            print(f"opt levels at batch {args.batches[0]}: "
+                  + ", ".join(f"{k}: {v:,.0f}" for k, v in levels.items()), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2, default=str) + "\n")
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from hh4b.analysis.cutbased import builtin_jet_indices
 from hh4b.analysis.features import higgs_features
-from hh4b.analysis.inference import DNNScorer, OnnxModel
+from hh4b.analysis.inference import DEFAULT_BATCH_SIZE, DNNScorer, OnnxModel, available_providers
 from hh4b.analysis.padding import to_padded
 from hh4b.analysis.pairing import higgs_candidates
 from hh4b.constants import SPANET_MAX_JETS
@@ -43,11 +43,23 @@ def padded_inputs(jets: ak.Array, width: int = SPANET_MAX_JETS) -> tuple[np.ndar
     return jet_inputs(jets, width)
 
 
+# events per onnxruntime call on the CPU provider: the best one-thread rate of the compact and paper
+# presets at 10 jets (benchmarks/bench_roofline.py: 256 beats 64, 1000 and 4096 by 5-15%; larger
+# batches fall out of cache); other providers keep the default batch
+SPANET_CPU_BATCH_SIZE = 256
+
+
+def spanet_batch_size() -> int:
+    """Events per onnxruntime call for SPA-NET on the provider a session would get here."""
+    return SPANET_CPU_BATCH_SIZE if available_providers()[0] == "CPUExecutionProvider" else DEFAULT_BATCH_SIZE
+
+
 class SpanetModel:
     """SPA-NET from its ONNX file: decoded jet pairs and signal probability per event."""
 
     def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0):
-        self.model = OnnxModel(path, threads=threads, kind="spanet")  # inputs, outputs and n_globals checked
+        # inputs, outputs and n_globals checked
+        self.model = OnnxModel(path, threads=threads, kind="spanet", batch_size=spanet_batch_size())
         self.n_globals = int(self.model.card.get("n_globals", 0))
         self.kappa_lambda = float(kappa_lambda)
         self._last = None  # (jets, result): three methods share one SPA-NET pass per chunk
