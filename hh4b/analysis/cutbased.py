@@ -24,7 +24,7 @@ from collections.abc import Callable
 import awkward as ak
 import numpy as np
 
-from hh4b.analysis.padding import KINEMATICS, padded_columns, padded_jets
+from hh4b.analysis.padding import KINEMATICS, padded_jets
 from hh4b.analysis.pairing import all_pairings, choose, chosen_candidates, higgs_candidates
 from hh4b.analysis.selection import deta_cut, four_candidates, min_x_wt, pt_cuts, region_codes, x_hh
 from hh4b.constants import DHH_CENTRE, XWT_MIN
@@ -87,7 +87,14 @@ def _plug_in(pairer: Callable, subset: dict, n: int) -> dict:
     return out
 
 
-def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset) -> dict:
+def _leading(padded: dict, width: int) -> list[np.ndarray]:
+    """The kinematics of the leading `width` jets from the padded columns, NaN-padded beyond them."""
+    have = padded["pt"].shape[1]
+    return [padded[k][:, :width] if have >= width else np.pad(padded[k], ((0, 0), (0, width - have)),
+                                                               constant_values=np.nan) for k in KINEMATICS]
+
+
+def _method_quantities(padded, cands, pairings, ok, name, centre, pairers, subset) -> dict:
     """h1/h2 and every cut decision for one method; arrays of length n (events)."""
     extra = {}
     with np.errstate(invalid="ignore"):
@@ -98,8 +105,7 @@ def _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset)
             pick = _plug_in(pairers[name], subset, len(ok))
             requested = pick["jet_idx"]
             width = int(max(4, requested.max(initial=0) + 1))
-            columns = padded_columns(jets, KINEMATICS, width)  # the leading `width` jets, NaN-padded
-            hh = higgs_candidates(*columns.values(), np.where(requested >= 0, requested, 0))
+            hh = higgs_candidates(*_leading(padded, width), np.where(requested >= 0, requested, 0))
             valid = pick["valid"] & ok & (requested >= 0).all(axis=(1, 2))
             extra = {k: pick[k] for k in ("score", "pass") if k in pick}
         else:
@@ -129,7 +135,7 @@ def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
     ok = cands["category"] > 0
     pairings = _pairings_on(cands, ok)
     subset = _selectable(jets, cands, ok, event_columns) if any(m in pairers for m in methods) else None
-    per_method = {name: _method_quantities(jets, cands, pairings, ok, name, centre, pairers, subset)
+    per_method = {name: _method_quantities(padded, cands, pairings, ok, name, centre, pairers, subset)
                   for name in methods}
     needs_xwt = np.zeros(len(ok), dtype=bool)
     for quantities in per_method.values():
