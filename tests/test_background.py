@@ -127,3 +127,23 @@ def test_template_stat_is_the_relative_error_of_the_sr_template(trained):
     np.testing.assert_allclose(np.asarray(stat["limit_6"]["rel_stat"])[filled], np.sqrt(sumw2[filled]) / total[filled],
                                rtol=1e-6)
     assert stat["limit_6"]["bins_over_goal"] == int(np.sum(np.sqrt(sumw2) > 0.05 * total))
+
+
+def test_trainings_do_not_depend_on_the_order_of_the_chunks():
+    """A parallel executor returns the chunks in any order: the gathered columns, and so the trained
+    models, are the same for every order."""
+    from hh4b.background.datadriven import gather_columns
+
+    columns = _events(12000, 2)
+    n = len(columns["tags"])
+    chunks = np.array_split(np.arange(n), 5)
+    outputs = [{"columns": {k: [v[c] for c in order] for k, v in columns.items()}}
+               for order in (chunks, chunks[::-1], [chunks[i] for i in (2, 0, 4, 1, 3)])]
+    gathered = [gather_columns(o) for o in outputs]
+    for other in gathered[1:]:
+        assert all(np.array_equal(gathered[0][k], other[k]) for k in columns)
+    config = ReweightConfig(hidden=8, layers=1, epochs=3, patience=2)
+    norms = [train_models(g, n_ensemble=0, config=config, seed=0)["nominal"].norm for g in gathered[:2]]
+    assert norms[0] == norms[1]
+    shuffled = {k: np.concatenate([v[c] for c in chunks[::-1]]) for k, v in columns.items()}
+    assert train_models(shuffled, n_ensemble=0, config=config, seed=0)["nominal"].norm != norms[0]  # order mattered

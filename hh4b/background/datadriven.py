@@ -144,7 +144,9 @@ def multijet_columns(columns: dict, metadata: dict, method: str) -> tuple[dict, 
 
 
 def gather_columns(output: dict) -> dict:
-    """Concatenate the processor's per-chunk column lists ({name: [array, ...]})."""
+    """Concatenate the processor's per-chunk column lists ({name: [array, ...]}) and put the rows in
+    a canonical order (sorted by every column), so that the trainings do not depend on the order in
+    which a parallel executor returned the chunks: the same events give the same models."""
     raw = output.get("columns")
     if not raw:
         raise ConfigError("processor output has no per-event columns: rerun `hh4b run` with --save-columns")
@@ -152,7 +154,8 @@ def gather_columns(output: dict) -> dict:
     if "veto_ok" not in columns:
         raise ConfigError("processor output has no veto_ok column (made by an older hh4b): rerun "
                           "`hh4b run --save-columns`")
-    return columns
+    order = np.lexsort([columns[k] for k in sorted(columns, reverse=True)])
+    return {k: v[order] for k, v in columns.items()}
 
 
 def run_config(options: dict) -> AnalysisConfig:
