@@ -208,20 +208,15 @@ def check_card(card: dict, graph: Graph, kind: str | None = None,
         if n_globals and graph.input_width("globals") not in (None, n_globals):
             raise ConfigError(f"{path}: field 'n_globals' is {n_globals}, the graph's globals input has "
                               f"{graph.input_width('globals')}")
-    inputs = card.get("inputs", {})
-    if not isinstance(inputs, dict):
-        raise ConfigError(f"{path}: field 'inputs' is not an object of graph input names")
-    unknown = [n for n in inputs if n not in graph.inputs]
-    if unknown:
-        raise ConfigError(f"{path}: field 'inputs' names {unknown}, which the graph does not take "
-                          f"(graph inputs {list(graph.inputs)})")
-    outputs = card.get("outputs", [])
-    if not isinstance(outputs, list):
-        raise ConfigError(f"{path}: field 'outputs' is not a list of graph output names")
-    unknown = [n for n in outputs if n not in graph.outputs]
-    if unknown:
-        raise ConfigError(f"{path}: field 'outputs' names {unknown}, which the graph does not give "
-                          f"(graph outputs {list(graph.outputs)})")
+    for key, kind, names, verb in (("inputs", dict, graph.inputs, "take"), ("outputs", list, graph.outputs, "give")):
+        declared = card.get(key, kind())
+        if not isinstance(declared, kind):
+            raise ConfigError(f"{path}: field {key!r} is not {'an object' if kind is dict else 'a list'} of graph "
+                              f"{key[:-1]} names")
+        unknown = [n for n in declared if n not in names]
+        if unknown:
+            raise ConfigError(f"{path}: field {key!r} names {unknown}, which the graph does not {verb} "
+                              f"(graph {key} {list(names)})")
 
 
 def load_card(onnx_path, kind: str | None = None, allowed_features=None) -> tuple[dict, Graph]:
