@@ -202,10 +202,10 @@ def test_limits_predict_cross_sections_from_the_mixture(tmp_path):
     """The limits stage's sigma predictions scale the file's cross section by sigma_LO(point) / sigma_LO(g)."""
     from hh4b.config import AnalysisConfig
     from hh4b.generate.nonresonant import heft_mixture_generation
-    from hh4b.limits import generation_sigma_ratio
     from hh4b.stats import projections
     from hh4b.stats.heft import heft_results
     from hh4b.stats.inputs import FitOptions
+    from hh4b.stats.results import generation_sigma_ratio
 
     from test_heft import _synthetic_output
 
