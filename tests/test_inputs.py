@@ -111,6 +111,28 @@ def test_written_delphes_file_runs_and_bits_follow_the_working_point(tmp_path):
                         HH4bProcessor(AnalysisConfig(btag_wp="85")), "iterative", progress=False)
 
 
+def test_nanoaod_and_delphes_in_one_fileset_give_each_format_s_own_result(tmp_path):
+    """Two schemas are two coffea Runner calls, each finalised by the processor's postprocess; their
+    merged output holds each dataset's cutflow once, as [sum of weights, raw count]."""
+    rng = np.random.default_rng(5)
+    counts = rng.integers(4, 7, 150)
+    total = int(counts.sum())
+    jets = {"PT": rng.uniform(45, 200, total), "Eta": rng.uniform(-2, 2, total), "Phi": rng.uniform(-3, 3, total),
+            "Mass": rng.uniform(5, 15, total), "BTag": rng.integers(0, 2, total)}
+    write_delphes(tmp_path / "d.root", {k: ak.unflatten(v, counts).tolist() for k, v in jets.items()},
+                  rng.uniform(0.5, 2.0, 150))
+    write_nanoaod(tmp_path / "n.root", hh_events(300, 500.0, 7))
+    datasets = {"delphes": _dataset(tmp_path / "d.root", "Delphes", btag_wp="70", delphes_btag_bits={"70": 0}),
+                "nano": _dataset(tmp_path / "n.root", btag_wp="70")}
+    alone = {d: process_fileset({d: e}, HH4bProcessor(), "iterative", progress=False) for d, e in datasets.items()}
+    both = process_fileset(datasets, HH4bProcessor(), "iterative", progress=False)
+    for dataset in datasets:
+        cuts = both["cutflow"][dataset]
+        assert cuts == alone[dataset]["cutflow"][dataset]
+        assert all(len(v) == 2 and isinstance(v[0], float) and isinstance(v[1], int) for v in cuts.values())
+    assert both["bookkeeping"]["events_processed"] == 450
+
+
 def test_bad_delphes_file_is_a_one_line_failure_naming_it(tmp_path, capsys):
     path = _shared("bad_delphes.root")
     fileset = _write_fileset(tmp_path, {"bad": _dataset(path, "Delphes", n_events=10, delphes_btag_bits={"70": 0})})

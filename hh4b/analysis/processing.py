@@ -449,8 +449,6 @@ def process_fileset(fileset: dict, proc, executor_kind: str = "futures", workers
 def _process(fileset, proc, executor_kind, workers, chunksize, scheduler, progress, worker_timeout, jobqueue,
              trees: OpenTrees) -> dict:
     """process_fileset with the census's files in `trees`."""
-    from hh4b.analysis.processor import finalise
-
     entries, unreadable, jets = census(fileset, trees)
     btag, refused = resolve_btag(fileset, jets, proc)
     for dataset, name, error in refused:  # counted as failed, like unreadable files
@@ -466,7 +464,6 @@ def _process(fileset, proc, executor_kind, workers, chunksize, scheduler, progre
         with make_executor(executor_kind, workers, scheduler, progress, worker_timeout,
                            jobqueue) as executor:
             output = run_processor(readable, proc, executor, chunksize, trees)
-    output = finalise(output)
     output.setdefault("hists", {})
     output.setdefault("cutflow", {})
     output.setdefault("truth", {})

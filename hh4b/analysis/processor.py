@@ -252,7 +252,10 @@ class HH4bProcessor(processor.ProcessorABC):
                                    weight=np.concatenate([weight * factors[t] for t in TERMS]))
 
     def postprocess(self, accumulator):
-        return accumulator
+        """After all chunks of a Runner call: the cutflow as plain [sum of weights, raw count] lists
+        (coffea calls this once per Runner, i.e. per schema group of datasets; the groups' datasets
+        are disjoint, so merging their finalised outputs never adds two cutflow lists)."""
+        return finalise(accumulator)
 
 
 def kappa_lambda_coefficients(events, filename) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
