@@ -84,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-nn", action="store_true", help="cut-based methods only, even when models exist")
     parser.add_argument("--kappa-lambda-input", type=float, default=1.0,
                         help="kappa_lambda fed to the non-resonant networks (default: SM, %(default)s)")
+    parser.add_argument("--network-tags", default="4",
+                        help="comma-separated tag categories (2, 3, 4) the networks score; the neural selections "
+                             "select four-tag events, the data-driven background of a neural method needs 2,3,4 "
+                             "(default: %(default)s)")
     parser.add_argument("--save-columns", action="store_true",
                         help="keep per-event columns for the data-driven background (`hh4b background`)")
     parser.add_argument("--truth-tagging", default="",
@@ -122,7 +126,16 @@ def run_options(args: argparse.Namespace, proc, run_id: str) -> dict:
             "models": str(Path(args.models).resolve()), "no_nn": bool(args.no_nn),
             "kappa_lambda_input": args.kappa_lambda_input, "chunksize": args.chunksize,
             "truth_tagging": list(proc.truth_tagging), "btag_options": dict(proc.btag),
+            "network_tags": list(proc.network_tags),
             "fileset_sha256": fileset_digest(args.fileset), "run_id": run_id}
+
+
+def parse_tags(option: str) -> tuple[int, ...]:
+    """--network-tags "2,3,4" -> (2, 3, 4), with a one-line error naming the option."""
+    try:
+        return tuple(int(x) for x in option.split(",") if x.strip())
+    except ValueError:
+        raise ConfigError(f"--network-tags {option!r}: expected comma-separated tag counts, e.g. 4 or 2,3,4") from None
 
 
 def truth_tagged_names(option: str, fileset: dict) -> tuple[str, ...]:
@@ -167,6 +180,7 @@ def main(args: argparse.Namespace) -> int:
             "delphes_bits": parse_assignments("--delphes-btag-bit", args.delphes_btag_bit, int)}
     proc = HH4bProcessor(config, methods=tuple(methods), models=models, retries=args.retries,
                          save_columns=args.save_columns, truth_tagging=truth_tagging,
+                         network_tags=parse_tags(args.network_tags),
                          btag={k: v for k, v in btag.items() if v})
     run_id = uuid.uuid4().hex
     prepare_output(args.output)

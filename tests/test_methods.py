@@ -129,6 +129,36 @@ def test_processor_with_inference_same_on_iterative_and_dask(models, toy_fileset
     assert first["truth"]["resonant_M500"]["cut_spanet"]["matched"] > 0
 
 
+def test_networks_score_four_tag_events_unless_asked_for_more(models, toy_fileset):
+    """By default the networks see the four-tag events only: the neural methods' four-tag results
+    are those of a run that scores every category, their two-tag histograms are empty, and a
+    background model of a neural method on such an output is refused with the rerun to make."""
+    from hh4b.analysis.processing import load_fileset, process_fileset
+    from hh4b.analysis.processor import HH4bProcessor
+    from hh4b.background.datadriven import check_scored_two_tag
+
+    _, _, directory = models
+    nn = build_methods(["spanet", "dnn_mindr"], directory / "spanet.onnx", {"dnn_mindr": directory / "dnn.onnx"})
+    fileset = load_fileset(toy_fileset)
+    runs = {tags: process_fileset(fileset, HH4bProcessor(methods=("cut_mindr", *nn), models=nn, network_tags=tags),
+                                  "iterative", chunksize=1000, progress=False) for tags in ((4,), (2, 3, 4))}
+    four, every = runs[(4,)], runs[(2, 3, 4)]
+    assert four["cutflow"] == every["cutflow"]
+    mhh = {k: r["hists"]["mhh"] for k, r in runs.items()}
+    for method in ("cut_mindr", "spanet", "dnn_mindr"):
+        sr = {k: h[{"method": method, "tags": "4b"}].values(flow=True) for k, h in mhh.items()}
+        assert np.array_equal(sr[(4,)], sr[(2, 3, 4)])
+    two_tag = {k: h[{"method": "spanet", "tags": "2b"}].values(flow=True).sum() for k, h in mhh.items()}
+    assert two_tag[(4,)] == 0 < two_tag[(2, 3, 4)]
+    refused = r"method spanet: its network scored only the 4b events .*--network-tags 2,3,4"
+    with pytest.raises(ConfigError, match=refused):
+        check_scored_two_tag({"network_tags": [4]}, ["cut_mindr", "spanet"])
+    check_scored_two_tag({"network_tags": [4]}, ["cut_mindr"])
+    check_scored_two_tag({"network_tags": [2, 3, 4]}, ["spanet"])
+    with pytest.raises(ConfigError, match=r"network_tags \(5,\)"):
+        HH4bProcessor(network_tags=(5,))
+
+
 def test_columns_for_the_background_model(models, toy_fileset):
     from hh4b.analysis.processing import load_fileset, process_fileset
     from hh4b.analysis.processor import HH4bProcessor

@@ -162,6 +162,14 @@ def test_plug_ins_see_only_selectable_events_once_per_chunk():
 
     result = analyse(jets, methods=("cut_mindr", "a", "b"), pairers={"a": network, "b": network})
     assert [n for _, n in seen] == [1, 1] and seen[0][0] is seen[1][0]
+    seen.clear()
+    four_tag_only = analyse(jets, methods=("cut_mindr", "a"), pairers={"a": network}, plugin_categories=(4,))
+    assert [n for _, n in seen] == [1]  # the second event has four tags: still scored
+    assert four_tag_only["methods"]["a"]["valid"].tolist() == [False, True, False]
+    seen.clear()
+    two_three = analyse(jets, methods=("a",), pairers={"a": network}, plugin_categories=(2, 3))
+    assert not two_three["methods"]["a"]["valid"].any()
+    assert seen == []  # no event of those categories: the network is not called
     for name in ("a", "b"):
         quantities = result["methods"][name]
         assert quantities["valid"].tolist() == [False, True, False]

@@ -13,8 +13,10 @@ jets, "valid": (n,) bool, optional "score": (n,), optional "pass": (n,) bool}}`;
 extra selection (e.g. a classifier threshold) applied with the top veto, "score" is kept.
 When `analyse` gets `event_columns` (event-level inputs such as MET and lepton counts for the
 non-resonant DNN), plug-ins are called as callable(jets, cands, event_columns). Plug-ins see only
-the events with a tag category (the only ones any method can select), the same objects for every
-plug-in of a chunk, so a network shared by several methods runs once per chunk.
+the events of the tag categories in `plugin_categories` (default: every category, 2b, 3b, 4b; the
+processor asks for four-tag events only unless a two-tag background model needs the others), the
+same objects for every plug-in of a chunk, so a network shared by several methods runs once per
+chunk; the plug-in methods of the other events are invalid.
 """
 
 from __future__ import annotations
@@ -121,9 +123,10 @@ def _method_quantities(padded, cands, pairings, ok, name, centre, pairers, subse
 
 def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
             pairers: dict[str, Callable] | None = None, event_columns: dict | None = None,
-            padded: dict | None = None) -> dict:
+            padded: dict | None = None, plugin_categories=None) -> dict:
     """Per-event quantities of the cut-based chain for every method; `padded`: the jets'
-    `padded_jets` columns when the caller has them already.
+    `padded_jets` columns when the caller has them already; `plugin_categories`: the tag categories
+    (2, 3, 4) the plug-ins are called on (None: all).
 
     Returns {"category": (n,), "ntags": (n,), "xwt": (n,) min X_Wt (inf where not computed),
     "methods": {name: {"h1", "h2", "mhh", "jet_idx", "valid", "pt_ok", "deta_ok", "veto_ok",
@@ -134,7 +137,8 @@ def analyse(jets: ak.Array, methods=("cut_mindr", "cut_dhh"), centre=DHH_CENTRE,
     cands = four_candidates(padded)
     ok = cands["category"] > 0
     pairings = _pairings_on(cands, ok)
-    subset = _selectable(jets, cands, ok, event_columns) if any(m in pairers for m in methods) else None
+    scored = ok if plugin_categories is None else ok & np.isin(cands["category"], list(plugin_categories))
+    subset = _selectable(jets, cands, scored, event_columns) if any(m in pairers for m in methods) else None
     per_method = {name: _method_quantities(padded, cands, pairings, ok, name, centre, pairers, subset)
                   for name in methods}
     needs_xwt = np.zeros(len(ok), dtype=bool)

@@ -14,6 +14,9 @@ checked when the processor is made; chunks of the model's multijet process fill 
 `btag`: b-tag options {tagger, era, thresholds, delphes_bits} over the fileset metadata's
 (hh4b.analysis.events.btag_options). `config` (hh4b.config.AnalysisConfig) holds the run-level choices: the
 working point (AnalysisConfig.working_point), the luminosity, the X_hh centre, the kappa_lambda training points.
+`network_tags`: the tag categories (of 2, 3, 4) the networks score: four-tag events by default, the
+only ones the neural selections select; (2, 3, 4) when a data-driven background of a neural method
+needs its two-tag (and three-tag validation) events; the others are invalid for the neural methods.
 `truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
 category weighted by its probability from the jets' true flavours instead of their drawn tags
 (hh4b.analysis.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
@@ -38,7 +41,7 @@ from hh4b.analysis.truth import MATCHED, correct_pairing, match_padded
 from hh4b.analysis.truthtag import chunk_rng, expand as truth_tag
 from hh4b.background.model import HIST_NAME as BKGMODEL_HIST, BackgroundModel
 from hh4b.config import DEFAULT, NONRESONANT, AnalysisConfig
-from hh4b.errors import InputFileError
+from hh4b.errors import ConfigError, InputFileError
 from hh4b.weights import density_ratio, event_weight, kl_polynomial, kl_term_factors
 
 COMMON_CUTS = CUTS[:3]  # all, four_jets_2tags, four_tag
@@ -48,7 +51,7 @@ METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, pe
 class HH4bProcessor(processor.ProcessorABC):
     def __init__(self, config: AnalysisConfig = DEFAULT, methods=tuple(BUILTIN_METHODS),
                  models: dict | None = None, btag: dict | None = None, retries: int = 1,
-                 save_columns: bool = False, truth_tagging=(), background_model=None):
+                 save_columns: bool = False, truth_tagging=(), background_model=None, network_tags=(4,)):
         self.config = config
         self.methods = tuple(methods)
         self.models = dict(models or {})
@@ -56,6 +59,10 @@ class HH4bProcessor(processor.ProcessorABC):
         self.retries = int(retries)
         self.save_columns = bool(save_columns)
         self.truth_tagging = tuple(truth_tagging)
+        self.network_tags = tuple(int(t) for t in network_tags)
+        unknown = [t for t in self.network_tags if t not in TAG_CATEGORIES]
+        if unknown or not self.network_tags:
+            raise ConfigError(f"network_tags {network_tags!r}: give tag categories out of {tuple(TAG_CATEGORIES)}")
         self.background_model = None if background_model is None else BackgroundModel(
             background_model, self.methods, config.dhh_centre, config.fixed_working_point)
 
@@ -122,7 +129,7 @@ class HH4bProcessor(processor.ProcessorABC):
             padded = padded_jets(jets)
         inputs = {k: v[source] for k, v in event_columns(events).items()} if self.models else None
         result = analyse(jets, self.methods, self.config.dhh_centre, pairers=self.models, event_columns=inputs,
-                         padded=padded)
+                         padded=padded, plugin_categories=self.network_tags)
         self._cutflow(out["cutflow"][dataset], result, weight, total, source if copies else None)
         self._truth(out["truth"][dataset], events, padded, result, source)
         kl = kappa_lambda_inputs(events, meta) if nonresonant else None

@@ -9,6 +9,7 @@ import time
 from hh4b import console
 from hh4b.background.datadriven import (
     bkgmodel_histogram,
+    check_scored_two_tag,
     gather_columns,
     multijet_columns,
     processor_pass,
@@ -69,6 +70,7 @@ def main(args) -> int:
     models_dir = report_dir / "models"
     shutil.rmtree(models_dir, ignore_errors=True)
     methods, rows, reference, timings, process = args.method or ["cut_mindr"], {}, {}, {}, None
+    check_scored_two_tag(options, methods)
     for method in methods:
         selected, datasets, process = multijet_columns(columns, output.get("metadata", {}), method)
         start = time.perf_counter()

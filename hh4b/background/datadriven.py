@@ -28,7 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hh4b.analysis.selection import region_codes
+from hh4b.analysis.cutbased import BUILTIN_METHODS
+from hh4b.analysis.selection import TAG_CATEGORIES, region_codes
 from hh4b.background.model import HIST_NAME, REGION_CODES, REWEIGHT_FEATURES, bkgmodel_hist, fill
 from hh4b.background.reweighter import (
     ReweightConfig,
@@ -166,11 +167,26 @@ def run_config(options: dict) -> AnalysisConfig:
     return AnalysisConfig(btag_wp=options["btag_wp"], dhh_centre=options["dhh_centre"], lumi_fb=options["lumi_fb"])
 
 
+def network_tags(options: dict) -> tuple[int, ...]:
+    """The tag categories the run's networks scored (outputs from before the option: all)."""
+    return tuple(options.get("network_tags", TAG_CATEGORIES))
+
+
+def check_scored_two_tag(options: dict, methods) -> None:
+    """A neural method's background model needs its two- and three-tag events scored by the network:
+    ConfigError naming the method and the rerun otherwise."""
+    missing = [m for m in methods if m not in BUILTIN_METHODS]
+    if missing and not {2, 3} <= set(network_tags(options)):
+        scored = "/".join(f"{t}b" for t in network_tags(options))
+        raise ConfigError(f"method {missing[0]}: its network scored only the {scored} events of this output; "
+                          f"rerun `hh4b run --save-columns --network-tags 2,3,4` to model its background from "
+                          f"two-tag events")
+
+
 def processor_pass(options: dict, fileset_path, process: str, methods, models_dir, workers: int):
     """Rerun the processor over the multijet datasets with the exported models: `mhh_bkgmodel`."""
     from pathlib import Path
 
-    from hh4b.analysis.cutbased import BUILTIN_METHODS
     from hh4b.analysis.processing import load_fileset, neural_methods, process_fileset
     from hh4b.analysis.processor import HH4bProcessor
 
@@ -183,6 +199,7 @@ def processor_pass(options: dict, fileset_path, process: str, methods, models_di
     proc = HH4bProcessor(run_config(options), methods=tuple(methods),
                          models={m: p for m, p in pairers.items() if m in methods},
                          truth_tagging=tuple(options.get("truth_tagging", ())), background_model=models_dir,
+                         network_tags=network_tags(options),
                          btag=options.get("btag_options", {}))
     result = process_fileset(fileset, proc, "futures", workers, int(options["chunksize"]), progress=False)
     failed = result["bookkeeping"]["failed_chunks"]

@@ -93,14 +93,18 @@ def _select(out: ProcessorOutput, name: str, dataset: str, method: str, region: 
     h = out.hist(name)
     wanted = {"dataset": dataset, "method": method, "region": region, "tags": tags, **extra}
     index = {}
+    empty = False  # a dataset of the output that filled nothing into this histogram (no events passed)
     for axis, value in wanted.items():
         if axis not in h.axes.name:
             continue
         if value not in list(h.axes[axis]):
+            if axis == "dataset" and value in out.metadata:
+                empty, index[axis] = True, sum
+                continue
             raise InputFileError(f"{out.path}: histogram {name!r} has no {axis} {value!r} "
                                  f"(available: {list(h.axes[axis])})")
         index[axis] = value
-    sel = h[index]
+    sel = h[index] * 0.0 if empty else h[index]
     if sel.ndim != 1:
         raise InputFileError(f"{out.path}: histogram {name!r} has unexpected axes {list(h.axes.name)}")
     return sel

@@ -40,10 +40,12 @@ def score_mhh(out, datasets, method: str, tags: str = "4b", name: str = SCORE_HI
     values = variances = 0.0
     for d in datasets:
         index = {"dataset": d, "method": method, "tags": tags, **extra}
+        if d not in list(h.axes["dataset"]) and d in out.metadata:
+            index["dataset"] = sum  # a dataset of the output with no scored event: it adds zero
         for axis, value in index.items():
-            if value not in list(h.axes[axis]):
+            if value is not sum and value not in list(h.axes[axis]):
                 raise InputFileError(f"{out.path}: histogram {name!r} has no {axis} {value!r}")
-        sel = h[index]
+        sel = h[index] * (0.0 if index["dataset"] is sum else 1.0)
         values = values + sel.values()
         variances = variances + sel.variances()
     return sel.axes["score"].edges, sel.axes["mhh"].edges, np.asarray(values, float), np.asarray(variances, float)
