@@ -16,6 +16,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 from hh4b import limits  # noqa: E402
 from hh4b.constants import BR_HH_4B, FIT_MAX_MC_UNCERTAINTY  # noqa: E402
 from hh4b.errors import ConfigError, HH4bError  # noqa: E402
+from hh4b.stats import results  # noqa: E402
 from hh4b.stats.binning import mc_merged_edges, relative_mc_uncertainty  # noqa: E402
 
 pytestmark = pytest.mark.filterwarnings("ignore:jsonschema.RefResolver:DeprecationWarning")
@@ -171,7 +172,7 @@ def test_fit_that_does_not_converge_is_an_error_naming_method_hypothesis_and_bin
     def fail(*args, **kwargs):
         raise pyhf.exceptions.FailedMinimization(type("R", (), {"message": "Inequality constraints incompatible"}))
 
-    monkeypatch.setattr(limits, "upper_limit", fail)
+    monkeypatch.setattr(results, "upper_limit", fail)
     with pytest.raises(HH4bError, match=r"cut_mindr, m_H = 500 GeV: the fit did not converge .*least well known "
                                         r"bin \d+ \(m_hh \["):
         run(tmp_path, "--projections")
