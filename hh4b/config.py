@@ -141,6 +141,13 @@ class AnalysisConfig:
         return cls.from_dict(values, str(path))
 
 
+def add_config_argument(parser, used: str) -> None:
+    """The commands' `--config FILE` option; `used`: which of the configuration's choices the command uses."""
+    parser.add_argument("--config", default=None, metavar="FILE",
+                        help=f"analysis configuration: a JSON object of hh4b.config.AnalysisConfig fields ({used}); "
+                             f"the command's own options override it (default: none)")
+
+
 def from_options(path=None, **options) -> AnalysisConfig:
     """The configuration of a command: the --config file's (else the defaults), with the options
     given on the command line (those not None) over it."""

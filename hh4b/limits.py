@@ -35,7 +35,7 @@ import argparse
 import sys
 
 from hh4b import console
-from hh4b.config import DEFAULT, from_options
+from hh4b.config import DEFAULT, add_config_argument, from_options
 from hh4b.constants import (
     FIT_MAX_MC_UNCERTAINTY,
     FIT_MIN_KISH,
@@ -54,10 +54,7 @@ from hh4b.stats.results import run_limits
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("output_dir", metavar="OUTPUT_DIR", help="directory holding the processor's output.coffea")
-    parser.add_argument("--config", default=None, metavar="FILE",
-                        help="analysis configuration: a JSON object of hh4b.config.AnalysisConfig fields "
-                             "(luminosity, energy, kappa_lambda grid, fit bins, projections); the options below "
-                             "override it (default: none)")
+    add_config_argument(parser, "luminosity, energy, kappa_lambda grid, fit bins, projections")
     parser.add_argument("--lumi", type=float, default=None,
                         help=f"integrated luminosity in fb^-1; histograms are scaled by lumi / the output's lumi_fb "
                              f"(default: the --config file's, else {DEFAULT.lumi_fb:g})")

@@ -28,7 +28,16 @@ from hh4b.analysis.processing import (
     process_fileset,
     save,
 )
-from hh4b.config import ANALYSES, CENTRES, DATA, DEFAULT, AnalysisConfig, from_options, other_analysis
+from hh4b.config import (
+    ANALYSES,
+    CENTRES,
+    DATA,
+    DEFAULT,
+    AnalysisConfig,
+    add_config_argument,
+    from_options,
+    other_analysis,
+)
 from hh4b.constants import CMS_BTAG_TAGGERS
 from hh4b.errors import ConfigError
 
@@ -45,9 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="worker processes, or batch jobs with --jobqueue/--cluster (default: %(default)s)")
     parser.add_argument("--chunksize", type=int, default=100_000, help="entries per chunk (default: %(default)s)")
     parser.add_argument("--output", default="outputs", help="output directory (default: %(default)s)")
-    parser.add_argument("--config", default=None, metavar="FILE",
-                        help="analysis configuration: a JSON object of hh4b.config.AnalysisConfig fields (working "
-                             "point, centre, luminosity, ...); options given here override it (default: none)")
+    add_config_argument(parser, "working point, centre, luminosity, kappa_lambda training points")
     parser.add_argument("--lumi", type=float, default=None,
                         help=f"luminosity in fb^-1 (default: the --config file's, else {DEFAULT.lumi_fb})")
     parser.add_argument("--scheduler", default=None, help="address of an existing Dask scheduler (implies dask)")

@@ -12,9 +12,10 @@ import pytest
 
 from hh4b.analysis import truthtag as tt
 from hh4b.analysis.events import make_jets
+from hh4b.analysis.padding import padded_jets
 from hh4b.analysis.processing import load_fileset, process_fileset
 from hh4b.analysis.processor import HH4bProcessor
-from hh4b.analysis.selection import four_candidates, padded_jets
+from hh4b.analysis.selection import four_candidates
 from hh4b.config import AnalysisConfig
 from hh4b.constants import BTAG_ETA_MAX
 from hh4b.errors import InputFileError

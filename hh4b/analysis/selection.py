@@ -32,7 +32,6 @@ import itertools
 
 import numpy as np
 
-from hh4b.analysis.padding import padded_jets, to_padded  # noqa: F401  (re-exported for older callers)
 from hh4b.constants import (
     DETA_HH_MAX,
     DHH_CENTRE,

@@ -36,9 +36,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hh4b.config import ANALYSES
 from hh4b.errors import ConfigError, InputFileError
 
-ANALYSES = ("resonant", "nonresonant")
 MODEL_FILES = ("spanet", "dnn_mindr", "dnn_spanet")  # the processor's networks, by the method that needs them
 CARD_SUFFIX = ".json"
 _FILENAME = re.compile(rf"^({'|'.join(sorted(MODEL_FILES, key=len, reverse=True))})_([A-Za-z0-9-]+)\.onnx$")

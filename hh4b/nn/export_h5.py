@@ -34,11 +34,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from hh4b import console
-from hh4b.analysis.pairing import delta_r
 from hh4b.analysis.processing import load_fileset
-from hh4b.config import DEFAULT, NONRESONANT, SIGNAL_PROCESSES, AnalysisConfig, from_options
+from hh4b.config import DEFAULT, NONRESONANT, SIGNAL_PROCESSES, AnalysisConfig, add_config_argument, from_options
 from hh4b.constants import SPANET_MAX_JETS, TRUTH_MATCH_DR
 from hh4b.errors import ConfigError, InputFileError
+from hh4b.kinematics import delta_r
 from hh4b.nn.inputs import jet_inputs
 from hh4b.nn.topology import HH_TOPOLOGY
 
@@ -111,7 +111,8 @@ def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool, config:
     """Jets, mask, targets, weights of the events of one chunk that pass the cuts, b-tagged at the
     configuration's working point for the dataset (AnalysisConfig.working_point)."""
     from hh4b.analysis.events import btag_options, gen_weight, higgs_b_quarks, read_jets
-    from hh4b.analysis.selection import four_candidates, padded_jets
+    from hh4b.analysis.padding import padded_jets
+    from hh4b.analysis.selection import four_candidates
 
     jets = read_jets(events, config.working_point(metadata), btag_options(metadata))
     finite = np.isfinite(jets.pt) & np.isfinite(jets.eta) & np.isfinite(jets.phi) & np.isfinite(jets.mass)
@@ -224,9 +225,7 @@ def add_arguments(parser) -> None:
                         help="leading jets kept per event (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the shuffle and kappa_lambda draws")
     parser.add_argument("--no-four-tag", action="store_true", help="keep events failing the four-tag cut")
-    parser.add_argument("--config", default=None, metavar="FILE",
-                        help="analysis configuration (a JSON object of hh4b.config.AnalysisConfig fields): its "
-                             "working point and kappa_lambda training points (default: none)")
+    add_config_argument(parser, "working point, kappa_lambda training points")
     parser.add_argument("--btag-wp", default=None,
                         help="b-tag working point of every dataset (default: the --config file's, else each "
                              "dataset's fileset btag_wp)")

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from hh4b.config import ANALYSES
 from hh4b.errors import ConfigError
 from hh4b.nn import card as card_module
 from hh4b.nn.spanet import Spanet, load_checkpoint
@@ -152,7 +153,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--output", required=True,
                         help="where to write the model, e.g. "
                              f"models/{card_module.model_filename('spanet', 'resonant')}")
-    parser.add_argument("--analysis", choices=card_module.ANALYSES, default=None,
+    parser.add_argument("--analysis", choices=ANALYSES, default=None,
                         help="the analysis the model serves, recorded in the card (default: the one in the "
                              "--output name, if any)")
     parser.add_argument("--opset", type=int, default=OPSET, help="ONNX opset, at least 17 (default: %(default)s)")
@@ -169,7 +170,7 @@ def main(args) -> int:
              "command": "hh4b " + " ".join(sys.argv[1:])}
     extra["evaluations"] = [_read_metrics(path) for path in args.metrics]
     analysis = args.analysis or (card_module.parse_model_filename(args.output) or (None, None))[1]
-    if analysis in card_module.ANALYSES:
+    if analysis in ANALYSES:
         extra["analysis"] = analysis
     export_spanet(model, args.output, extra, args.opset)
     log.info("wrote %s and %s", args.output, card_module.card_path(args.output))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import awkward as ak
 import numpy as np
 
-from hh4b.analysis.selection import to_padded
+from hh4b.analysis.padding import to_padded
 from hh4b.constants import SPANET_MAX_JETS
 from hh4b.nn.topology import JET_FEATURES
 

@@ -142,7 +142,8 @@ def dnn_features(data: dict, feature_names: tuple[str, ...], spanet_model=None) 
 
 def _dnn(args) -> int:
     from hh4b.analysis.features import FEATURE_SETS
-    from hh4b.nn.card import ANALYSES, model_filename
+    from hh4b.config import ANALYSES
+    from hh4b.nn.card import model_filename
     from hh4b.nn.data import split
     from hh4b.nn.dnn import DNN_PRESETS, export_onnx
     from hh4b.nn.seeds import metrics_over_seeds, update_card
