@@ -4,6 +4,8 @@ decay, gradient-norm clipping, dropout, early stopping on the validation loss, f
 Every epoch appends a row (losses, assignment efficiencies, ACC, AUC, learning rate, time) to
 `metrics.csv` and `metrics.json` in the output directory and writes `last.pt`; the epoch with
 the lowest validation loss is kept as `best.pt`. Data are streamed from the HDF5 file.
+With `augment` (the default) every training batch is rotated in phi and reflected in eta
+(hh4b.nn.augment), never the validation events; the summary and checkpoints record `augment`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from hh4b.errors import ConfigError
+from hh4b.nn.augment import augment_jets, augment_rng
 from hh4b.nn.data import SpanetH5, split
 from hh4b.nn.evaluate import all_metrics, run_model
 from hh4b.nn.losses import total_loss
@@ -66,8 +69,10 @@ def _write_history(output: Path, history: list[dict]) -> None:
 
 
 def train_spanet(data_path, output_dir, config: SpanetConfig, seed: int = 0, valid_fraction: float = 0.05,
-                 patience: int = 5, progress: bool = True, info: dict | None = None) -> tuple[Spanet, dict]:
-    """Train on an HDF5 file; returns (best model, summary with per-epoch history and final metrics)."""
+                 patience: int = 5, progress: bool = True, info: dict | None = None,
+                 augment: bool = True) -> tuple[Spanet, dict]:
+    """Train on an HDF5 file; returns (best model, summary with per-epoch history and final metrics).
+    `augment`: a random global phi rotation and eta reflection of every training event."""
     if config.epochs < 1 or config.batch_size < 1:
         raise ConfigError(f"epochs ({config.epochs}) and batch size ({config.batch_size}) must be >= 1")
     output = Path(output_dir)
@@ -82,13 +87,16 @@ def train_spanet(data_path, output_dir, config: SpanetConfig, seed: int = 0, val
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_cosine(s, total_steps, warmup))
     factors = train.class_weight_factors()
     history, best_loss, stale = [], math.inf, 0
-    info = {"data": str(data_path), "seed": seed, **(info or {})}
+    info = {"data": str(data_path), "seed": seed, **(info or {}), "augment": bool(augment)}
+    rng = augment_rng(seed)
     for epoch in range(config.epochs):
         model.train()
         start, losses = time.perf_counter(), []
         batches = train.batches(config.batch_size, shuffle=True, seed=seed * 100_003 + epoch, factors=factors)
         for batch in tqdm(batches, total=steps_per_epoch, desc=f"SPA-NET epoch {epoch + 1}/{config.epochs}",
                           disable=not progress, leave=False):
+            if augment:
+                batch["jets"] = augment_jets(batch["jets"], batch["mask"], rng)
             g = batch["globals"] if batch["globals"].shape[1] else None
             loss, _ = total_loss(model.outputs(batch["jets"], batch["mask"], g), batch,
                                  config.assignment_scale, config.classification_scale)
