@@ -20,7 +20,7 @@ SUBCOMMANDS = {
     "run": ("hh4b.run", "run the coffea processor over a fileset"),
     "limits": ("hh4b.limits", "pyhf limits from processor outputs (same as python -m hh4b.limits)"),
     "export-h5": ("hh4b.nn.export_h5", "write SPA-NET training HDF5 from a fileset"),
-    "train": ("hh4b.nn.train_cli", "train SPA-NET or the DNN baseline"),
+    "train": ("hh4b.nn.train_cli", "train SPA-NET, the DNN baseline or the Deep Sets classifier"),
     "evaluate": ("hh4b.nn.evaluate", "pairing and classification metrics of a trained model"),
     "export-onnx": ("hh4b.nn.export_onnx", "export a trained checkpoint to ONNX with a card"),
     "background": ("hh4b.background.cli", "data-driven multijet background: 2b -> 4b reweighting with an ensemble"),

@@ -2,7 +2,7 @@
 
 Every ONNX model hh4b writes has a card, `NAME.json` beside `NAME.onnx`. Fields every card has:
 
-    model    the kind: "spanet", "dnn" or "reweighter" (`SCHEMAS`)
+    model    the kind: "spanet", "dnn", "deepsets" or "reweighter" (`SCHEMAS`)
     inputs   {graph input: names along its last axis}, e.g. {"features": ["h1_pt", ...]}
     outputs  the graph outputs, in order
 
@@ -14,6 +14,9 @@ and per kind:
                 (kappa_lambda); outputs pair_log_prob, assignment, signal_probability, embedding
     dnn         inputs.features: the feature names in column order (hh4b.analysis.features);
                 output signal_probability; `pairing` (mindr or spanet), `preset`
+    deepsets    inputs jets, mask and globals as SPA-NET's (hh4b.nn.deepsets); outputs
+                signal_probability and logit; `pooling` (sum or mean, POOLINGS) and `n_globals`
+                required; `preset`, `metrics`, `training_data`, `command` from `hh4b train deepsets`
     reweighter  inputs.features: per-event columns; output log_ratio; method, variation, norm,
                 process (hh4b.background.model)
 
@@ -26,7 +29,7 @@ Errors are one line naming the file and the field.
 
 The processor's networks are found by name in a models directory: `model_filename(kind,
 analysis)`, e.g. spanet_resonant.onnx, dnn_mindr_nonresonant.onnx; `parse_model_filename` is its
-inverse.
+inverse. Networks trained but not (yet) read by the processor (deepsets) are named the same way.
 """
 
 from __future__ import annotations
@@ -40,15 +43,17 @@ from hh4b.config import ANALYSES
 from hh4b.errors import ConfigError, InputFileError
 
 MODEL_FILES = ("spanet", "dnn_mindr", "dnn_spanet")  # the processor's networks, by the method that needs them
+MODEL_KINDS = (*MODEL_FILES, "deepsets")  # every name `model_filename` makes: the processor's and the trained-only
+POOLINGS = ("sum", "mean")  # the Deep Sets pooling over real jets (hh4b.nn.deepsets)
 CARD_SUFFIX = ".json"
-_FILENAME = re.compile(rf"^({'|'.join(sorted(MODEL_FILES, key=len, reverse=True))})_([A-Za-z0-9-]+)\.onnx$")
+_FILENAME = re.compile(rf"^({'|'.join(sorted(MODEL_KINDS, key=len, reverse=True))})_([A-Za-z0-9-]+)\.onnx$")
 
 
 def model_filename(kind: str, analysis: str) -> str:
-    """The file name of one of the processor's networks: `<kind>_<analysis>.onnx`, kind one of
-    MODEL_FILES (spanet, dnn_mindr, dnn_spanet), analysis resonant, nonresonant or a preset name."""
-    if kind not in MODEL_FILES:
-        raise ConfigError(f"model kind {kind!r}: choose from {', '.join(MODEL_FILES)}")
+    """The file name of a network: `<kind>_<analysis>.onnx`, kind one of MODEL_KINDS (the processor's
+    spanet, dnn_mindr, dnn_spanet, and deepsets), analysis resonant, nonresonant or a preset name."""
+    if kind not in MODEL_KINDS:
+        raise ConfigError(f"model kind {kind!r}: choose from {', '.join(MODEL_KINDS)}")
     if not re.fullmatch(r"[A-Za-z0-9-]+", str(analysis)):
         raise ConfigError(f"model analysis {analysis!r}: letters, digits and '-' only")
     return f"{kind}_{analysis}.onnx"
@@ -77,11 +82,14 @@ class CardSchema:
     outputs: tuple[str, ...]  # graph outputs the readers use
     fields: tuple[str, ...] = ()  # card fields a card of this kind must have (the kind is then required too)
     named_input: str | None = None  # the input whose last axis the card's `inputs[named_input]` names
+    globals_input: bool = False  # the graph takes a `globals` input exactly when the card's `n_globals` > 0
 
 
 SCHEMAS = {
-    "spanet": CardSchema("spanet", ("jets", "mask"), ("assignment", "signal_probability")),
+    "spanet": CardSchema("spanet", ("jets", "mask"), ("assignment", "signal_probability"), globals_input=True),
     "dnn": CardSchema("dnn", ("features",), ("signal_probability",), named_input="features"),
+    "deepsets": CardSchema("deepsets", ("jets", "mask"), ("signal_probability",), ("pooling", "n_globals"),
+                           named_input="jets", globals_input=True),
     "reweighter": CardSchema("reweighter", ("features",), ("log_ratio",), ("method", "variation", "norm", "process"),
                              named_input="features"),
 }
@@ -168,7 +176,8 @@ def check_card(card: dict, graph: Graph, kind: str | None = None,
     Always: `inputs` names graph inputs and `outputs` graph outputs. For a kind: the graph has the
     inputs and outputs the readers use; the card's `model` is the kind (required when the kind
     has required fields, which must then be present too); the named input's feature names are
-    given, allowed and as many as the graph's last axis; SPA-NET's `n_globals` matches the graph.
+    given, allowed and as many as the graph's last axis; SPA-NET's and Deep Sets' `n_globals` matches
+    the graph; Deep Sets' `pooling` is one of POOLINGS.
     """
     path = card_path(graph.path)
     schema = SCHEMAS.get(kind) if kind else None
@@ -197,7 +206,9 @@ def check_card(card: dict, graph: Graph, kind: str | None = None,
         width = graph.input_width(schema.named_input)
         if width is not None and width != len(names):
             raise ConfigError(f"{graph.path}: graph expects {width} features, card names {len(names)}")
-    if schema and schema.model == "spanet":
+    if schema and schema.model == "deepsets" and card["pooling"] not in POOLINGS:
+        raise ConfigError(f"{path}: field 'pooling' is {card['pooling']!r}: choose from {', '.join(POOLINGS)}")
+    if schema and schema.globals_input:
         n_globals = card.get("n_globals", 0)
         if not isinstance(n_globals, int) or n_globals < 0:
             raise ConfigError(f"{path}: field 'n_globals' is {n_globals!r}, not a count")

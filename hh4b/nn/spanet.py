@@ -167,16 +167,7 @@ class Spanet(nn.Module):
 
     def set_normalisation(self, jets: np.ndarray, mask: np.ndarray, globals_: np.ndarray | None = None) -> None:
         """Store mean and spread of log pT, eta and log m of real jets (and of the globals)."""
-        x = self.embed_inputs(torch.as_tensor(jets, dtype=torch.float32))[torch.as_tensor(mask, dtype=torch.bool)]
-        mean, std = x.mean(0), x.std(0)
-        keep = torch.tensor([True, True, False, False, True, False])  # sin, cos, btag stay as they are
-        self.jet_mean.copy_(torch.where(keep, mean, torch.zeros_like(mean)))
-        self.jet_scale.copy_(torch.where(keep & (std > 0), std, torch.ones_like(std)))
-        if self.config.n_globals and globals_ is not None:
-            g = torch.as_tensor(globals_, dtype=torch.float32).reshape(-1, self.config.n_globals)
-            self.global_mean.copy_(g.mean(0))
-            gstd = g.std(0)
-            self.global_scale.copy_(torch.where(gstd > 0, gstd, torch.ones_like(gstd)))
+        set_input_statistics(self, jets, mask, globals_ if self.config.n_globals else None)
 
     # --- network ---------------------------------------------------------------------------
     def outputs(self, jets: torch.Tensor, mask: torch.Tensor, globals_: torch.Tensor | None = None) -> dict:
@@ -210,6 +201,22 @@ class Spanet(nn.Module):
         out = self.outputs(jets, mask, globals_)
         assignment = decode_assignment(out["pair_log_prob"])
         return out["pair_log_prob"], assignment, torch.sigmoid(out["class_logit"]), out["embedding"]
+
+
+def set_input_statistics(model: nn.Module, jets: np.ndarray, mask: np.ndarray,
+                         globals_: np.ndarray | None = None) -> None:
+    """Fill a model's jet_mean/jet_scale buffers from the real jets' `Spanet.embed_inputs` (sin, cos
+    and btag left as they are) and, given globals, its global_mean/global_scale buffers."""
+    x = Spanet.embed_inputs(torch.as_tensor(jets, dtype=torch.float32))[torch.as_tensor(mask, dtype=torch.bool)]
+    mean, std = x.mean(0), x.std(0)
+    keep = torch.tensor([True, True, False, False, True, False])  # sin, cos, btag stay as they are
+    model.jet_mean.copy_(torch.where(keep, mean, torch.zeros_like(mean)))
+    model.jet_scale.copy_(torch.where(keep & (std > 0), std, torch.ones_like(std)))
+    if globals_ is not None:
+        g = torch.as_tensor(globals_, dtype=torch.float32).reshape(len(globals_), -1)
+        model.global_mean.copy_(g.mean(0))
+        gstd = g.std(0)
+        model.global_scale.copy_(torch.where(gstd > 0, gstd, torch.ones_like(gstd)))
 
 
 def feature_names() -> tuple[str, ...]:

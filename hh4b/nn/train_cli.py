@@ -1,4 +1,4 @@
-"""`hh4b train {spanet,dnn} --data FILE.h5 --preset NAME --output DIR [--epochs N] [--seed S]`.
+"""`hh4b train {spanet,dnn,deepsets} --data FILE.h5 --preset NAME --output DIR [--epochs N] [--seed S]`.
 
 spanet: hh4b.nn.train_spanet on the HDF5 file (presets: paper Table VIII, plus `tiny`);
 writes DIR/best.pt, last.pt, metrics.csv/json and summary.json.
@@ -7,9 +7,14 @@ Table II/IV features computed from the min-dR pairing of the four tagged jets (e
 four tagged jets are skipped), or from a SPA-NET model's pairing (--spanet-model); writes
 DIR/dnn_<pairing>_<preset>.onnx with its card (hh4b.nn.card.model_filename: the names `hh4b run --models`
 looks for).
+deepsets: the Deep Sets classifier of hh4b.nn.deepsets (hh4b.nn.train_deepsets) on the jets of the
+same HDF5 file (kappa_lambda too when the file has it); writes DIR/deepsets_<preset>.onnx with its
+card and DIR/deepsets_metrics.json.
 --seeds K: K trainings (seeds S..S+K-1) with ACC/AUC mean and spread (`metrics_over_seeds`,
-hh4b.nn.seeds): dnn puts it in its card; spanet trains into DIR/seed<S>/ and writes
+hh4b.nn.seeds): dnn and deepsets put it in their card; spanet trains into DIR/seed<S>/ and writes
 DIR/metrics_over_seeds.json; --update-card also writes the block into an existing card.
+--no-augment: train without the random phi rotation and eta reflection of the training events
+(hh4b.nn.augment; on by default for both networks, recorded as `augment` in the summary or card).
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("model", choices=["spanet", "dnn"], help="which network to train")
+    parser.add_argument("model", choices=["spanet", "dnn", "deepsets"], help="which network to train")
     parser.add_argument("--data", required=True, help="HDF5 file from `hh4b export-h5`")
     parser.add_argument("--preset", default="resonant", help="resonant, nonresonant or tiny (default: %(default)s)")
     parser.add_argument("--output", required=True, help="output directory")
@@ -55,6 +60,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--spanet-model", default=None,
                         help="dnn: build the features on this SPA-NET ONNX model's pairing (method dnn_spanet) "
                              "instead of min-dR")
+    parser.add_argument("--no-augment", action="store_true",
+                        help="do not rotate the training events in phi and reflect them in eta (hh4b.nn.augment)")
 
 
 def _spanet_seeds(args, config, info) -> int:
@@ -67,7 +74,7 @@ def _spanet_seeds(args, config, info) -> int:
     for seed in range(args.seed, args.seed + args.seeds):
         _, summary = train_spanet(args.data, Path(args.output) / f"seed{seed}", config, seed=seed,
                                   valid_fraction=args.valid_fraction, patience=args.patience,
-                                  progress=not args.no_progress, info=info)
+                                  progress=not args.no_progress, info=info, augment=not args.no_augment)
         runs.append({"seed": seed, **summary["metrics"]["classification"]})
         console.result(f"seed {seed}: ACC {runs[-1]['accuracy']:.4f} AUC {runs[-1]['auc']:.4f}")
     spread = metrics_over_seeds(runs, info["command"])
@@ -96,7 +103,8 @@ def _spanet(args) -> int:
     if args.seeds > 1:
         return _spanet_seeds(args, config, info)
     _, summary = train_spanet(args.data, args.output, config, seed=args.seed, valid_fraction=args.valid_fraction,
-                              patience=args.patience, progress=not args.no_progress, info=info)
+                              patience=args.patience, progress=not args.no_progress, info=info,
+                              augment=not args.no_augment)
     total = summary["metrics"]["assignment"]["by_n_jets"]["total"]
     pairing = summary["metrics"]["pairing"]["rows"]["all"]
     console.result(f"best epoch {summary['best_epoch'] + 1}: event efficiency {total['event_efficiency']:.3f}, "
@@ -166,7 +174,8 @@ def _dnn(args) -> int:
         parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
     command = "hh4b " + " ".join(sys.argv[1:])
     runs = [train_dnn(parts[0], parts[1], config, seed=args.seed + i, patience=args.patience,
-                      progress=not args.no_progress) for i in range(args.seeds)]
+                      progress=not args.no_progress, feature_names=names, augment=not args.no_augment)
+            for i in range(args.seeds)]
     model, metrics = runs[0]
     spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
     output = Path(args.output)
@@ -175,11 +184,47 @@ def _dnn(args) -> int:
     path = output / model_filename(f"dnn_{pairing}", args.preset)
     export_onnx(model, names, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
                                      "preset": args.preset, "pairing": pairing, "training_data": str(args.data),
-                                     "spanet_model": args.spanet_model,
+                                     "spanet_model": args.spanet_model, "augment": metrics["augment"],
                                      "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
                                      "command": command, **({"metrics_over_seeds": spread} if spread else {})})
     (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     console.result(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}")
+    log.info("wrote %s", path)
+    if spread:
+        console.result(_spread_line(spread))
+    if args.update_card:
+        log.info("wrote metrics_over_seeds into %s", update_card(args.update_card, spread, metrics))
+    return 0
+
+
+def _deepsets(args) -> int:
+    from hh4b.config import ANALYSES
+    from hh4b.nn.card import model_filename
+    from hh4b.nn.data import split
+    from hh4b.nn.deepsets import DEEPSETS_PRESETS, export_onnx
+    from hh4b.nn.seeds import metrics_over_seeds, update_card
+    from hh4b.nn.train_deepsets import train_deepsets
+
+    if args.preset not in DEEPSETS_PRESETS:
+        raise ConfigError(f"--preset {args.preset!r}: choose from {', '.join(DEEPSETS_PRESETS)}")
+    config = DEEPSETS_PRESETS[args.preset].with_(epochs=args.epochs, batch_size=args.batch_size,
+                                                 learning_rate=args.learning_rate)
+    train, valid = split(args.data, args.valid_fraction)
+    command = "hh4b " + " ".join(sys.argv[1:])
+    runs = [train_deepsets(train, valid, config, seed=args.seed + i, patience=args.patience,
+                           progress=not args.no_progress, augment=not args.no_augment) for i in range(args.seeds)]
+    model, metrics = runs[0]
+    spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
+    output = Path(args.output)
+    path = output / model_filename("deepsets", args.preset)
+    export_onnx(model, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
+                              "preset": args.preset, "training_data": str(args.data), "seed": args.seed,
+                              "augment": metrics["augment"], "best_epoch": metrics["best_epoch"],
+                              "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
+                              "command": command, **({"metrics_over_seeds": spread} if spread else {})})
+    (output / "deepsets_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    console.result(f"Deep Sets ({model.config.pooling} pooling): ACC {metrics['accuracy']:.3f} "
+                   f"AUC {metrics['auc']:.3f}")
     log.info("wrote %s", path)
     if spread:
         console.result(_spread_line(spread))
@@ -195,4 +240,4 @@ def main(args) -> int:
         import torch
 
         torch.set_num_threads(args.threads)
-    return _spanet(args) if args.model == "spanet" else _dnn(args)
+    return {"spanet": _spanet, "dnn": _dnn, "deepsets": _deepsets}[args.model](args)

@@ -2,7 +2,10 @@
 
 Adam on a weighted binary cross-entropy, early stopping on the validation loss, fixed seeds.
 The search varies learning rate, width and depth (paper section IV) and keeps the trial with
-the best validation accuracy.
+the best validation accuracy. With the feature names given and `augment` (the default), every
+training batch is rotated in phi and reflected in eta (hh4b.nn.augment.augment_features: the
+`*_eta` columns flip sign, the `*_phi` columns rotate together; the rest is invariant); the
+validation features never are.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from hh4b.nn.augment import augment_features, augment_rng, feature_columns
 from hh4b.nn.dnn import DenseClassifier, DNNConfig
 
 
@@ -33,11 +37,16 @@ def accuracy_and_auc(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray
     return float(acc), float(auc / (np.sum(ww * y) * np.sum(ww * ~y)))
 
 
+def weighted_bce(logits: torch.Tensor, labels: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """The training loss: binary cross-entropy on logits, weighted per event (mean over events)."""
+    return torch.nn.functional.binary_cross_entropy_with_logits(logits, labels, weight=weights)
+
+
 def _loss(model, x, y, w):
-    return torch.nn.functional.binary_cross_entropy_with_logits(model.logits(x), y, weight=w)
+    return weighted_bce(model.logits(x), y, w)
 
 
-def _normalised_weights(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
+def class_normalised_weights(labels: np.ndarray, weights: np.ndarray | None) -> np.ndarray:
     """Per-event weights with each class summing to half the number of events."""
     w = np.ones(len(labels)) if weights is None else np.abs(np.asarray(weights, dtype=np.float64))
     out = np.empty_like(w)
@@ -48,25 +57,34 @@ def _normalised_weights(labels: np.ndarray, weights: np.ndarray | None) -> np.nd
 
 
 def train_dnn(train: tuple, valid: tuple, config: DNNConfig, seed: int = 0, patience: int = 5,
-              progress: bool = True) -> tuple[DenseClassifier, dict]:
-    """Train on (features, labels, weights) tuples; returns the best model and its metrics."""
+              progress: bool = True, feature_names: tuple[str, ...] | None = None,
+              augment: bool = True) -> tuple[DenseClassifier, dict]:
+    """Train on (features, labels, weights) tuples; returns the best model and its metrics.
+    `feature_names` (column order) tell the augmentation which columns are etas and azimuths;
+    without them, or with no such column, nothing is augmented (metrics `augment` says which)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
+    eta_columns, phi_columns = feature_columns(feature_names or ())
+    augment = bool(augment and (eta_columns or phi_columns))
+    augment_draws = augment_rng(seed)
     x_tr, y_tr, w_tr = train
     x_va, y_va, w_va = valid
     model = DenseClassifier(x_tr.shape[1], config.hidden, config.layers, config.dropout)
     model.set_standardisation(x_tr)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    tensors = [torch.as_tensor(a) for a in (x_tr, y_tr.astype(np.float32), _normalised_weights(y_tr, w_tr))]
-    valid_t = [torch.as_tensor(a) for a in (x_va, y_va.astype(np.float32), _normalised_weights(y_va, w_va))]
+    tensors = [torch.as_tensor(a) for a in (x_tr, y_tr.astype(np.float32), class_normalised_weights(y_tr, w_tr))]
+    valid_t = [torch.as_tensor(a) for a in (x_va, y_va.astype(np.float32), class_normalised_weights(y_va, w_va))]
     best, best_loss, stale, history = copy.deepcopy(model.state_dict()), np.inf, 0, []
     for epoch in tqdm(range(config.epochs), desc="DNN epochs", disable=not progress):
         model.train()
         order = torch.as_tensor(rng.permutation(len(x_tr)))
         for start in range(0, len(order), config.batch_size):
             idx = order[start:start + config.batch_size]
+            x, y, w = (t[idx] for t in tensors)
+            if augment:
+                x = augment_features(x, feature_names, augment_draws)
             optimiser.zero_grad()
-            _loss(model, *(t[idx] for t in tensors)).backward()
+            _loss(model, x, y, w).backward()
             optimiser.step()
         model.eval()
         with torch.no_grad():
@@ -84,10 +102,11 @@ def train_dnn(train: tuple, valid: tuple, config: DNNConfig, seed: int = 0, pati
         scores = model(valid_t[0]).numpy()
     acc, auc = accuracy_and_auc(scores, y_va, w_va)
     return model, {"valid_loss": best_loss, "accuracy": acc, "auc": auc, "history": history,
-                   "config": config.to_dict(), "seed": seed}
+                   "config": config.to_dict(), "seed": seed, "augment": augment}
 
 
-def optuna_search(train: tuple, valid: tuple, base: DNNConfig, n_trials: int = 100, seed: int = 0):
+def optuna_search(train: tuple, valid: tuple, base: DNNConfig, n_trials: int = 100, seed: int = 0,
+                  feature_names: tuple[str, ...] | None = None, augment: bool = True):
     """Search learning rate, width and depth; returns (best config, study)."""
     import optuna
 
@@ -100,7 +119,8 @@ def optuna_search(train: tuple, valid: tuple, base: DNNConfig, n_trials: int = 1
             hidden=trial.suggest_categorical("hidden", [32, 64, 128, 256, 512]),
             layers=trial.suggest_int("layers", 1, 6),
         )
-        _, metrics = train_dnn(train, valid, config, seed=seed, progress=False)
+        _, metrics = train_dnn(train, valid, config, seed=seed, progress=False, feature_names=feature_names,
+                               augment=augment)
         return metrics["accuracy"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
