@@ -30,7 +30,8 @@ from hh4b.errors import ConfigError
 
 DEFAULTS = {"train_iterations": 10, "train_points": 20000, "sigma_points": 100000,
             "bias_powers": None,  # None: the scheme's, SCHEME_DEFAULTS
-            "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT, "higgs_window": True}
+            "overweight": C.QCD4B_UNWEIGHT_OVERWEIGHT, "higgs_window": True,
+            "window_floor": C.QCD4B_WINDOW_FLOOR}
 SCHEME_DEFAULTS = {"5fs": {"bias_powers": (C.QCD4B_BIAS_POWER, C.QCD4B_BIAS_PT3_POWER)},
                    "4fs": {"bias_powers": C.QCD4B_4FS_BIAS_POWERS}}
 
@@ -50,7 +51,8 @@ def parton_level(events: int, seed: int, sqrt_s: float = C.SQRT_S, cuts=None, ca
         defaults["bias_powers"] = C.QCD4B_WINDOW_BIAS_POWERS
     settings.update({k: v for k, v in defaults.items() if settings[k] is None})
     cuts = cuts or phasespace.default_cuts(scheme)
-    bias = integrate.Bias(*settings["bias_powers"], window=HiggsWindow() if settings["higgs_window"] else None)
+    bias = integrate.Bias(*settings["bias_powers"], window=HiggsWindow(floor=float(settings["window_floor"]))
+                          if settings["higgs_window"] else None)
     timers = integrate.Timers()
     start = time.perf_counter()
     matrix = matrix_elements.MatrixElements("full", cache, scheme)
@@ -117,8 +119,8 @@ def generate_qcd4b(output: str | os.PathLike, events: int, seed: int, sqrt_s: fl
     above w_max: larger is more robust against one outlier weight setting w_max, at some Kish cost);
     bias_powers defaults to the scheme's (SCHEME_DEFAULTS; 5fs with the Higgs window:
     QCD4B_WINDOW_BIAS_POWERS); higgs_window (default True): importance sampling toward the mass-plane
-    regions (window.py). lhe_output keeps the parton-level Les
-    Houches file.
+    regions (window.py); window_floor: the window's smallest keep factor (QCD4B_WINDOW_FLOOR).
+    lhe_output keeps the parton-level Les Houches file.
     """
     from hh4b.generate import generate_file, writer
     from hh4b.generate.shower_veto import ShowerVeto
