@@ -15,6 +15,7 @@ METHOD_LABELS = {
     "dnn_mindr": "DNN with min-dR pairing",
     "dnn_spanet": "DNN with SPA-NET pairing",
     "spanet": "SPA-NET selection",
+    "deepsets": "Deep Sets with min-dR pairing (beyond the paper)",
 }
 
 # Table III (resonant) and Table V (non-resonant): (ACC, ACC error, AUC, AUC error) over 10 trainings.

@@ -87,7 +87,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "dataset at its fileset WP (default: %(default)s)")
     parser.add_argument("--models", default="models",
                         help="directory of ONNX models: spanet_<analysis>.onnx, dnn_mindr_<analysis>.onnx, "
-                             "dnn_spanet_<analysis>.onnx enable the neural methods (default: %(default)s)")
+                             "dnn_spanet_<analysis>.onnx, deepsets_<analysis>.onnx enable the neural methods "
+                             "(default: %(default)s)")
     parser.add_argument("--no-nn", action="store_true", help="cut-based methods only, even when models exist")
     parser.add_argument("--kappa-lambda-input", type=float, default=1.0,
                         help="kappa_lambda fed to the non-resonant networks (default: SM, %(default)s)")

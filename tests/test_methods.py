@@ -69,6 +69,28 @@ def test_dnn_on_mindr_pairing_inside_the_chain_equals_torch(models, jets):
     np.testing.assert_allclose(net["score"][rows], expected, atol=1e-5)
 
 
+def test_deepsets_inside_the_chain_equals_torch_on_the_mindr_pairing(jets, tmp_path):
+    from hh4b.nn.deepsets import DEEPSETS_PRESETS, DeepSetsClassifier, export_onnx as export_deepsets
+
+    torch.manual_seed(2)
+    model = DeepSetsClassifier(DEEPSETS_PRESETS["tiny"]).eval()
+    export_deepsets(model, tmp_path / "deepsets.onnx", {"analysis": "resonant"})
+    methods = build_methods(["cut_mindr", "deepsets"], deepsets_path=tmp_path / "deepsets.onnx")
+    result = analyse(jets, ("cut_mindr", "deepsets"), pairers=methods)["methods"]
+    cut, net = result["cut_mindr"], result["deepsets"]
+    np.testing.assert_array_equal(net["valid"], cut["valid"])
+    np.testing.assert_array_equal(net["jet_idx"][net["valid"]], cut["jet_idx"][cut["valid"]])  # min-dR pairing
+    x, mask = padded_inputs(jets)
+    with torch.no_grad():
+        expected = model.probabilities(torch.as_tensor(x), torch.as_tensor(mask)).numpy()
+    rows = net["valid"]
+    assert rows.sum() > 100 and np.ptp(expected[rows]) > 1e-3  # the scores vary: the comparison can fail
+    np.testing.assert_allclose(net["score"][rows], expected[rows], atol=1e-5)
+    assert (net["score"][~rows] == 0).all()
+    with pytest.raises(ConfigError, match="needs a Deep Sets model"):
+        NeuralMethod("deepsets")
+
+
 def test_methods_need_their_models_and_matching_inputs(models):
     _, _, directory = models
     with pytest.raises(ConfigError, match="needs a SPA-NET model"):

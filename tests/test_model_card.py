@@ -11,7 +11,7 @@ import torch
 
 from hh4b.analysis.events import btag_options, higgs_b_quarks, read_jets
 from hh4b.analysis.features import RESONANT_FEATURES
-from hh4b.analysis.inference import DNNScorer, OnnxModel
+from hh4b.analysis.inference import DeepSetsScorer, DNNScorer, OnnxModel
 from hh4b.analysis.methods import SpanetModel
 from hh4b.analysis.processing import load_fileset
 from hh4b.constants import SPANET_MAX_JETS
@@ -69,8 +69,8 @@ def test_the_shipped_models_load_unchanged():
             path = SHIPPED / model_filename(kind, analysis)
             card = read_card(path)
             assert card_analysis(card, path) == analysis
-            if kind == "spanet":
-                model = SpanetModel(path)
+            if kind in ("spanet", "deepsets"):
+                model = SpanetModel(path) if kind == "spanet" else DeepSetsScorer(path)
                 assert model.n_globals == (analysis == "nonresonant")
             else:
                 assert DNNScorer(path).feature_names == tuple(card["inputs"]["features"])

@@ -110,3 +110,22 @@ class DNNScorer:
         except KeyError as err:
             raise ConfigError(f"{self.model.path}: {err.args[0]}") from err
         return self.model.run({"features": matrix}, ["signal_probability"])["signal_probability"]
+
+
+class DeepSetsScorer:
+    """The Deep Sets classifier (hh4b.nn.deepsets): the SPA-NET jet inputs (and kappa_lambda for a
+    non-resonant model) -> signal probability; it assigns no jets."""
+
+    def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0):
+        self.model = OnnxModel(path, threads=threads, kind="deepsets")
+        self.n_globals = int(self.model.card.get("n_globals", 0))
+        self.kappa_lambda = float(kappa_lambda)
+
+    def __call__(self, jets) -> np.ndarray:
+        from hh4b.nn.inputs import jet_inputs
+
+        features, mask = jet_inputs(jets)
+        feeds = {"jets": features, "mask": mask}
+        if self.n_globals:
+            feeds["globals"] = np.full((len(features), self.n_globals), self.kappa_lambda, dtype=np.float32)
+        return self.model.run(feeds, ["signal_probability"])["signal_probability"].reshape(-1)

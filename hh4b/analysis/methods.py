@@ -7,6 +7,8 @@ Each method is a picklable callable `(jets, cands, event_columns) -> {"jet_idx",
     spanet      SPA-NET pairing; selection by the SPA-NET signal score
     dnn_mindr   min-dR pairing of the four tagged jets; selection by the DNN score
     dnn_spanet  SPA-NET pairing; selection by a DNN trained on that pairing
+    deepsets    min-dR pairing of the four tagged jets; selection by the Deep Sets score
+                (hh4b.nn.deepsets, on the same jet inputs as SPA-NET)
 
 SPA-NET sees the leading `SPANET_MAX_JETS` jets of the event (all jets, tagged or not, as in
 the paper); its decoded indices point into the event's pT-ordered jet list. Events where
@@ -22,7 +24,7 @@ import numpy as np
 
 from hh4b.analysis.cutbased import builtin_jet_indices
 from hh4b.analysis.features import higgs_features
-from hh4b.analysis.inference import DEFAULT_BATCH_SIZE, DNNScorer, OnnxModel, available_providers
+from hh4b.analysis.inference import DEFAULT_BATCH_SIZE, DeepSetsScorer, DNNScorer, OnnxModel, available_providers
 from hh4b.analysis.padding import to_padded
 from hh4b.analysis.pairing import higgs_candidates
 from hh4b.constants import SPANET_MAX_JETS
@@ -31,7 +33,8 @@ from hh4b.nn.card import SCHEMAS
 from hh4b.nn.inputs import jet_inputs
 from hh4b.nn.topology import JET_FEATURES
 
-NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet")
+NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet", "deepsets")
+MINDR_PAIRED = ("dnn_mindr", "deepsets")  # neural methods on the min-dR pairing (no SPA-NET)
 SPANET_INPUTS = SCHEMAS["spanet"].inputs
 SPANET_OUTPUTS = SCHEMAS["spanet"].outputs
 JET_COLUMNS = JET_FEATURES
@@ -104,23 +107,24 @@ class NeuralMethod:
     """One of NN_METHODS as a `pairers` callable for hh4b.analysis.cutbased.analyse."""
 
     def __init__(self, name: str, spanet: SpanetModel | None = None, dnn: DNNScorer | None = None,
-                 kappa_lambda: float = 1.0):
+                 kappa_lambda: float = 1.0, deepsets: DeepSetsScorer | None = None):
         if name not in NN_METHODS:
             raise ConfigError(f"unknown neural method {name!r}; choose from {NN_METHODS}")
-        needs_spanet = name != "dnn_mindr"
-        needs_dnn = name.startswith("dnn_")
-        if (needs_spanet and spanet is None) or (needs_dnn and dnn is None):
-            wanted = [w for w, need, have in (("SPA-NET", needs_spanet, spanet), ("DNN", needs_dnn, dnn))
-                      if need and have is None]
+        needs = (("SPA-NET", name not in MINDR_PAIRED, spanet), ("DNN", name.startswith("dnn_"), dnn),
+                 ("Deep Sets", name == "deepsets", deepsets))
+        wanted = [w for w, need, have in needs if need and have is None]
+        if wanted:
             raise ConfigError(f"method {name!r} needs a {' and a '.join(wanted)} model (processor option `models`)")
-        self.name, self.spanet, self.dnn, self.kappa_lambda = name, spanet, dnn, kappa_lambda
+        self.name, self.spanet, self.dnn, self.deepsets, self.kappa_lambda = name, spanet, dnn, deepsets, kappa_lambda
 
     def __call__(self, jets: ak.Array, cands: dict, event_columns: dict | None = None) -> dict:
-        if self.name == "dnn_mindr":
+        if self.name in MINDR_PAIRED:
             jet_idx, valid = builtin_jet_indices(cands, "cut_mindr")
             result = {"jet_idx": jet_idx, "valid": valid}
         else:
             result = dict(self.spanet(jets))
+        if self.name == "deepsets":
+            result["score"] = np.where(result["valid"], self.deepsets(jets), 0.0)
         if self.name.startswith("dnn_"):
             with np.errstate(invalid="ignore", divide="ignore"):
                 columns = _dnn_columns(jets, result["jet_idx"], event_columns or {}, self.kappa_lambda)
@@ -131,7 +135,7 @@ class NeuralMethod:
 
 
 def build_methods(names, spanet_path=None, dnn_paths: dict | None = None, threads: int = 1,
-                  kappa_lambda: float = 1.0) -> dict:
+                  kappa_lambda: float = 1.0, deepsets_path=None) -> dict:
     """{method: NeuralMethod} for the neural names in `names`; models are opened (and checked) now.
 
     dnn_paths maps "dnn_mindr"/"dnn_spanet" to their ONNX files.
@@ -139,9 +143,11 @@ def build_methods(names, spanet_path=None, dnn_paths: dict | None = None, thread
     dnn_paths = dnn_paths or {}
     wanted = [n for n in names if n in NN_METHODS]
     spanet = SpanetModel(spanet_path, threads, kappa_lambda) if spanet_path and any(
-        n != "dnn_mindr" for n in wanted) else None
+        n not in MINDR_PAIRED for n in wanted) else None
+    deepsets = DeepSetsScorer(deepsets_path, threads, kappa_lambda) if deepsets_path and "deepsets" in wanted \
+        else None
     methods = {}
     for name in wanted:
         dnn = DNNScorer(dnn_paths[name], threads) if name in dnn_paths else None
-        methods[name] = NeuralMethod(name, spanet=spanet, dnn=dnn, kappa_lambda=kappa_lambda)
+        methods[name] = NeuralMethod(name, spanet=spanet, dnn=dnn, kappa_lambda=kappa_lambda, deepsets=deepsets)
     return methods

@@ -490,11 +490,13 @@ def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
     spanet = models / model_filename("spanet", analysis)
     dnns = {m: models / model_filename(m, analysis) for m in ("dnn_mindr", "dnn_spanet")}
     dnns = {m: p for m, p in dnns.items() if p.is_file()}
-    wanted = [m for m in NN_METHODS if (m == "dnn_mindr" or spanet.is_file()) and
-              (not m.startswith("dnn_") or m in dnns)]
+    deepsets = models / model_filename("deepsets", analysis)
+    available = {"dnn_mindr": "dnn_mindr" in dnns, "deepsets": deepsets.is_file()}
+    wanted = [m for m in NN_METHODS if available.get(m, spanet.is_file() and (not m.startswith("dnn_") or m in dnns))]
     if not wanted:
         log.warning("--models %s: no ONNX model for analysis %s; cut-based methods only", models, analysis)
-    return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda)
+    return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda,
+                         deepsets_path=deepsets if deepsets.is_file() else None)
 
 
 def fileset_digest(path) -> str:

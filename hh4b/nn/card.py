@@ -42,18 +42,18 @@ from pathlib import Path
 from hh4b.config import ANALYSES
 from hh4b.errors import ConfigError, InputFileError
 
-MODEL_FILES = ("spanet", "dnn_mindr", "dnn_spanet")  # the processor's networks, by the method that needs them
-MODEL_KINDS = (*MODEL_FILES, "deepsets")  # every name `model_filename` makes: the processor's and the trained-only
+# the processor's networks, by the method that needs them
+MODEL_FILES = ("spanet", "dnn_mindr", "dnn_spanet", "deepsets")
 POOLINGS = ("sum", "mean")  # the Deep Sets pooling over real jets (hh4b.nn.deepsets)
 CARD_SUFFIX = ".json"
-_FILENAME = re.compile(rf"^({'|'.join(sorted(MODEL_KINDS, key=len, reverse=True))})_([A-Za-z0-9-]+)\.onnx$")
+_FILENAME = re.compile(rf"^({'|'.join(sorted(MODEL_FILES, key=len, reverse=True))})_([A-Za-z0-9-]+)\.onnx$")
 
 
 def model_filename(kind: str, analysis: str) -> str:
-    """The file name of a network: `<kind>_<analysis>.onnx`, kind one of MODEL_KINDS (the processor's
+    """The file name of a network: `<kind>_<analysis>.onnx`, kind one of MODEL_FILES (the processor's
     spanet, dnn_mindr, dnn_spanet, and deepsets), analysis resonant, nonresonant or a preset name."""
-    if kind not in MODEL_KINDS:
-        raise ConfigError(f"model kind {kind!r}: choose from {', '.join(MODEL_KINDS)}")
+    if kind not in MODEL_FILES:
+        raise ConfigError(f"model kind {kind!r}: choose from {', '.join(MODEL_FILES)}")
     if not re.fullmatch(r"[A-Za-z0-9-]+", str(analysis)):
         raise ConfigError(f"model analysis {analysis!r}: letters, digits and '-' only")
     return f"{kind}_{analysis}.onnx"

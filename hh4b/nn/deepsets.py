@@ -66,8 +66,10 @@ class DeepSetsConfig:
 
 
 DEEPSETS_PRESETS = {
-    "resonant": DeepSetsConfig(hidden=128, phi_layers=3, rho_layers=3, learning_rate=1e-3, epochs=30),
-    "nonresonant": DeepSetsConfig(hidden=64, phi_layers=3, rho_layers=3, learning_rate=1e-3, epochs=30),
+    # resonant: hidden 128 reached validation AUC 0.64 on the shipped training file (15.6k four-tag events,
+    # seed 1, 30% held out; 0.64 also at learning rate 3e-4), hidden 64 0.78
+    "resonant": DeepSetsConfig(hidden=64, phi_layers=3, rho_layers=3, learning_rate=1e-3, epochs=60),
+    "nonresonant": DeepSetsConfig(hidden=64, phi_layers=3, rho_layers=3, learning_rate=1e-3, epochs=60),
     "tiny": DeepSetsConfig(hidden=32, phi_layers=2, rho_layers=1, learning_rate=5e-3, batch_size=256, epochs=10),
 }
 
