@@ -154,7 +154,7 @@ def _dnn(args) -> int:
     from hh4b.nn.card import model_filename
     from hh4b.nn.data import split
     from hh4b.nn.dnn import DNN_PRESETS, export_onnx
-    from hh4b.nn.seeds import metrics_over_seeds, update_card
+    from hh4b.nn.seeds import metrics_over_seeds
     from hh4b.nn.train_dnn import train_dnn
 
     if args.preset not in DNN_PRESETS:
@@ -187,14 +187,7 @@ def _dnn(args) -> int:
                                      "spanet_model": args.spanet_model, "augment": metrics["augment"],
                                      "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
                                      "command": command, **({"metrics_over_seeds": spread} if spread else {})})
-    (output / "dnn_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    console.result(f"DNN ({pairing} pairing): ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}")
-    log.info("wrote %s", path)
-    if spread:
-        console.result(_spread_line(spread))
-    if args.update_card:
-        log.info("wrote metrics_over_seeds into %s", update_card(args.update_card, spread, metrics))
-    return 0
+    return _finish(args, output / "dnn_metrics.json", metrics, spread, path, f"DNN ({pairing} pairing)")
 
 
 def _deepsets(args) -> int:
@@ -202,7 +195,7 @@ def _deepsets(args) -> int:
     from hh4b.nn.card import model_filename
     from hh4b.nn.data import split
     from hh4b.nn.deepsets import DEEPSETS_PRESETS, export_onnx
-    from hh4b.nn.seeds import metrics_over_seeds, update_card
+    from hh4b.nn.seeds import metrics_over_seeds
     from hh4b.nn.train_deepsets import train_deepsets
 
     if args.preset not in DEEPSETS_PRESETS:
@@ -222,9 +215,16 @@ def _deepsets(args) -> int:
                               "augment": metrics["augment"], "best_epoch": metrics["best_epoch"],
                               "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
                               "command": command, **({"metrics_over_seeds": spread} if spread else {})})
-    (output / "deepsets_metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    console.result(f"Deep Sets ({model.config.pooling} pooling): ACC {metrics['accuracy']:.3f} "
-                   f"AUC {metrics['auc']:.3f}")
+    return _finish(args, output / "deepsets_metrics.json", metrics, spread, path,
+                   f"Deep Sets ({model.config.pooling} pooling)")
+
+
+def _finish(args, metrics_path: Path, metrics: dict, spread, path: Path, label: str) -> int:
+    """The classifiers' last steps: metrics JSON, result lines, --update-card."""
+    from hh4b.nn.seeds import update_card
+
+    metrics_path.write_text(json.dumps(metrics, indent=2, default=float) + "\n")
+    console.result(f"{label}: ACC {metrics['accuracy']:.3f} AUC {metrics['auc']:.3f}")
     log.info("wrote %s", path)
     if spread:
         console.result(_spread_line(spread))
