@@ -102,31 +102,17 @@ def child(job_path: str) -> None:
 
 def hh4b_steps(data: Path, config, warmup: int, steps: int, seed: int = 0) -> tuple[float, int]:
     """(CPU seconds of steps warmup+1 .. warmup+steps, parameters) of train_spanet's inner loop."""
-    import torch
-
-    from hh4b.nn.augment import augment_jets, augment_rng
+    from hh4b.nn.augment import augment_rng
     from hh4b.nn.data import split
-    from hh4b.nn.losses import total_loss
-    from hh4b.nn.train_spanet import build_model, warmup_cosine
+    from hh4b.nn.train_spanet import build_model, optimiser_and_schedule, train_step
 
     train, _ = split(data, 0.05)
     model = build_model(config, train, seed).train()
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.l2_penalty)
-    total = -(-len(train) // config.batch_size) * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: warmup_cosine(s, total, max(1, int(config.warmup_fraction * total))))
+    optimiser, scheduler = optimiser_and_schedule(model, config, -(-len(train) // config.batch_size))
     factors, rng, done, epoch = train.class_weight_factors(), augment_rng(seed), 0, 0
     while True:
         for batch in train.batches(config.batch_size, shuffle=True, seed=seed * 100_003 + epoch, factors=factors):
-            batch["jets"] = augment_jets(batch["jets"], batch["mask"], rng)
-            g = batch["globals"] if batch["globals"].shape[1] else None
-            loss, _ = total_loss(model.outputs(batch["jets"], batch["mask"], g), batch,
-                                 config.assignment_scale, config.classification_scale)
-            optimiser.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimiser.step()
-            scheduler.step()
+            train_step(model, batch, config, optimiser, scheduler, rng)
             done += 1
             if done == warmup:
                 start = time.process_time()

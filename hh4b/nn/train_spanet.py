@@ -47,6 +47,30 @@ def build_model(config: SpanetConfig, train: SpanetH5, seed: int) -> Spanet:
     return model
 
 
+def optimiser_and_schedule(model: Spanet, config: SpanetConfig, steps_per_epoch: int):
+    """AdamW with the config's L2 penalty and the warm-up + cosine learning-rate schedule over all epochs."""
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.l2_penalty)
+    total_steps = steps_per_epoch * config.epochs
+    warmup = max(1, int(config.warmup_fraction * total_steps))
+    return optimiser, torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_cosine(s, total_steps, warmup))
+
+
+def train_step(model: Spanet, batch: dict, config: SpanetConfig, optimiser, scheduler, augment_draws=None):
+    """One optimiser step on a training batch (augmented with `augment_draws` when given); returns the loss."""
+    if augment_draws is not None:
+        batch["jets"] = augment_jets(batch["jets"], batch["mask"], augment_draws)
+    g = batch["globals"] if batch["globals"].shape[1] else None
+    loss, _ = total_loss(model.outputs(batch["jets"], batch["mask"], g), batch,
+                         config.assignment_scale, config.classification_scale)
+    optimiser.zero_grad()
+    loss.backward()
+    if config.grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimiser.step()
+    scheduler.step()
+    return loss
+
+
 def _epoch_row(epoch: int, train_losses: list, metrics: dict, lr: float, seconds: float, n_train: int) -> dict:
     total = metrics["assignment"]["by_n_jets"]["total"]
     row = {"epoch": epoch, "train_loss": float(np.mean(train_losses)) if train_losses else float("nan"),
@@ -80,11 +104,8 @@ def train_spanet(data_path, output_dir, config: SpanetConfig, seed: int = 0, val
     train, valid = split(data_path, valid_fraction)
     model = build_model(config, train, seed)
     config = model.config
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.l2_penalty)
     steps_per_epoch = -(-len(train) // config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    warmup = max(1, int(config.warmup_fraction * total_steps))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_cosine(s, total_steps, warmup))
+    optimiser, scheduler = optimiser_and_schedule(model, config, steps_per_epoch)
     factors = train.class_weight_factors()
     history, best_loss, stale = [], math.inf, 0
     info = {"data": str(data_path), "seed": seed, **(info or {}), "augment": bool(augment)}
@@ -95,17 +116,7 @@ def train_spanet(data_path, output_dir, config: SpanetConfig, seed: int = 0, val
         batches = train.batches(config.batch_size, shuffle=True, seed=seed * 100_003 + epoch, factors=factors)
         for batch in tqdm(batches, total=steps_per_epoch, desc=f"SPA-NET epoch {epoch + 1}/{config.epochs}",
                           disable=not progress, leave=False):
-            if augment:
-                batch["jets"] = augment_jets(batch["jets"], batch["mask"], rng)
-            g = batch["globals"] if batch["globals"].shape[1] else None
-            loss, _ = total_loss(model.outputs(batch["jets"], batch["mask"], g), batch,
-                                 config.assignment_scale, config.classification_scale)
-            optimiser.zero_grad()
-            loss.backward()
-            if config.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimiser.step()
-            scheduler.step()
+            loss = train_step(model, batch, config, optimiser, scheduler, rng if augment else None)
             losses.append(float(loss.detach()))
         seconds = time.perf_counter() - start
         metrics = all_metrics(run_model(model, valid, config=config, progress=False))
