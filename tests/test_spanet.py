@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from hh4b.nn.data import SpanetH5, split, write_spanet_h5
 from hh4b.nn.decoding import decode_assignment, decode_assignment_table, pair_of_pairs_table
 from hh4b.nn.evaluate import all_metrics, higgs_correct, mindr_assignment, run_model
 from hh4b.nn.losses import assignment_loss, total_loss
-from hh4b.nn.spanet import SPANET_PRESETS, Spanet, load_checkpoint
+from hh4b.nn.spanet import SPANET_PRESETS, Spanet, SparseDropout, load_checkpoint
 from hh4b.nn.train_spanet import train_spanet, warmup_cosine
 
 M_H, M_B = 125.0, 4.8
@@ -371,3 +372,40 @@ def test_topology_event_info_yaml():
     assert info["INPUTS"]["GLOBAL"] == {"Kappa": {"kappa": "normalize"}}
     assert yaml.safe_load(HH_TOPOLOGY.event_info_yaml(with_globals=False))["INPUTS"]["GLOBAL"] is None
     assert HH_TOPOLOGY.target_paths()[0] == "TARGETS/h1/b1"
+
+
+# --- SparseDropout: the law of nn.Dropout at a fraction of the random draws -------------------------
+@pytest.mark.parametrize("p", [0.0059, 0.061, 0.3])
+def test_sparse_dropout_zeroes_each_element_with_probability_p(p):
+    torch.manual_seed(11)
+    n_draws, shape = 40, (256, 11, 64)
+    x = torch.rand(shape) + 0.5
+    zeroed = torch.zeros(shape)
+    for _ in range(n_draws):
+        y = SparseDropout(p).train()(x)
+        kept = y != 0
+        torch.testing.assert_close(y[kept], x[kept] / (1 - p))  # survivors scaled by 1/(1-p)
+        zeroed += (~kept).float()
+    total = n_draws * x.numel()
+    sigma = math.sqrt(total * p * (1 - p))
+    assert abs(zeroed.sum().item() - total * p) < 5 * sigma
+    # uniform over the tensor: first and last element blocks and every position within the last axis
+    for block in (zeroed[:8], zeroed[-8:], zeroed[..., 0], zeroed[..., -1]):
+        m = block.numel() * n_draws
+        assert abs(block.sum().item() - m * p) < 5 * math.sqrt(m * p * (1 - p))
+    # independent draws: the number zeroed twice at the same place is what independence predicts
+    pairs = (zeroed * (zeroed - 1) / 2).sum().item()
+    expected_pairs = x.numel() * n_draws * (n_draws - 1) / 2 * p**2
+    assert abs(pairs - expected_pairs) < 5 * math.sqrt(expected_pairs) + 1
+
+
+def test_sparse_dropout_is_identity_in_eval_and_blocks_gradients_where_it_drops():
+    x = torch.randn(64, 9, 32, requires_grad=True)
+    assert SparseDropout(0.2).eval()(x) is x
+    torch.manual_seed(3)
+    y = SparseDropout(0.2).train()(x)
+    y.sum().backward()
+    expected = torch.where(y == 0, 0.0, 1.0 / 0.8)
+    torch.testing.assert_close(x.grad, expected)
+    with pytest.raises(ValueError, match="dropout probability"):
+        SparseDropout(1.0)

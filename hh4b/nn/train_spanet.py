@@ -49,7 +49,8 @@ def build_model(config: SpanetConfig, train: SpanetH5, seed: int) -> Spanet:
 
 def optimiser_and_schedule(model: Spanet, config: SpanetConfig, steps_per_epoch: int):
     """AdamW with the config's L2 penalty and the warm-up + cosine learning-rate schedule over all epochs."""
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.l2_penalty)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.l2_penalty,
+                                  fused=True)  # one kernel over all parameters instead of a loop
     total_steps = steps_per_epoch * config.epochs
     warmup = max(1, int(config.warmup_fraction * total_steps))
     return optimiser, torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_cosine(s, total_steps, warmup))
