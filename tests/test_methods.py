@@ -1,5 +1,7 @@
 """Neural selections as processor plug-ins: ONNX inside the chain equals torch on the same events."""
 
+import pickle
+
 import awkward as ak
 import numpy as np
 import pytest
@@ -89,6 +91,27 @@ def test_deepsets_inside_the_chain_equals_torch_on_the_mindr_pairing(jets, tmp_p
     assert (net["score"][~rows] == 0).all()
     with pytest.raises(ConfigError, match="needs a Deep Sets model"):
         NeuralMethod("deepsets")
+
+
+def test_spanet_and_deepsets_share_one_build_of_the_jet_inputs_per_chunk(models, jets, tmp_path, monkeypatch):
+    import hh4b.nn.inputs as inputs
+    from hh4b.nn.deepsets import DEEPSETS_PRESETS, DeepSetsClassifier, export_onnx as export_deepsets
+
+    _, _, directory = models
+    export_deepsets(DeepSetsClassifier(DEEPSETS_PRESETS["tiny"]).eval(), tmp_path / "deepsets.onnx",
+                    {"analysis": "resonant"})
+    names = ("cut_mindr", "spanet", "cut_spanet", "deepsets")
+    methods = build_methods(names, directory / "spanet.onnx", deepsets_path=tmp_path / "deepsets.onnx")
+    builds = []
+    monkeypatch.setattr(inputs, "jet_inputs", lambda j, *a: builds.append(j) or padded_inputs(j, *a))
+    first = analyse(jets, names, pairers=methods)["methods"]
+    assert len(builds) == 1  # three neural methods, one build
+    other = jets[::-1]
+    analyse(other, names, pairers=methods)
+    assert len(builds) == 2 and builds[1] is not builds[0]  # a new chunk is built anew, not served the old one
+    again = analyse(jets, names, pairers=pickle.loads(pickle.dumps(methods)))["methods"]
+    for name in ("spanet", "deepsets"):
+        np.testing.assert_array_equal(again[name]["score"], first[name]["score"])
 
 
 def test_methods_need_their_models_and_matching_inputs(models):

@@ -116,15 +116,16 @@ class DeepSetsScorer:
     """The Deep Sets classifier (hh4b.nn.deepsets): the SPA-NET jet inputs (and kappa_lambda for a
     non-resonant model) -> signal probability; it assigns no jets."""
 
-    def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0):
+    def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0, inputs=None):
+        from hh4b.nn.inputs import jet_inputs
+
         self.model = OnnxModel(path, threads=threads, kind="deepsets")
+        self.inputs = inputs or jet_inputs  # a LastJetInputs shared with SPA-NET builds them once per chunk
         self.n_globals = int(self.model.card.get("n_globals", 0))
         self.kappa_lambda = float(kappa_lambda)
 
     def __call__(self, jets) -> np.ndarray:
-        from hh4b.nn.inputs import jet_inputs
-
-        features, mask = jet_inputs(jets)
+        features, mask = self.inputs(jets)
         feeds = {"jets": features, "mask": mask}
         if self.n_globals:
             feeds["globals"] = np.full((len(features), self.n_globals), self.kappa_lambda, dtype=np.float32)

@@ -30,7 +30,7 @@ from hh4b.analysis.pairing import higgs_candidates
 from hh4b.constants import SPANET_MAX_JETS
 from hh4b.errors import ConfigError
 from hh4b.nn.card import SCHEMAS
-from hh4b.nn.inputs import jet_inputs
+from hh4b.nn.inputs import LastJetInputs, jet_inputs
 from hh4b.nn.topology import JET_FEATURES
 
 NN_METHODS = ("cut_spanet", "spanet", "dnn_mindr", "dnn_spanet", "deepsets")
@@ -60,9 +60,10 @@ def spanet_batch_size() -> int:
 class SpanetModel:
     """SPA-NET from its ONNX file: decoded jet pairs and signal probability per event."""
 
-    def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0):
+    def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0, inputs=None):
         # inputs, outputs and n_globals checked
         self.model = OnnxModel(path, threads=threads, kind="spanet", batch_size=spanet_batch_size())
+        self.inputs = inputs or padded_inputs  # a LastJetInputs shared with Deep Sets builds them once per chunk
         self.n_globals = int(self.model.card.get("n_globals", 0))
         self.kappa_lambda = float(kappa_lambda)
         self._last = None  # (jets, result): three methods share one SPA-NET pass per chunk
@@ -78,7 +79,7 @@ class SpanetModel:
         return result
 
     def _evaluate(self, jets: ak.Array) -> dict:
-        features, mask = padded_inputs(jets)
+        features, mask = self.inputs(jets)
         feeds = {"jets": features, "mask": mask}
         if self.n_globals:
             feeds["globals"] = np.full((len(features), self.n_globals), self.kappa_lambda, dtype=np.float32)
@@ -142,10 +143,11 @@ def build_methods(names, spanet_path=None, dnn_paths: dict | None = None, thread
     """
     dnn_paths = dnn_paths or {}
     wanted = [n for n in names if n in NN_METHODS]
-    spanet = SpanetModel(spanet_path, threads, kappa_lambda) if spanet_path and any(
+    inputs = LastJetInputs()
+    spanet = SpanetModel(spanet_path, threads, kappa_lambda, inputs) if spanet_path and any(
         n not in MINDR_PAIRED for n in wanted) else None
-    deepsets = DeepSetsScorer(deepsets_path, threads, kappa_lambda) if deepsets_path and "deepsets" in wanted \
-        else None
+    deepsets = DeepSetsScorer(deepsets_path, threads, kappa_lambda, inputs) \
+        if deepsets_path and "deepsets" in wanted else None
     methods = {}
     for name in wanted:
         dnn = DNNScorer(dnn_paths[name], threads) if name in dnn_paths else None

@@ -25,3 +25,22 @@ def jet_inputs(jets: ak.Array, width: int = SPANET_MAX_JETS) -> tuple[np.ndarray
     bad = ~np.isfinite(features).all(axis=-1)
     features[bad] = 0.0
     return features, mask & ~bad
+
+
+class LastJetInputs:
+    """`jet_inputs` of the last jets array it was called with, kept for the next call with the same
+    array: SPA-NET and Deep Sets then share one build of their inputs per chunk. Pickles empty."""
+
+    def __init__(self):
+        self._last = None
+
+    def __getstate__(self):
+        return {"_last": None}
+
+    def __call__(self, jets: ak.Array) -> tuple[np.ndarray, np.ndarray]:
+        last = self._last
+        if last is not None and last[0] is jets:
+            return last[1]
+        result = jet_inputs(jets)
+        self._last = (jets, result)
+        return result
