@@ -101,6 +101,9 @@ def test_layout_and_truth_targets(toy_fileset, tmp_path):
     wrong = np.stack([t[full, 0, 0], t[full, 1, 0]], 1)
     assert np.median(np.abs(_pair_mass(data["jets"][full], wrong) - 125.0)) > 30.0
     assert (data["meta_mass"][sig] == 400).all() and (data["meta_mass"][~sig] == -1).all()
+    for dataset in np.unique(data["meta_dataset"]):  # the input's event numbers (the toy's 0..n-1), once each
+        numbers = data["meta_event"][data["meta_dataset"] == dataset]
+        assert numbers.min() >= 0 and len(np.unique(numbers)) == len(numbers)
 
 
 def test_four_tag_cut(toy_fileset):

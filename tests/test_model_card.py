@@ -129,7 +129,7 @@ def test_training_export_and_serving_build_the_same_spanet_inputs(small_fileset,
 
     spanet = SpanetModel(spanet_file)
     fed, run = [], spanet.model.run
-    spanet.model.run = lambda feeds, outputs=None: (fed.append(feeds), run(feeds, outputs))[1]
+    spanet.model.run = lambda feeds, outputs=None, event=None: (fed.append(feeds), run(feeds, outputs, event))[1]
     spanet(read_jets(events, metadata["btag_wp"], btag_options(metadata)))  # as HH4bProcessor.process_chunk
     served = fed[0]
 

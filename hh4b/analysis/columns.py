@@ -1,7 +1,8 @@
 """Per-event columns the processor hands to other stages.
 
-`event_columns`: event-level inputs of the non-resonant DNN (paper Table IV: MET and its phi,
-electron and muon counts), read from the NanoAOD-style branches when present.
+`event_columns`: event-level inputs of the networks, read from the NanoAOD-style branches when
+present: the non-resonant DNN's (paper Table IV: MET and its phi, electron and muon counts) and the
+event number that picks the fold of a k-fold model (hh4b.analysis.inference.KFoldModel).
 
 `per_event_columns`: with `save_columns=True` the processor keeps, for every event with a tag
 category and a valid pairing, what the data-driven background model (hh4b.background.datadriven) needs:
@@ -21,6 +22,7 @@ import numpy as np
 from hh4b.analysis.padding import to_padded
 from hh4b.analysis.selection import region_codes
 from hh4b.constants import DHH_CENTRE
+from hh4b.nn.card import KFOLD_VARIABLE
 
 COLUMN_NAMES = ("dataset", "method", "tags", "weight", "mhh", "mh1", "mh2", "region", "mass_region", "pt_ok",
                 "deta_ok", "veto_ok", "h1_pt", "h1_eta", "h1_dr", "h2_pt", "h2_eta", "h2_dr", "hh_pt", "deta_hh",
@@ -28,7 +30,8 @@ COLUMN_NAMES = ("dataset", "method", "tags", "weight", "mhh", "mh1", "mh2", "reg
 
 
 def event_columns(events) -> dict:
-    """met_pt, met_phi, n_electron, n_muon as float32 numpy columns (only those present)."""
+    """met_pt, met_phi, n_electron, n_muon as float32 numpy columns and the event number `event`
+    (uint64), only those present."""
     sources = {"met_pt": ("MET", "pt"), "met_phi": ("MET", "phi")}
     out = {}
     for name, (collection, field) in sources.items():
@@ -37,6 +40,8 @@ def event_columns(events) -> dict:
     for name, collection in (("n_electron", "Electron"), ("n_muon", "Muon")):
         if collection in events.fields:
             out[name] = ak.to_numpy(ak.num(events[collection], axis=1)).astype(np.float32)
+    if KFOLD_VARIABLE in events.fields:
+        out[KFOLD_VARIABLE] = ak.to_numpy(events[KFOLD_VARIABLE]).astype(np.uint64)
     return out
 
 

@@ -15,6 +15,8 @@ the paper); its decoded indices point into the event's pT-ordered jet list. Even
 SPA-NET picks a jet outside the list are impossible by construction (masked jets).
 The non-resonant networks take kappa_lambda as an input: the processor evaluates them at one
 hypothesis (`kappa_lambda`, default the SM value 1), documented in the output metadata.
+Any of the networks may be a k-fold set (hh4b.analysis.inference.KFoldModel): each event is then
+scored by the fold of its event number, which reaches the methods in `event_columns["event"]`.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ import numpy as np
 
 from hh4b.analysis.cutbased import builtin_jet_indices
 from hh4b.analysis.features import higgs_features
-from hh4b.analysis.inference import DEFAULT_BATCH_SIZE, DeepSetsScorer, DNNScorer, OnnxModel, available_providers
+from hh4b.analysis.inference import DEFAULT_BATCH_SIZE, DeepSetsScorer, DNNScorer, available_providers, open_model
 from hh4b.analysis.padding import to_padded
 from hh4b.analysis.pairing import higgs_candidates
 from hh4b.constants import SPANET_MAX_JETS
 from hh4b.errors import ConfigError
-from hh4b.nn.card import SCHEMAS
+from hh4b.nn.card import KFOLD_VARIABLE, SCHEMAS
 from hh4b.nn.inputs import LastJetInputs, jet_inputs
 from hh4b.nn.topology import JET_FEATURES
 
@@ -62,7 +64,7 @@ class SpanetModel:
 
     def __init__(self, path, threads: int = 1, kappa_lambda: float = 1.0, inputs=None):
         # inputs, outputs and n_globals checked
-        self.model = OnnxModel(path, threads=threads, kind="spanet", batch_size=spanet_batch_size())
+        self.model = open_model(path, threads=threads, kind="spanet", batch_size=spanet_batch_size())
         self.inputs = inputs or padded_inputs  # a LastJetInputs shared with Deep Sets builds them once per chunk
         self.n_globals = int(self.model.card.get("n_globals", 0))
         self.kappa_lambda = float(kappa_lambda)
@@ -71,19 +73,19 @@ class SpanetModel:
     def __getstate__(self):
         return {**self.__dict__, "_last": None}
 
-    def __call__(self, jets: ak.Array) -> dict:
+    def __call__(self, jets: ak.Array, event: np.ndarray | None = None) -> dict:
         if self._last is not None and self._last[0] is jets:
             return self._last[1]
-        result = self._evaluate(jets)
+        result = self._evaluate(jets, event)
         self._last = (jets, result)
         return result
 
-    def _evaluate(self, jets: ak.Array) -> dict:
+    def _evaluate(self, jets: ak.Array, event: np.ndarray | None) -> dict:
         features, mask = self.inputs(jets)
         feeds = {"jets": features, "mask": mask}
         if self.n_globals:
             feeds["globals"] = np.full((len(features), self.n_globals), self.kappa_lambda, dtype=np.float32)
-        out = self.model.run(feeds, list(SPANET_OUTPUTS))
+        out = self.model.run(feeds, list(SPANET_OUTPUTS), event)
         jet_idx = out["assignment"].astype(np.int64).reshape(-1, 2, 2)
         valid = mask.sum(axis=1) >= 4
         return {"jet_idx": np.where(valid[:, None, None], jet_idx, -1), "valid": valid,
@@ -119,17 +121,19 @@ class NeuralMethod:
         self.name, self.spanet, self.dnn, self.deepsets, self.kappa_lambda = name, spanet, dnn, deepsets, kappa_lambda
 
     def __call__(self, jets: ak.Array, cands: dict, event_columns: dict | None = None) -> dict:
+        event_columns = dict(event_columns or {})
+        event = event_columns.pop(KFOLD_VARIABLE, None)  # the fold of a k-fold model
         if self.name in MINDR_PAIRED:
             jet_idx, valid = builtin_jet_indices(cands, "cut_mindr")
             result = {"jet_idx": jet_idx, "valid": valid}
         else:
-            result = dict(self.spanet(jets))
+            result = dict(self.spanet(jets, event))
         if self.name == "deepsets":
-            result["score"] = np.where(result["valid"], self.deepsets(jets), 0.0)
+            result["score"] = np.where(result["valid"], self.deepsets(jets, event), 0.0)
         if self.name.startswith("dnn_"):
             with np.errstate(invalid="ignore", divide="ignore"):
-                columns = _dnn_columns(jets, result["jet_idx"], event_columns or {}, self.kappa_lambda)
-            result["score"] = np.where(result["valid"], self.dnn(columns), 0.0)
+                columns = _dnn_columns(jets, result["jet_idx"], event_columns, self.kappa_lambda)
+            result["score"] = np.where(result["valid"], self.dnn(columns, event), 0.0)
         if self.name == "cut_spanet":
             result.pop("score", None)
         return result

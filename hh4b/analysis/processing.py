@@ -485,18 +485,19 @@ def neural_methods(models: Path, analysis: str, kappa_lambda: float) -> dict:
     if not models.is_dir():
         raise ConfigError(f"--models {models}: no such directory (give the folder of the ONNX models, "
                           f"or --no-nn for the cut-based methods only)")
-    from hh4b.nn.card import model_filename
+    from hh4b.nn.card import model_exists, model_filename
 
     spanet = models / model_filename("spanet", analysis)
     dnns = {m: models / model_filename(m, analysis) for m in ("dnn_mindr", "dnn_spanet")}
-    dnns = {m: p for m, p in dnns.items() if p.is_file()}
+    dnns = {m: p for m, p in dnns.items() if model_exists(p)}
     deepsets = models / model_filename("deepsets", analysis)
-    available = {"dnn_mindr": "dnn_mindr" in dnns, "deepsets": deepsets.is_file()}
-    wanted = [m for m in NN_METHODS if available.get(m, spanet.is_file() and (not m.startswith("dnn_") or m in dnns))]
+    have_spanet, have_deepsets = model_exists(spanet), model_exists(deepsets)
+    available = {"dnn_mindr": "dnn_mindr" in dnns, "deepsets": have_deepsets}
+    wanted = [m for m in NN_METHODS if available.get(m, have_spanet and (not m.startswith("dnn_") or m in dnns))]
     if not wanted:
         log.warning("--models %s: no ONNX model for analysis %s; cut-based methods only", models, analysis)
-    return build_methods(wanted, spanet if spanet.is_file() else None, dnns, kappa_lambda=kappa_lambda,
-                         deepsets_path=deepsets if deepsets.is_file() else None)
+    return build_methods(wanted, spanet if have_spanet else None, dnns, kappa_lambda=kappa_lambda,
+                         deepsets_path=deepsets if have_deepsets else None)
 
 
 def fileset_digest(path) -> str:

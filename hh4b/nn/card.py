@@ -30,6 +30,11 @@ Errors are one line naming the file and the field.
 The processor's networks are found by name in a models directory: `model_filename(kind,
 analysis)`, e.g. spanet_resonant.onnx, dnn_mindr_nonresonant.onnx; `parse_model_filename` is its
 inverse. Networks trained but not (yet) read by the processor (deepsets) are named the same way.
+
+k-fold sets: K trainings of one network, `fold_filename(kind, analysis, k)` =
+`<kind>_<analysis>.fold<k>.onnx` for k = 0..K-1, each card with `kfold` = {"fold": k, "folds": K,
+"variable": "event"}: model k trained on the events whose event number modulo K is not k, and is
+applied to those where it is k (`check_kfold`; hh4b.analysis.inference.KFoldModel).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from glob import escape as glob_escape
 from pathlib import Path
 
 from hh4b.config import ANALYSES
@@ -46,7 +52,9 @@ from hh4b.errors import ConfigError, InputFileError
 MODEL_FILES = ("spanet", "dnn_mindr", "dnn_spanet", "deepsets")
 POOLINGS = ("sum", "mean")  # the Deep Sets pooling over real jets (hh4b.nn.deepsets)
 CARD_SUFFIX = ".json"
-_FILENAME = re.compile(rf"^({'|'.join(sorted(MODEL_FILES, key=len, reverse=True))})_([A-Za-z0-9-]+)\.onnx$")
+_KINDS = "|".join(sorted(MODEL_FILES, key=len, reverse=True))
+_FILENAME = re.compile(rf"^({_KINDS})_([A-Za-z0-9-]+)(?:\.fold\d+)?\.onnx$")  # model_filename, fold_filename
+KFOLD_VARIABLE = "event"  # the branch whose value modulo K picks an event's fold
 
 
 def model_filename(kind: str, analysis: str) -> str:
@@ -57,6 +65,46 @@ def model_filename(kind: str, analysis: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9-]+", str(analysis)):
         raise ConfigError(f"model analysis {analysis!r}: letters, digits and '-' only")
     return f"{kind}_{analysis}.onnx"
+
+
+def fold_filename(kind: str, analysis: str, fold: int) -> str:
+    """Fold `fold` of a k-fold set: `<kind>_<analysis>.fold<fold>.onnx`."""
+    return model_filename(kind, analysis)[:-len(".onnx")] + f".fold{int(fold)}.onnx"
+
+
+def fold_paths(path) -> list[Path]:
+    """The files of a k-fold set named like `path` (NAME.onnx -> NAME.fold<k>.onnx), in fold order."""
+    path = Path(path)
+    found = [(p, re.fullmatch(rf"{re.escape(path.stem)}\.fold(\d+)\.onnx", p.name))
+             for p in path.parent.glob(f"{glob_escape(path.stem)}.fold*.onnx")] if path.parent.is_dir() else []
+    return [p for p, m in sorted((x for x in found if x[1]), key=lambda x: int(x[1].group(1)))]
+
+
+def model_exists(path) -> bool:
+    """A single model file or a k-fold set of that name."""
+    return Path(path).is_file() or bool(fold_paths(path))
+
+
+def kfold_card(fold: int, folds: int) -> dict:
+    """The `kfold` field of fold `fold` of `folds`."""
+    if not 0 <= fold < folds or folds < 2:
+        raise ConfigError(f"k-fold: fold {fold} of {folds}: need 2 <= K and 0 <= k < K")
+    return {"fold": int(fold), "folds": int(folds), "variable": KFOLD_VARIABLE}
+
+
+def check_kfold(cards: list[dict], paths: list[Path]) -> None:
+    """The cards of a k-fold set, in file order, must be folds 0..K-1 of one K (one line naming the file)."""
+    for k, (card, path) in enumerate(zip(cards, paths)):
+        kfold = card.get("kfold")
+        if not isinstance(kfold, dict) or kfold.get("fold") != k or \
+                kfold.get("variable", KFOLD_VARIABLE) != KFOLD_VARIABLE:
+            raise ConfigError(f"{path}: field 'kfold' is {kfold!r}, expected fold {k} (the file's name)")
+        if kfold.get("folds") != len(paths):
+            raise ConfigError(f"{path}: fold {k} of {kfold.get('folds')}, but the set has {len(paths)} files "
+                              f"({', '.join(p.name for p in paths)})")
+    kinds = {model_key(card) for card in cards}
+    if len(kinds) > 1:
+        raise ConfigError(f"{paths[0].parent}: the folds of {paths[0].name} serve different methods {sorted(kinds)}")
 
 
 def parse_model_filename(name) -> tuple[str, str] | None:

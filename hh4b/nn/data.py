@@ -9,6 +9,9 @@ Layout (N events, J = max jets, docs/formats.md section 4):
     METADATA/{mass, dataset, n_jets, met_pt, met_phi,        numeric hh4b extras (ignored by SPANet):
               n_electron, n_muon}                            resonance mass or -1, Table IV inputs
 
+`fold_split` is the k-fold alternative to `split`: fold k trains on the events whose
+METADATA/event modulo K is not k (the processor applies it to the others, hh4b.analysis.inference).
+
 Reading never loads the whole file: `SpanetH5.batches` reads contiguous blocks of a few
 batches, shuffles the block order and the events inside each block with an explicit seed, so
 a 1M-event file trains in well under 4 GB of memory. Writers shuffle events before writing
@@ -30,6 +33,7 @@ SOURCE = "INPUTS/Source"
 KAPPA = "INPUTS/Kappa/kappa"
 SIGNAL = "CLASSIFICATIONS/EVENT/signal"
 WEIGHT = "WEIGHTS/weight"
+EVENT = "METADATA/event"
 BLOCK_BATCHES = 8  # batches per contiguous read
 
 
@@ -54,9 +58,9 @@ def write_spanet_h5(path, jets: np.ndarray, mask: np.ndarray, targets: np.ndarra
 
 
 class SpanetH5:
-    """Events [start, stop) of one HDF5 file, read lazily."""
+    """Events [start, stop) of one HDF5 file, or the file's events `rows` (increasing indices), read lazily."""
 
-    def __init__(self, path, start: int = 0, stop: int | None = None):
+    def __init__(self, path, start: int = 0, stop: int | None = None, rows: np.ndarray | None = None):
         self.path = Path(path)
         if not self.path.is_file():
             raise InputFileError(f"{self.path}: training file not found")
@@ -69,13 +73,32 @@ class SpanetH5:
             self.n_globals = 1 if KAPPA in f else 0
             self.metadata_names = tuple(f["METADATA"].keys()) if "METADATA" in f else ()
         self.start, self.stop = start, total if stop is None else min(stop, total)
+        self.rows = None if rows is None else np.asarray(rows, dtype=np.int64)
+        if self.rows is not None and len(self.rows) and (np.any(np.diff(self.rows) <= 0) or self.rows[0] < 0
+                                                           or self.rows[-1] >= total):
+            raise ValueError(f"{self.path}: rows must be increasing indices below {total}")
 
     def __len__(self) -> int:
-        return self.stop - self.start
+        return self.stop - self.start if self.rows is None else len(self.rows)
 
     def read(self, lo: int, hi: int) -> dict:
-        """Events [lo, hi) relative to this range, as numpy arrays."""
-        a, b = self.start + lo, self.start + min(hi, len(self))
+        """Events [lo, hi) relative to this range (or to `rows`), as numpy arrays."""
+        if self.rows is None:
+            a, b = self.start + lo, self.start + min(hi, len(self))
+            return self._read_range(a, b)
+        rows = self.rows[lo:hi]
+        if len(rows) == 0:
+            return self._read_range(0, 0)
+        block = self._read_range(int(rows[0]), int(rows[-1]) + 1)  # one contiguous read, then the rows
+        return {k: v[rows - rows[0]] for k, v in block.items()}
+
+    def _column(self, f, name: str) -> np.ndarray:
+        """One (N,) dataset over this selection."""
+        if self.rows is None:
+            return f[name][self.start:self.stop]
+        return f[name][:][self.rows]
+
+    def _read_range(self, a: int, b: int) -> dict:
         with h5py.File(self.path, "r") as f:
             jets = np.stack([f[f"{SOURCE}/{n}"][a:b] for n in JET_FEATURES], axis=-1).astype(np.float32)
             paths = HH_TOPOLOGY.target_paths()
@@ -91,8 +114,8 @@ class SpanetH5:
     def class_weight_factors(self) -> dict:
         """Per-class factors making signal and background weights each sum to half the events."""
         with h5py.File(self.path, "r") as f:
-            signal = f[SIGNAL][self.start:self.stop] > 0
-            weight = np.abs(f[WEIGHT][self.start:self.stop].astype(np.float64))
+            signal = self._column(f, SIGNAL) > 0
+            weight = np.abs(self._column(f, WEIGHT).astype(np.float64))
         factors = {}
         for cls in (0, 1):
             total = weight[signal == cls].sum()
@@ -123,3 +146,26 @@ def split(path, valid_fraction: float = 0.05) -> tuple[SpanetH5, SpanetH5]:
     full = SpanetH5(path)
     cut = len(full) - max(1, int(round(valid_fraction * len(full))))
     return SpanetH5(path, 0, cut), SpanetH5(path, cut, len(full))
+
+
+def fold_split(path, fold: int, folds: int, valid_fraction: float = 0.05) -> tuple[SpanetH5, SpanetH5]:
+    """Training and validation events of fold `fold` of `folds`: the events whose METADATA/event
+    modulo `folds` is not `fold` (the last `valid_fraction` of them validate), so that model
+    `fold` can score the rest, events it never saw."""
+    from hh4b.nn.card import kfold_card
+
+    kfold_card(fold, folds)
+    full = SpanetH5(path)
+    with h5py.File(full.path, "r") as f:
+        if EVENT not in f:
+            raise InputFileError(f"{full.path}: no {EVENT} (event numbers) for k-fold training; "
+                                 f"re-export it with this version of `hh4b export-h5`")
+        event = f[EVENT][:].astype(np.int64)
+    if np.any(event < 0):
+        raise InputFileError(f"{full.path}: {int(np.count_nonzero(event < 0))} events have no event number "
+                             f"(their input file has no `event` branch); k-fold needs one per event")
+    rows = np.flatnonzero(event % folds != fold)
+    if len(rows) < 2:
+        raise InputFileError(f"{full.path}: fold {fold} of {folds} leaves {len(rows)} training events")
+    cut = len(rows) - max(1, int(round(valid_fraction * len(rows))))
+    return SpanetH5(path, rows=rows[:cut]), SpanetH5(path, rows=rows[cut:])

@@ -45,7 +45,7 @@ from hh4b.nn.topology import HH_TOPOLOGY
 log = logging.getLogger(__name__)
 
 CHUNK_EVENTS = 200_000
-METADATA_COLUMNS = ("mass", "dataset", "n_jets", "met_pt", "met_phi", "n_electron", "n_muon")
+METADATA_COLUMNS = ("mass", "dataset", "n_jets", "met_pt", "met_phi", "n_electron", "n_muon", "event")
 
 
 def _open_events(path: str, tree: str, start: int, stop: int):
@@ -97,14 +97,16 @@ def truth_targets(jets: ak.Array, quarks, max_jets: int) -> tuple[np.ndarray, np
 
 
 def event_columns(events) -> dict:
-    """Missing pT and lepton counts (DNN inputs of paper Table IV, read by hh4b.analysis.columns); zeros when a
-    file lacks them."""
+    """Missing pT and lepton counts (DNN inputs of paper Table IV, read by hh4b.analysis.columns), zeros when a
+    file lacks them, and the event number (k-fold training, hh4b.nn.data.fold_split), -1 when it lacks it."""
     from hh4b.analysis.columns import event_columns as read_event_columns
 
     present, n = read_event_columns(events), len(events)
     dtypes = {"met_pt": np.float32, "met_phi": np.float32, "n_electron": np.int32, "n_muon": np.int32}
-    return {name: present[name].astype(dtype) if name in present else np.zeros(n, dtype)
-            for name, dtype in dtypes.items()}
+    out = {name: present[name].astype(dtype) if name in present else np.zeros(n, dtype)
+           for name, dtype in dtypes.items()}
+    out["event"] = present["event"].astype(np.int64) if "event" in present else np.full(n, -1, np.int64)
+    return out
 
 
 def _chunk_arrays(events, metadata: dict, max_jets: int, four_tag: bool, config: AnalysisConfig = DEFAULT) -> dict:

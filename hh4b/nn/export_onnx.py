@@ -167,7 +167,7 @@ def main(args) -> int:
              "training_data": checkpoint.get("data"), "seed": checkpoint.get("seed"),
              "training_command": checkpoint.get("command"), "epoch": checkpoint.get("epoch"),
              "metrics": _summary_metrics(checkpoint.get("metrics") or {}),
-             **({"augment": checkpoint["augment"]} if "augment" in checkpoint else {}),
+             **{k: checkpoint[k] for k in ("augment", "kfold") if k in checkpoint},
              "command": "hh4b " + " ".join(sys.argv[1:])}
     extra["evaluations"] = [_read_metrics(path) for path in args.metrics]
     analysis = args.analysis or (card_module.parse_model_filename(args.output) or (None, None))[1]

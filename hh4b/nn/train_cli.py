@@ -9,10 +9,14 @@ DIR/dnn_<pairing>_<preset>.onnx with its card (hh4b.nn.card.model_filename: the 
 looks for).
 deepsets: the Deep Sets classifier of hh4b.nn.deepsets (hh4b.nn.train_deepsets) on the jets of the
 same HDF5 file (kappa_lambda too when the file has it); writes DIR/deepsets_<preset>.onnx with its
-card and DIR/deepsets_metrics.json.
+card and DIR/deepsets_metrics.json (with --kfold: DIR/<network>_metrics.fold<k>.json).
 --seeds K: K trainings (seeds S..S+K-1) with ACC/AUC mean and spread (`metrics_over_seeds`,
 hh4b.nn.seeds): dnn and deepsets put it in their card; spanet trains into DIR/seed<S>/ and writes
 DIR/metrics_over_seeds.json; --update-card also writes the block into an existing card.
+--kfold K: K trainings, fold k on the events whose event number modulo K is not k
+(hh4b.nn.data.fold_split); dnn and deepsets write the set NAME.fold<k>.onnx (hh4b.nn.card.fold_filename),
+spanet trains into DIR/fold<k>/ (export each with `hh4b export-onnx DIR/fold<k>/best.pt --output
+models/spanet_<analysis>.fold<k>.onnx`); `hh4b run` scores each event with the model of its fold.
 --no-augment: train without the random phi rotation and eta reflection of the training events
 (hh4b.nn.augment; on by default for both networks, recorded as `augment` in the summary or card).
 """
@@ -60,6 +64,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--spanet-model", default=None,
                         help="dnn: build the features on this SPA-NET ONNX model's pairing (method dnn_spanet) "
                              "instead of min-dR")
+    parser.add_argument("--kfold", type=int, default=None, metavar="K",
+                        help="train K models, model k without the events whose event number modulo K is k; "
+                             "`hh4b run` then scores each event with the model that did not train on it")
     parser.add_argument("--no-augment", action="store_true",
                         help="do not rotate the training events in phi and reflect them in eta (hh4b.nn.augment)")
 
@@ -91,6 +98,7 @@ def _spread_line(spread: dict) -> str:
 
 
 def _spanet(args) -> int:
+    from hh4b.nn.card import fold_filename
     from hh4b.nn.spanet import SPANET_PRESETS
     from hh4b.nn.train_spanet import train_spanet
 
@@ -102,6 +110,16 @@ def _spanet(args) -> int:
     info = {"preset": args.preset, "command": "hh4b " + " ".join(sys.argv[1:])}
     if args.seeds > 1:
         return _spanet_seeds(args, config, info)
+    if args.kfold:
+        for k in range(args.kfold):
+            output = Path(args.output) / f"fold{k}"
+            _, summary = train_spanet(args.data, output, config, seed=args.seed, valid_fraction=args.valid_fraction,
+                                      patience=args.patience, progress=not args.no_progress, info=info,
+                                      augment=not args.no_augment, fold=(k, args.kfold))
+            console.result(f"fold {k}/{args.kfold}: AUC {summary['metrics']['classification']['auc']:.3f}; export with "
+                           f"`hh4b export-onnx {output / 'best.pt'} --output models/"
+                           f"{fold_filename('spanet', args.preset, k)}`")
+        return 0
     _, summary = train_spanet(args.data, args.output, config, seed=args.seed, valid_fraction=args.valid_fraction,
                               patience=args.patience, progress=not args.no_progress, info=info,
                               augment=not args.no_augment)
@@ -148,11 +166,38 @@ def dnn_features(data: dict, feature_names: tuple[str, ...], spanet_model=None) 
     return feature_matrix(columns, feature_names), valid
 
 
+def _splits(args):
+    """[(fold or None, training set, validation set)]: one split, or the K folds of --kfold."""
+    from hh4b.nn.data import fold_split, split
+
+    if not args.kfold:
+        return [(None, *split(args.data, args.valid_fraction))]
+    return [(k, *fold_split(args.data, k, args.kfold, args.valid_fraction)) for k in range(args.kfold)]
+
+
+def _model_path(output: Path, kind: str, preset: str, fold) -> Path:
+    from hh4b.nn.card import fold_filename, model_filename
+
+    return output / (model_filename(kind, preset) if fold is None else fold_filename(kind, preset, fold))
+
+
+def _metrics_name(network: str, fold) -> str:
+    return f"{network}_metrics.json" if fold is None else f"{network}_metrics.fold{fold}.json"
+
+
+def _fold_label(args, fold) -> str:
+    return "" if fold is None else f", fold {fold} of {args.kfold}"
+
+
+def _kfold_field(args, fold) -> dict:
+    from hh4b.nn.card import kfold_card
+
+    return {} if fold is None else {"kfold": kfold_card(fold, args.kfold)}
+
+
 def _dnn(args) -> int:
     from hh4b.analysis.features import FEATURE_SETS
     from hh4b.config import ANALYSES
-    from hh4b.nn.card import model_filename
-    from hh4b.nn.data import split
     from hh4b.nn.dnn import DNN_PRESETS, export_onnx
     from hh4b.nn.seeds import metrics_over_seeds
     from hh4b.nn.train_dnn import train_dnn
@@ -164,36 +209,38 @@ def _dnn(args) -> int:
                                  ("learning_rate", args.learning_rate)) if v is not None}
     config = type(config)(**{**config.to_dict(), **changes})
     names = FEATURE_SETS["nonresonant" if args.preset == "nonresonant" else "resonant"]
-    parts = []
-    for dataset in split(args.data, args.valid_fraction):
-        data = dataset.read(0, len(dataset))
-        try:
-            x, valid = dnn_features(data, names, args.spanet_model)
-        except KeyError as err:
-            raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
-        parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
     command = "hh4b " + " ".join(sys.argv[1:])
-    runs = [train_dnn(parts[0], parts[1], config, seed=args.seed + i, patience=args.patience,
-                      progress=not args.no_progress, feature_names=names, augment=not args.no_augment)
-            for i in range(args.seeds)]
-    model, metrics = runs[0]
-    spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     pairing = "spanet" if args.spanet_model else "mindr"
-    path = output / model_filename(f"dnn_{pairing}", args.preset)
-    export_onnx(model, names, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
-                                     "preset": args.preset, "pairing": pairing, "training_data": str(args.data),
-                                     "spanet_model": args.spanet_model, "augment": metrics["augment"],
-                                     "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
-                                     "command": command, **({"metrics_over_seeds": spread} if spread else {})})
-    return _finish(args, output / "dnn_metrics.json", metrics, spread, path, f"DNN ({pairing} pairing)")
+    for fold, *datasets in _splits(args):
+        parts = []
+        for dataset in datasets:
+            data = dataset.read(0, len(dataset))
+            try:
+                x, valid = dnn_features(data, names, args.spanet_model)
+            except KeyError as err:
+                raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
+            parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
+        runs = [train_dnn(parts[0], parts[1], config, seed=args.seed + i, patience=args.patience,
+                          progress=not args.no_progress, feature_names=names, augment=not args.no_augment)
+                for i in range(args.seeds)]
+        model, metrics = runs[0]
+        spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
+        path = _model_path(output, f"dnn_{pairing}", args.preset, fold)
+        export_onnx(model, names, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
+                                         "preset": args.preset, "pairing": pairing, "training_data": str(args.data),
+                                         "spanet_model": args.spanet_model, "augment": metrics["augment"],
+                                         "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
+                                         "command": command, **_kfold_field(args, fold),
+                                         **({"metrics_over_seeds": spread} if spread else {})})
+        _finish(args, output / _metrics_name("dnn", fold), metrics, spread, path,
+                f"DNN ({pairing} pairing{_fold_label(args, fold)})")
+    return 0
 
 
 def _deepsets(args) -> int:
     from hh4b.config import ANALYSES
-    from hh4b.nn.card import model_filename
-    from hh4b.nn.data import split
     from hh4b.nn.deepsets import DEEPSETS_PRESETS, export_onnx
     from hh4b.nn.seeds import metrics_over_seeds
     from hh4b.nn.train_deepsets import train_deepsets
@@ -202,21 +249,24 @@ def _deepsets(args) -> int:
         raise ConfigError(f"--preset {args.preset!r}: choose from {', '.join(DEEPSETS_PRESETS)}")
     config = DEEPSETS_PRESETS[args.preset].with_(epochs=args.epochs, batch_size=args.batch_size,
                                                  learning_rate=args.learning_rate)
-    train, valid = split(args.data, args.valid_fraction)
     command = "hh4b " + " ".join(sys.argv[1:])
-    runs = [train_deepsets(train, valid, config, seed=args.seed + i, patience=args.patience,
-                           progress=not args.no_progress, augment=not args.no_augment) for i in range(args.seeds)]
-    model, metrics = runs[0]
-    spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
     output = Path(args.output)
-    path = output / model_filename("deepsets", args.preset)
-    export_onnx(model, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
-                              "preset": args.preset, "training_data": str(args.data), "seed": args.seed,
-                              "augment": metrics["augment"], "best_epoch": metrics["best_epoch"],
-                              "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
-                              "command": command, **({"metrics_over_seeds": spread} if spread else {})})
-    return _finish(args, output / "deepsets_metrics.json", metrics, spread, path,
-                   f"Deep Sets ({model.config.pooling} pooling)")
+    for fold, train, valid in _splits(args):
+        runs = [train_deepsets(train, valid, config, seed=args.seed + i, patience=args.patience,
+                               progress=not args.no_progress, augment=not args.no_augment)
+                for i in range(args.seeds)]
+        model, metrics = runs[0]
+        spread = metrics_over_seeds([m for _, m in runs], command) if args.seeds > 1 else None
+        path = _model_path(output, "deepsets", args.preset, fold)
+        export_onnx(model, path, {**({"analysis": args.preset} if args.preset in ANALYSES else {}),
+                                  "preset": args.preset, "training_data": str(args.data), "seed": args.seed,
+                                  "augment": metrics["augment"], "best_epoch": metrics["best_epoch"],
+                                  "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
+                                  "command": command, **_kfold_field(args, fold),
+                                  **({"metrics_over_seeds": spread} if spread else {})})
+        _finish(args, output / _metrics_name("deepsets", fold), metrics, spread, path,
+                f"Deep Sets ({model.config.pooling} pooling{_fold_label(args, fold)})")
+    return 0
 
 
 def _finish(args, metrics_path: Path, metrics: dict, spread, path: Path, label: str) -> int:
@@ -236,6 +286,8 @@ def _finish(args, metrics_path: Path, metrics: dict, spread, path: Path, label: 
 def main(args) -> int:
     if args.seeds < 1 or (args.update_card and args.seeds < 2):
         raise ConfigError(f"--seeds {args.seeds}: need >= 1 (>= 2 with --update-card)")
+    if args.kfold is not None and (args.kfold < 2 or args.seeds > 1):
+        raise ConfigError(f"--kfold {args.kfold}: need K >= 2, and one seed (not with --seeds)")
     if args.threads:
         import torch
 

@@ -22,7 +22,8 @@ from tqdm.auto import tqdm
 
 from hh4b.errors import ConfigError
 from hh4b.nn.augment import augment_jets, augment_rng
-from hh4b.nn.data import SpanetH5, split
+from hh4b.nn.card import kfold_card
+from hh4b.nn.data import SpanetH5, fold_split, split
 from hh4b.nn.evaluate import all_metrics, run_model
 from hh4b.nn.losses import total_loss
 from hh4b.nn.spanet import Spanet, SpanetConfig, load_checkpoint, save_checkpoint
@@ -95,21 +96,23 @@ def _write_history(output: Path, history: list[dict]) -> None:
 
 def train_spanet(data_path, output_dir, config: SpanetConfig, seed: int = 0, valid_fraction: float = 0.05,
                  patience: int = 5, progress: bool = True, info: dict | None = None,
-                 augment: bool = True) -> tuple[Spanet, dict]:
+                 augment: bool = True, fold: tuple[int, int] | None = None) -> tuple[Spanet, dict]:
     """Train on an HDF5 file; returns (best model, summary with per-epoch history and final metrics).
-    `augment`: a random global phi rotation and eta reflection of every training event."""
+    `augment`: a random global phi rotation and eta reflection of every training event.
+    `fold` = (k, K): train fold k of a k-fold set (hh4b.nn.data.fold_split), recorded as `kfold`."""
     if config.epochs < 1 or config.batch_size < 1:
         raise ConfigError(f"epochs ({config.epochs}) and batch size ({config.batch_size}) must be >= 1")
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
-    train, valid = split(data_path, valid_fraction)
+    train, valid = split(data_path, valid_fraction) if fold is None else fold_split(data_path, *fold, valid_fraction)
     model = build_model(config, train, seed)
     config = model.config
     steps_per_epoch = -(-len(train) // config.batch_size)
     optimiser, scheduler = optimiser_and_schedule(model, config, steps_per_epoch)
     factors = train.class_weight_factors()
     history, best_loss, stale = [], math.inf, 0
-    info = {"data": str(data_path), "seed": seed, **(info or {}), "augment": bool(augment)}
+    info = {"data": str(data_path), "seed": seed, **(info or {}), "augment": bool(augment),
+            **({"kfold": kfold_card(*fold)} if fold else {})}
     rng = augment_rng(seed)
     for epoch in range(config.epochs):
         model.train()
