@@ -84,3 +84,40 @@ def test_onnx_export_matches_torch(tmp_path, batch):
     np.testing.assert_allclose(got, want, atol=1e-5)
     card = json.loads((tmp_path / "dnn.json").read_text())
     assert card["inputs"]["features"] == list(names)
+
+
+def test_optuna_search_starts_from_the_preset_and_keeps_the_best_trial():
+    from hh4b.nn.train_dnn import SEARCH_SPACE, optuna_search
+
+    base = DNN_PRESETS["tiny"].__class__(**{**DNN_PRESETS["tiny"].to_dict(), "epochs": 2})
+    config, search = optuna_search(_gaussians(600, 1.0, 1), _gaussians(400, 1.0, 2), base, n_trials=4, seed=3,
+                                   progress=False)
+    assert search["trials"] == len(search["values"]) == 4
+    assert {k: search["values"][0][k] for k in ("learning_rate", "hidden", "layers")} == \
+        {"learning_rate": base.learning_rate, "hidden": base.hidden, "layers": base.layers}
+    best = max(search["values"], key=lambda v: v["auc"])
+    assert search["best"] == best and (config.learning_rate, config.hidden, config.layers) == \
+        (best["learning_rate"], best["hidden"], best["layers"])
+    assert config.epochs == 2 and config.batch_size == base.batch_size  # only the searched values change
+    lo, hi = SEARCH_SPACE["learning_rate"]
+    assert all(lo <= v["learning_rate"] <= hi and v["hidden"] in SEARCH_SPACE["hidden"] for v in search["values"])
+    assert 0.6 < best["auc"] < 0.85  # two unit Gaussians 1 apart: Bayes-optimal AUC 0.76
+
+
+def test_train_cli_optuna_records_the_search_and_trains_its_choice(tmp_path):
+    from hh4b.cli import main as cli_main
+    from hh4b.nn.card import load_card, model_filename
+
+    from test_kfold import _toy_h5
+
+    data = _toy_h5(tmp_path / "toy.h5", 300, 8)
+    argv = ["train", "dnn", "--data", str(data), "--preset", "tiny", "--output", str(tmp_path), "--epochs", "1",
+            "--optuna", "2", "--no-progress", "--threads", "1"]
+    assert cli_main(argv) == 0
+    card, _ = load_card(tmp_path / model_filename("dnn_mindr", "tiny"), "dnn")
+    search = card["hyperparameter_search"]
+    total = search["tuning_events"] + search["fit_events"]  # the training events with four tagged jets
+    assert search["trials"] == 2 and search["tuning_events"] == round(0.2 * total) and 100 < total < 0.95 * 300
+    assert {k: card["config"][k] for k in ("learning_rate", "hidden", "layers")} == \
+        {k: search["best"][k] for k in ("learning_rate", "hidden", "layers")}
+    assert cli_main(["train", "deepsets", *argv[2:]]) == 2  # the search is the DNN's

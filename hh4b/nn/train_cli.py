@@ -17,6 +17,9 @@ DIR/metrics_over_seeds.json; --update-card also writes the block into an existin
 (hh4b.nn.data.fold_split); dnn and deepsets write the set NAME.fold<k>.onnx (hh4b.nn.card.fold_filename),
 spanet trains into DIR/fold<k>/ (export each with `hh4b export-onnx DIR/fold<k>/best.pt --output
 models/spanet_<analysis>.fold<k>.onnx`); `hh4b run` scores each event with the model of its fold.
+--optuna N (dnn): N trials over learning rate, width and depth (hh4b.nn.train_dnn.optuna_search) on
+an inner split of the training events, the validation events kept for the final model's metrics;
+the card gets `config` (the values trained) and `hyperparameter_search`.
 --no-augment: train without the random phi rotation and eta reflection of the training events
 (hh4b.nn.augment; on by default for both networks, recorded as `augment` in the summary or card).
 """
@@ -34,6 +37,7 @@ from hh4b import console
 from hh4b.errors import ConfigError
 
 log = logging.getLogger(__name__)
+TUNING_FRACTION = 0.2  # of the training events: the Optuna objective's events (the validation set stays unseen)
 
 
 def add_arguments(parser) -> None:
@@ -67,6 +71,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--kfold", type=int, default=None, metavar="K",
                         help="train K models, model k without the events whose event number modulo K is k; "
                              "`hh4b run` then scores each event with the model that did not train on it")
+    parser.add_argument("--optuna", type=int, default=0, metavar="N",
+                        help="dnn: search learning rate, width and depth with N Optuna trials (the preset first) on "
+                             f"the AUC of the last {TUNING_FRACTION:.0%} of the training events, then train the best "
+                             "on all of them; the search goes into the card (paper: 100 trials)")
     parser.add_argument("--no-augment", action="store_true",
                         help="do not rotate the training events in phi and reflect them in eta (hh4b.nn.augment)")
 
@@ -222,6 +230,9 @@ def _dnn(args) -> int:
             except KeyError as err:
                 raise ConfigError(f"{args.data}: cannot build DNN features for preset {args.preset}: {err}") from err
             parts.append((x, data["signal"][valid].astype(np.int64), data["weight"][valid]))
+        search = None
+        if args.optuna:
+            config, search = _search_dnn(args, parts[0], config, names)
         runs = [train_dnn(parts[0], parts[1], config, seed=args.seed + i, patience=args.patience,
                           progress=not args.no_progress, feature_names=names, augment=not args.no_augment)
                 for i in range(args.seeds)]
@@ -232,11 +243,32 @@ def _dnn(args) -> int:
                                          "preset": args.preset, "pairing": pairing, "training_data": str(args.data),
                                          "spanet_model": args.spanet_model, "augment": metrics["augment"],
                                          "metrics": {k: metrics[k] for k in ("accuracy", "auc", "valid_loss")},
-                                         "command": command, **_kfold_field(args, fold),
+                                         "command": command, "config": config.to_dict(),
+                                         **_kfold_field(args, fold),
+                                         **({"hyperparameter_search": search} if search else {}),
                                          **({"metrics_over_seeds": spread} if spread else {})})
         _finish(args, output / _metrics_name("dnn", fold), metrics, spread, path,
                 f"DNN ({pairing} pairing{_fold_label(args, fold)})")
     return 0
+
+
+def _search_dnn(args, train: tuple, base, names) -> tuple:
+    """--optuna: the search on the last TUNING_FRACTION of the training events (pre-shuffled), trained on the rest."""
+    from hh4b.nn.train_dnn import optuna_search
+
+    n = len(train[1])
+    cut = n - max(1, int(round(TUNING_FRACTION * n)))
+    if cut < 1:
+        raise ConfigError(f"--optuna: {args.data} has {n} training events, too few to tune on")
+    fit, tune = (tuple(a[:cut] for a in train), tuple(a[cut:] for a in train))
+    config, search = optuna_search(fit, tune, base, n_trials=args.optuna, seed=args.seed, feature_names=names,
+                                   augment=not args.no_augment, progress=not args.no_progress)
+    search.update(tuning_events=n - cut, fit_events=cut)
+    best = search["best"]
+    console.result(f"Optuna, {args.optuna} trials: best learning rate {best['learning_rate']:.3g}, hidden "
+                   f"{best['hidden']}, layers {best['layers']}: tuning AUC {best['auc']:.4f} (preset "
+                   f"{search['start']['auc']:.4f})")
+    return config, search
 
 
 def _deepsets(args) -> int:
@@ -286,6 +318,8 @@ def _finish(args, metrics_path: Path, metrics: dict, spread, path: Path, label: 
 def main(args) -> int:
     if args.seeds < 1 or (args.update_card and args.seeds < 2):
         raise ConfigError(f"--seeds {args.seeds}: need >= 1 (>= 2 with --update-card)")
+    if args.optuna < 0 or (args.optuna and args.model != "dnn"):
+        raise ConfigError(f"--optuna {args.optuna}: a number of trials >= 1, for `hh4b train dnn`")
     if args.kfold is not None and (args.kfold < 2 or args.seeds > 1):
         raise ConfigError(f"--kfold {args.kfold}: need K >= 2, and one seed (not with --seeds)")
     if args.threads:

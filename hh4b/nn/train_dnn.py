@@ -1,8 +1,9 @@
 """Training and Optuna hyperparameter search for the dense-network baseline.
 
 Adam on a weighted binary cross-entropy, early stopping on the validation loss, fixed seeds.
-The search varies learning rate, width and depth (paper section IV) and keeps the trial with
-the best validation accuracy. With the feature names given and `augment` (the default), every
+The search (`optuna_search`, `hh4b train dnn --optuna N`) varies learning rate, width and depth
+(paper section IV; TPE sampler, fixed seed), starts from the preset's own values and keeps the trial
+with the best AUC on its tuning events. With the feature names given and `augment` (the default), every
 training batch is rotated in phi and reflected in eta (hh4b.nn.augment.augment_features: the
 `*_eta` columns flip sign, the `*_phi` columns rotate together; the rest is invariant); the
 validation features never are.
@@ -105,24 +106,36 @@ def train_dnn(train: tuple, valid: tuple, config: DNNConfig, seed: int = 0, pati
                    "config": config.to_dict(), "seed": seed, "augment": augment}
 
 
+SEARCH_SPACE = {"learning_rate": (1e-4, 1e-2), "hidden": (32, 64, 128, 256, 512), "layers": (1, 6)}
+
+
 def optuna_search(train: tuple, valid: tuple, base: DNNConfig, n_trials: int = 100, seed: int = 0,
-                  feature_names: tuple[str, ...] | None = None, augment: bool = True):
-    """Search learning rate, width and depth; returns (best config, study)."""
+                  feature_names: tuple[str, ...] | None = None, augment: bool = True, progress: bool = True):
+    """Search learning rate, width and depth (SEARCH_SPACE) on the AUC of `valid`, the base config
+    as the first trial; returns (best config, summary: trials, best, base and every trial's values)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    (lo, hi), layers = SEARCH_SPACE["learning_rate"], SEARCH_SPACE["layers"]
 
     def objective(trial):
         config = replace(
             base,
-            learning_rate=trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
-            hidden=trial.suggest_categorical("hidden", [32, 64, 128, 256, 512]),
-            layers=trial.suggest_int("layers", 1, 6),
+            learning_rate=trial.suggest_float("learning_rate", lo, hi, log=True),
+            hidden=trial.suggest_categorical("hidden", list(SEARCH_SPACE["hidden"])),
+            layers=trial.suggest_int("layers", *layers),
         )
         _, metrics = train_dnn(train, valid, config, seed=seed, progress=False, feature_names=feature_names,
                                augment=augment)
-        return metrics["accuracy"]
+        return metrics["auc"]
 
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-    study.optimize(objective, n_trials=n_trials, show_progress_bar=True)
-    return replace(base, **study.best_params), study
+    start = {"learning_rate": float(np.clip(base.learning_rate, lo, hi)), "hidden": base.hidden, "layers": base.layers}
+    study.enqueue_trial(start)
+    study.optimize(objective, n_trials=n_trials, show_progress_bar=progress)
+    summary = {"trials": n_trials, "objective": "AUC on the tuning events", "seed": seed,
+               "search_space": {k: list(v) for k, v in SEARCH_SPACE.items()},
+               "best": {**study.best_params, "auc": study.best_value},
+               "start": {**start, "auc": study.trials[0].value},
+               "values": [{**t.params, "auc": t.value} for t in study.trials]}
+    return replace(base, **study.best_params), summary
