@@ -73,8 +73,8 @@ def add_arguments(parser) -> None:
                              "`hh4b run` then scores each event with the model that did not train on it")
     parser.add_argument("--optuna", type=int, default=0, metavar="N",
                         help="dnn: search learning rate, width and depth with N Optuna trials (the preset first) on "
-                             f"the AUC of the last {TUNING_FRACTION * 100:.0f}%% of the training events, then train the best "
-                             "on all of them; the search goes into the card (paper: 100 trials)")
+                             f"the AUC of the last {TUNING_FRACTION * 100:.0f}%% of the training events, then train "
+                             "the best on all of them; the search goes into the card (paper: 100 trials)")
     parser.add_argument("--no-augment", action="store_true",
                         help="do not rotate the training events in phi and reflect them in eta (hh4b.nn.augment)")
 
