@@ -291,6 +291,10 @@ def make_executor(kind: str, workers: int, scheduler: str | None, progress: bool
     lists a chunk that still fails in the bookkeeping instead of stopping the run."""
     from coffea import processor
 
+    if kind == "dask":
+        # coffea's DaskExecutor imports dask.dataframe (and pandas) when it is first called, while the
+        # client's threads are running; imported here, in one thread, before any client exists
+        import dask.dataframe  # noqa: F401
     if kind == "iterative":
         with quiet_coffea(progress):
             yield processor.IterativeExecutor(status=progress, retries=0)
