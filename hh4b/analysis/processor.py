@@ -34,7 +34,15 @@ from hh4b.analysis import heft_histograms
 from hh4b.analysis.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.analysis.cutbased import BUILTIN_METHODS, analyse
 from hh4b.analysis.events import btag_options, collection_fields, gen_weight, higgs_b_quark_columns, read_jets
-from hh4b.analysis.histograms import REGION_LABELS, TERMS, kl_label, make_histograms, new_cutflow, score_histograms
+from hh4b.analysis.histograms import (
+    REGION_LABELS,
+    TERMS,
+    HistogramSet,
+    kl_label,
+    make_histograms,
+    new_cutflow,
+    score_histograms,
+)
 from hh4b.analysis.padding import padded_jets
 from hh4b.analysis.selection import CUTS, TAG_CATEGORIES
 from hh4b.analysis.truth import MATCHED, correct_pairing, match_padded
@@ -72,9 +80,10 @@ class HH4bProcessor(processor.ProcessorABC):
 
     def empty_output(self, dataset: str, nonresonant: bool) -> dict:
         return {
-            "hists": {**make_histograms(nonresonant), **score_histograms(nonresonant),
-                      **(heft_histograms.histograms() if nonresonant else {}),
-                      **({BKGMODEL_HIST: self.background_model.histogram()} if self.background_model else {})},
+            "hists": HistogramSet({
+                **make_histograms(nonresonant), **score_histograms(nonresonant),
+                **(heft_histograms.histograms() if nonresonant else {}),
+                **({BKGMODEL_HIST: self.background_model.histogram()} if self.background_model else {})}),
             "columns": {k: [] for k in COLUMN_NAMES} if self.save_columns else {},
             "cutflow": {dataset: new_cutflow(self.cut_names())},
             "truth": {dataset: {m: {"matched": 0, "correct": 0} for m in self.methods}},
@@ -284,7 +293,10 @@ def kappa_lambda_inputs(events, meta: dict) -> tuple:
 
 
 def finalise(output: dict) -> dict:
-    """Plain-JSON-friendly cutflow lists [sum of weights, raw count] after merging chunks."""
+    """After merging chunks: the histograms as a plain dict of hist.Hist (each HistogramSet part
+    combined once) and plain-JSON-friendly cutflow lists [sum of weights, raw count]."""
+    if isinstance(output.get("hists"), HistogramSet):
+        output["hists"] = dict(output["hists"])
     for cuts in output.get("cutflow", {}).values():
         for cut, value in cuts.items():
             cuts[cut] = [float(value[0]), int(value[1])]
