@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import uproot
 
+from hh4b.analysis.events import nanoaod_branches
 from hh4b.analysis.processing import census, load_fileset, process_fileset
 from hh4b.analysis.processor import HH4bProcessor
 from hh4b.cli import main as cli_main
@@ -269,6 +270,34 @@ def test_real_cms_nanoaod(name, some_tagged):
     assert cuts["all"][1] == n
     assert (cuts["four_jets_2tags"][1] > 0) == some_tagged  # ttbar has two b jets
     assert output["truth"]["cms"]["cut_mindr"]["matched"] == 0  # no Higgs in ttbar
+
+
+def test_branch_filter_names_what_the_readers_use():
+    keep = ("run", "luminosityBlock", "event", "genWeight", "nJet", "Jet_pt", "Jet_btagDeepFlavB", "Jet_hadronFlavour",
+            "nGenPart", "GenPart_statusFlags", "MET_pt", "MET_phi", "nElectron", "Electron_charge", "nMuon",
+            "Muon_mass", "KappaLambda_a", "HEFT_A2")
+    drop = ("FatJet_pt", "nPhoton", "Photon_pt", "Electron_dxy", "Muon_pfRelIso04_all", "LHEWeight_originalXWGTUP",
+            "MET_sumEt", "JetX_pt", "HLT_PFHT1050", "nTau")
+    assert all(nanoaod_branches(name) for name in keep)
+    assert not any(nanoaod_branches(name) for name in drop)
+
+
+def test_branch_filter_changes_no_output(toy_fileset):
+    """Building the events from the readers' branches only gives what every branch gives, on hh4b's files
+    and on a real CMS NanoAOD file (~650 branches) when present."""
+    fileset = load_fileset(toy_fileset)
+    cms = TESTDATA / "nano_tt_v12.root"
+    if cms.is_file():
+        fileset["cms"] = {"files": {str(cms): "Events"}, "metadata": {"process": "ttbar", "btag_wp": "M"}}
+    outputs = []
+    for branches in (nanoaod_branches, None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            outputs.append(process_fileset(fileset, HH4bProcessor(branch_filter=branches), "iterative",
+                                           chunksize=1000, progress=False))
+    assert outputs[0]["bookkeeping"]["failed_chunks"] == []
+    assert outputs[0]["bookkeeping"] == outputs[1]["bookkeeping"]
+    assert_same_outputs(outputs[0], outputs[1], rtol=0)
 
 
 class _FailingChunk(HH4bProcessor):

@@ -19,9 +19,16 @@ Supported inputs (all read through coffea NanoEvents):
 `delphes_bits`; docs/formats.md section 2) into the tag rule for a file's jet fields; a working
 point that the input does not know is a ConfigError. A file lacking a needed branch raises
 InputFileError naming the file and the branch.
+
+`nanoaod_branches` names the NanoAOD branches these readers (and hh4b.analysis.columns) can use;
+the processor reads only those (HH4bProcessor.branch_filter), so that building a chunk's events
+costs nothing for the hundreds of other branches of a CMS NanoAOD file (or for the empty
+cross-referenced collections of hh4b's own).
 """
 
 from __future__ import annotations
+
+import re
 
 import awkward as ak
 import numpy as np
@@ -38,7 +45,20 @@ class NanoSchema(NanoAODSchema):
 
     warn_missing_crossrefs = False
     error_missing_event_ids = False
+
+
 DELPHES_TREE = "Delphes"
+
+# what the readers use: event identifiers (the k-fold event number), the generator weight, every Jet and
+# GenPart field, MET pt and phi, the electron and muon counts (with the fields coffea's behaviours of
+# those collections require), and the non-resonant terms KappaLambda_* and HEFT_*
+_NANOAOD_BRANCHES = re.compile(r"(run|luminosityBlock|event|genWeight|n?(Jet|GenPart|KappaLambda|HEFT)(_\w+)?"
+                               r"|MET_(pt|phi)|n(Electron|Muon)|(Electron|Muon)_(pt|eta|phi|mass|charge))")
+
+
+def nanoaod_branches(name: str) -> bool:
+    """Whether the readers can use NanoAOD branch `name` (uproot's filter_name)."""
+    return _NANOAOD_BRANCHES.fullmatch(name) is not None
 
 
 def _filename(events) -> str:

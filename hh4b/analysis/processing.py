@@ -348,8 +348,10 @@ def run_processor(fileset: dict, proc, executor, chunksize: int, trees: OpenTree
         cache = trees.metadata_cache(group) if trees is not None else {}
         runner = processor.Runner(executor=executor, chunksize=chunksize, schema=schema, metadata_cache=cache)
         options = trees.uproot_options() if trees is not None else {}
+        branches = getattr(proc, "branch_filter", None) if schema is NanoSchema else None
         try:
-            outputs.append(runner(group, proc, uproot_options=options))
+            outputs.append(runner(group, proc, uproot_options=options,
+                                  iteritems_options={"filter_name": branches} if branches else {}))
         except Exception as err:
             raise HH4bError(f"processing stopped: {err}") from err
     return processor.accumulate(outputs) if outputs else {}

@@ -17,6 +17,9 @@ working point (AnalysisConfig.working_point), the luminosity, the X_hh centre, t
 `network_tags`: the tag categories (of 2, 3, 4) the networks score: four-tag events by default, the
 only ones the neural selections select; (2, 3, 4) when a data-driven background of a neural method
 needs its two-tag (and three-tag validation) events; the others are invalid for the neural methods.
+`branch_filter`: the NanoAOD branches a chunk's events are built from (uproot's filter_name, by default
+hh4b.analysis.events.nanoaod_branches, what the readers use); None builds them from every branch (a
+subclass reading others). Delphes files are always read whole.
 `truth_tagging`: dataset names or processes (metadata "process") whose events enter every tag
 category weighted by its probability from the jets' true flavours instead of their drawn tags
 (hh4b.analysis.truthtag); the cutflow's "all" counts each event once, later raw counts count events.
@@ -33,7 +36,14 @@ from coffea import processor
 from hh4b.analysis import heft_histograms
 from hh4b.analysis.columns import COLUMN_NAMES, event_columns, per_event_columns
 from hh4b.analysis.cutbased import BUILTIN_METHODS, analyse
-from hh4b.analysis.events import btag_options, collection_fields, gen_weight, higgs_b_quark_columns, read_jets
+from hh4b.analysis.events import (
+    btag_options,
+    collection_fields,
+    gen_weight,
+    higgs_b_quark_columns,
+    nanoaod_branches,
+    read_jets,
+)
 from hh4b.analysis.histograms import (
     REGION_LABELS,
     TERMS,
@@ -59,7 +69,8 @@ METHOD_CUTS = CUTS[3:]  # pairing, pt_cuts, deta_hh, top_veto, SR: 4b events, pe
 class HH4bProcessor(processor.ProcessorABC):
     def __init__(self, config: AnalysisConfig = DEFAULT, methods=tuple(BUILTIN_METHODS),
                  models: dict | None = None, btag: dict | None = None, retries: int = 1,
-                 save_columns: bool = False, truth_tagging=(), background_model=None, network_tags=(4,)):
+                 save_columns: bool = False, truth_tagging=(), background_model=None, network_tags=(4,),
+                 branch_filter=nanoaod_branches):
         self.config = config
         self.methods = tuple(methods)
         self.models = dict(models or {})
@@ -67,6 +78,7 @@ class HH4bProcessor(processor.ProcessorABC):
         self.retries = int(retries)
         self.save_columns = bool(save_columns)
         self.truth_tagging = tuple(truth_tagging)
+        self.branch_filter = branch_filter
         self.network_tags = tuple(int(t) for t in network_tags)
         unknown = [t for t in self.network_tags if t not in TAG_CATEGORIES]
         if unknown or not self.network_tags:
