@@ -91,11 +91,13 @@ def combine(parts: list[hist.Hist]) -> hist.Hist:
     one histogram over the union of those categories (in order of first appearance, as boost-histogram
     orders them when it adds), every part added once. Means storages are added by boost-histogram."""
     first = parts[0]
+    if any(p.ndim != first.ndim or p.storage_type is not first.storage_type for p in parts):
+        raise ValueError("cannot add histograms of different dimensions or storages")
     if not isinstance(first.storage_type(), _ADDITIVE):
         return functools.reduce(operator.iadd, parts[1:], first.copy())
     axes, positions = [], []  # positions[axis][part]: the part's bins in the union axis, None when equal
     for number, axis in enumerate(first.axes):
-        others = [p.axes[number] if p.ndim == first.ndim else None for p in parts]
+        others = [p.axes[number] for p in parts]
         if all(o == axis for o in others):
             axes.append(axis)
             positions.append(None)
@@ -112,8 +114,6 @@ def combine(parts: list[hist.Hist]) -> hist.Hist:
         axes.append(type(axis)(list(index), name=axis.name, label=axis.label, growth=True,
                                overflow=axis.traits.overflow))
         positions.append([np.array([index[c] for c in o] + overflow, dtype=np.intp) for o in others])
-    if any(p.storage_type is not first.storage_type for p in parts):
-        raise ValueError("cannot add histograms of different storages")
     out = hist.Hist(*axes, storage=first.storage_type(), name=first.name, label=first.label)
     # plain ndarray views of the storages (boost-histogram's View assigns element by element)
     view = out.view(flow=True).view(np.ndarray)
